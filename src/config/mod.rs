@@ -1,0 +1,3 @@
+//! Configuration: a strict YAML document, parsed once, validated without I/O.
+
+pub mod duration;
