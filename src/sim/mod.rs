@@ -264,6 +264,13 @@ impl Simulator {
         }
     }
 
+    /// Data requests a tenant has made so far (the numbering scripted faults use).
+    pub fn data_requests(&self, tenant_id: &str) -> u64 {
+        self.state
+            .tenant_index(tenant_id)
+            .map_or(0, |index| self.state.request_counters[index].load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.state.stats
     }

@@ -232,6 +232,12 @@ async fn audit_logs(
     record.status = response.status().as_u16();
     record.fault = fault;
     state.stats.record(record);
+    if fault == Some(FaultKind::SlowResponse) {
+        // a server that answers after the client gave up: real time, not the simulated clock,
+        // because client timeouts run in real time
+        let delay = state.faults.read().slow_response_delay;
+        tokio::time::sleep(delay).await;
+    }
     response
 }
 
@@ -485,20 +491,16 @@ async fn apply_body_faults(state: &SimState, body: Vec<u8>, fault: Option<FaultK
         Some(FaultKind::ConnectionReset) => {
             let cut = body.len() / 2;
             let first_part = Bytes::copy_from_slice(&body[..cut]);
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(first_part),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated reset")),
-            ];
+            let stream = async_stream::stream! {
+                yield Ok::<Bytes, std::io::Error>(first_part);
+                // let the head and the first part reach the client before the connection drops
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                yield Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated reset"));
+            };
             return DeliveredBody {
-                body: Body::from_stream(futures_util::stream::iter(chunks)),
+                body: Body::from_stream(stream),
                 gzip: false,
             };
-        }
-        Some(FaultKind::SlowResponse) => {
-            // emulates a server that answers after the client gave up: real time, not the
-            // simulated clock, because client timeouts run in real time
-            let delay = state.faults.read().slow_response_delay;
-            tokio::time::sleep(delay).await;
         }
         _ => {}
     }
