@@ -11,8 +11,18 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// Formats in the largest unit that divides the duration exactly: `45d`, `90m`, `1500ms`.
 pub fn format(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
+    let millis = duration.as_millis();
+    if millis == 0 {
+        return "0s".to_owned();
+    }
+    for (unit_millis, suffix) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")] {
+        if millis % unit_millis == 0 {
+            return format!("{}{suffix}", millis / unit_millis);
+        }
+    }
+    format!("{millis}ms")
 }
 
 pub fn deserialize<'de, D>(deserializer: D) -> Result<Duration, D::Error>
@@ -104,5 +114,9 @@ mod tests {
         assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse("30").unwrap_err().contains("write it with a unit"));
         assert_eq!(format(Duration::from_secs(7200)), "2h");
+        assert_eq!(format(Duration::from_secs(45 * 86400)), "45d");
+        assert_eq!(format(Duration::from_secs(90 * 60)), "90m");
+        assert_eq!(format(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(parse(&format(Duration::from_secs(45 * 86400))), Ok(Duration::from_secs(45 * 86400)));
     }
 }

@@ -1,0 +1,122 @@
+//! Access tokens for Graph: the client-credentials flow of the Microsoft identity platform, with
+//! a per-tenant cache that refreshes ahead of expiry and once more after a 401.
+
+mod provider;
+
+use std::fmt;
+
+pub use provider::{AccessToken, TokenOrigin, TokenProvider};
+
+/// Why no token could be obtained. Messages name the tenant, the credential mode and the fix;
+/// they never contain a secret or a token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuthError {
+    /// The identity platform refused the request (a configuration or credential problem).
+    Rejected {
+        tenant: String,
+        mode: &'static str,
+        status: u16,
+        error: String,
+        codes: Vec<u32>,
+        description: String,
+    },
+    /// The identity platform is unreachable or failing; tried again with backoff.
+    Unavailable { tenant: String, detail: String },
+}
+
+impl AuthError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AuthError::Unavailable { .. })
+    }
+
+    /// The first AADSTS code of a refusal.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            AuthError::Rejected { codes, .. } => codes.first().copied(),
+            AuthError::Unavailable { .. } => None,
+        }
+    }
+
+    pub fn fix(&self) -> Option<&'static str> {
+        let AuthError::Rejected { codes, error, .. } = self else {
+            return None;
+        };
+        let hint = match codes.first() {
+            Some(7000215) => {
+                "the client secret is wrong: configure the secret's Value (not its Secret ID) from the \
+                 app registration's Certificates & secrets page"
+            }
+            Some(7000222) => {
+                "the client secret has expired: create a new secret in the app registration and update \
+                 the configured secret"
+            }
+            Some(700016) => {
+                "the application (client) id is unknown in this tenant: check client_id, or have an \
+                 administrator of the tenant consent to the application"
+            }
+            Some(90002) | Some(900023) => {
+                "the tenant was not found: check the tenant id and that `cloud` names the cloud the \
+                 tenant lives in"
+            }
+            Some(70011) | Some(1002012) => {
+                "the token scope is not valid for this cloud: check the tenant's `cloud`"
+            }
+            Some(65001) => "admin consent is missing: grant admin consent for the application's API permissions",
+            Some(700027) | Some(700021) | Some(700023) | Some(700024) => {
+                "the client assertion was refused: check the certificate registered on the app and the \
+                 machine's clock"
+            }
+            Some(7000218) => "no credential was sent: configure client_secret for this tenant",
+            _ if error == "invalid_client" => "the credential was refused: check client_id and the secret",
+            _ => "check the tenant id, the client id and the credential",
+        };
+        Some(hint)
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Rejected {
+                tenant,
+                mode,
+                status,
+                error,
+                codes,
+                description,
+            } => {
+                let code = codes.first().map(|code| format!("AADSTS{code} ")).unwrap_or_default();
+                // the description's first line; the rest holds trace ids and a timestamp
+                let first_line = description.split(['\r', '\n']).next().unwrap_or_default();
+                write!(
+                    formatter,
+                    "tenant {tenant}: the token request ({mode}) was refused with {status} {code}{error}: {first_line}"
+                )?;
+                if let Some(fix) = self.fix() {
+                    write!(formatter, "; fix: {fix}")?;
+                }
+                Ok(())
+            }
+            AuthError::Unavailable { tenant, detail } => {
+                write!(formatter, "tenant {tenant}: the token endpoint is unavailable: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// An error and its sources on one line, for transport errors whose top level says little.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

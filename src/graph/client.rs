@@ -1,0 +1,198 @@
+//! Fetching one Graph page: inside the tenant's budget, with the tenant's token, classified.
+//!
+//! Two answers are handled here because they do not invalidate the position in the window: a 401
+//! (the token is refreshed once and the same URL sent again) and a 429 (the tenant pauses for
+//! `Retry-After` and the same URL is sent again, up to three times). Every other failure goes
+//! back to the stream, which reads its window again from the start: a skip token is never reused
+//! after an error.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+
+use super::budget::RequestBudget;
+use super::error::GraphError;
+use super::record::PageBody;
+use crate::auth::{TokenOrigin, TokenProvider, error_chain};
+use crate::clock::{Clock, Timestamp};
+use crate::telemetry::metrics::StreamMetrics;
+
+/// Consecutive 429s on one URL before the stream backs off and restarts its window.
+const MAX_THROTTLED_RETRIES: u32 = 3;
+
+/// Builds the HTTP client shared by every tenant.
+pub fn http_client(request_timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent(concat!("entrastream/", env!("CARGO_PKG_VERSION")))
+        .timeout(request_timeout)
+        .connect_timeout(Duration::from_secs(10).min(request_timeout))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|error| format!("cannot build the HTTP client: {}", error_chain(&error)))
+}
+
+/// What a page fetch needs of its tenant and stream.
+pub struct FetchContext<'a> {
+    pub http: &'a reqwest::Client,
+    pub tokens: &'a TokenProvider,
+    pub budget: &'a RequestBudget,
+    pub metrics: &'a StreamMetrics,
+    pub clock: &'a Clock,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Fetches and splits one page.
+pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBody, GraphError> {
+    let mut refreshed_after_401 = false;
+    let mut throttled_in_a_row = 0;
+    loop {
+        context.budget.acquire().await;
+        let token = match context.tokens.token().await {
+            Ok((token, TokenOrigin::Cache)) => token,
+            Ok((token, TokenOrigin::Fetched)) => {
+                context.metrics.token_request(true);
+                tracing::debug!(tenant = context.tokens.tenant_id(), "access token fetched");
+                token
+            }
+            Err(error) => {
+                context.metrics.token_request(false);
+                return Err(GraphError::Auth(error));
+            }
+        };
+        let started = Instant::now();
+        let result = send(context.http, url, token.value.expose()).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let error = match result {
+            Ok(page) => {
+                context.metrics.graph_request("success", "2xx", seconds);
+                return Ok(page);
+            }
+            Err(error) => error,
+        };
+        context.metrics.graph_request("error", error.status_class(), seconds);
+        match &error {
+            GraphError::Unauthorized { .. } if !refreshed_after_401 => {
+                refreshed_after_401 = true;
+                context.tokens.invalidate(&token).await;
+                tracing::info!(tenant = context.tokens.tenant_id(), "graph answered 401, refreshing the token once");
+            }
+            GraphError::Throttled { retry_after } if throttled_in_a_row < MAX_THROTTLED_RETRIES => {
+                throttled_in_a_row += 1;
+                let wait = retry_after.unwrap_or(Duration::from_secs(10));
+                context.metrics.throttled.inc();
+                context.metrics.retry_after_seconds.inc_by(wait.as_secs());
+                context.budget.pause_until(context.clock.now().saturating_add(wait));
+            }
+            GraphError::Throttled { retry_after } => {
+                context.metrics.throttled.inc();
+                context
+                    .metrics
+                    .retry_after_seconds
+                    .inc_by(retry_after.map_or(0, |wait| wait.as_secs()));
+                return Err(error);
+            }
+            _ => return Err(error),
+        }
+    }
+}
+
+async fn send(http: &reqwest::Client, url: &str, token: &str) -> Result<PageBody, GraphError> {
+    let response = http
+        .get(url)
+        .bearer_auth(token)
+        .header(ACCEPT, "application/json")
+        // new enum members arrive as themselves instead of `unknownFutureValue`
+        .header("Prefer", "include-unknown-enum-members")
+        .send()
+        .await
+        .map_err(transport_error)?;
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let body = response.bytes().await.map_err(transport_error)?;
+    if status == StatusCode::OK {
+        return PageBody::parse(body).map_err(|malformed| GraphError::MalformedBody(malformed.0));
+    }
+    let detail = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_default().error;
+    Err(classify(status, detail.code, detail.message, retry_after))
+}
+
+fn classify(status: StatusCode, code: String, message: String, retry_after: Option<Duration>) -> GraphError {
+    match status.as_u16() {
+        401 => GraphError::Unauthorized { message },
+        403 if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" => GraphError::Unlicensed { message },
+        403 => GraphError::Forbidden { code, message },
+        429 => GraphError::Throttled { retry_after },
+        // an expired skip token, and the transient "Invalid Skip Token" Graph sometimes sends
+        400 if code == "Directory_ExpiredPageToken" || message.contains("Skip Token") => GraphError::ExpiredPageToken,
+        500..=599 => GraphError::Unavailable {
+            status: status.as_u16(),
+            retry_after,
+        },
+        other => GraphError::Rejected {
+            status: other,
+            code,
+            message,
+        },
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> GraphError {
+    if error.is_timeout() {
+        GraphError::Timeout
+    } else {
+        GraphError::Transport(error_chain(&error))
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    let now = Timestamp::from_system_time(std::time::SystemTime::now());
+    Some(Timestamp::from_system_time(date).duration_since(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_answers_are_classified() {
+        let classify_code = |status: u16, code: &str, message: &str| {
+            classify(StatusCode::from_u16(status).expect("status"), code.to_owned(), message.to_owned(), None)
+        };
+        assert!(matches!(
+            classify_code(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "x"),
+            GraphError::Unlicensed { .. }
+        ));
+        assert!(matches!(
+            classify_code(403, "Authorization_RequestDenied", "x"),
+            GraphError::Forbidden { .. }
+        ));
+        assert_eq!(classify_code(400, "Directory_ExpiredPageToken", "x"), GraphError::ExpiredPageToken);
+        assert_eq!(classify_code(400, "", "Invalid Skip Token"), GraphError::ExpiredPageToken);
+        assert!(matches!(classify_code(400, "BadRequest", "Invalid filter clause"), GraphError::Rejected { status: 400, .. }));
+        assert!(matches!(classify_code(503, "", ""), GraphError::Unavailable { status: 503, .. }));
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().expect("header"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+    }
+}

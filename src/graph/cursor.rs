@@ -1,0 +1,386 @@
+//! A stream's cursor: correctness against records that Graph publishes late and out of order.
+//!
+//! A single timestamp cannot be a cursor for Graph's audit logs: records appear minutes to hours
+//! after their event time, and sign-ins come newest first. The cursor therefore holds
+//! - the **watermark**: the event time below which every record visible when its window was read
+//!   has been published;
+//! - the **seen ids** published within the horizon that can still be read again, so that window
+//!   overlaps and re-reads publish nothing twice;
+//! - the start of the last complete **reconciliation pass**. A pass re-reads
+//!   `[previous pass start − lateness, watermark]`: a record that became visible after its window was
+//!   read became visible after the previous pass started, and its event time is at most
+//!   `lateness` before that, so the next pass finds it — however long the process was down.
+//!
+//! Regular windows read `[watermark − overlap, now − settle_delay]`, at most `max_window` long.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::clock::Timestamp;
+
+/// The cursor settings from `polling`.
+#[derive(Clone, Copy, Debug)]
+pub struct CursorSettings {
+    pub settle_delay: Duration,
+    pub overlap: Duration,
+    pub max_window: Duration,
+    pub lateness: Duration,
+    pub reconcile_every: Duration,
+}
+
+impl From<&crate::config::PollingConfig> for CursorSettings {
+    fn from(polling: &crate::config::PollingConfig) -> Self {
+        CursorSettings {
+            settle_delay: polling.settle_delay,
+            overlap: polling.overlap,
+            max_window: polling.max_window,
+            lateness: polling.lateness,
+            reconcile_every: polling.reconcile_every,
+        }
+    }
+}
+
+/// An event-time range read with `ge from and le to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub kind: WindowKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowKind {
+    /// Moves the watermark to `to` when complete.
+    Regular,
+    /// Part of a reconciliation pass: finds late records, leaves the watermark alone.
+    Reconcile,
+}
+
+/// 128 bits of SHA-256 of a record id: collisions are out of reach, entries are small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdHash(pub u128);
+
+impl IdHash {
+    pub fn of(id: &str) -> IdHash {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest.as_ref()[..16]);
+        IdHash(u128::from_be_bytes(first))
+    }
+}
+
+/// The ids published within the horizon, with their event times (to know when to forget them).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeenIds {
+    entries: HashMap<IdHash, i64>,
+}
+
+impl SeenIds {
+    pub fn contains(&self, id: IdHash) -> bool {
+        self.entries.contains_key(&id)
+    }
+
+    pub fn insert(&mut self, id: IdHash, event_time: Timestamp) {
+        self.entries.insert(id, event_time.as_millis());
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forgets ids whose event time is before `threshold`.
+    pub fn forget_before(&mut self, threshold: Timestamp) {
+        let threshold = threshold.as_millis();
+        self.entries.retain(|_, event_time| *event_time >= threshold);
+    }
+
+    pub fn merge(&mut self, other: &SeenIds) {
+        self.entries.extend(other.entries.iter().map(|(id, time)| (*id, *time)));
+    }
+
+    /// Packed as sorted (event time, id) pairs: 24 bytes each, base64.
+    fn to_packed(&self) -> String {
+        let mut sorted: Vec<(i64, IdHash)> = self.entries.iter().map(|(id, time)| (*time, *id)).collect();
+        sorted.sort_unstable();
+        let mut bytes = Vec::with_capacity(sorted.len() * 24);
+        for (time, id) in sorted {
+            bytes.extend_from_slice(&time.to_be_bytes());
+            bytes.extend_from_slice(&id.0.to_be_bytes());
+        }
+        STANDARD.encode(bytes)
+    }
+
+    fn from_packed(text: &str) -> Result<SeenIds, String> {
+        let bytes = STANDARD.decode(text).map_err(|error| format!("seen ids are not base64: {error}"))?;
+        if bytes.len() % 24 != 0 {
+            return Err(format!("seen ids have {} bytes, not a multiple of 24", bytes.len()));
+        }
+        let entries = bytes
+            .chunks_exact(24)
+            .map(|chunk| {
+                let mut time = [0u8; 8];
+                time.copy_from_slice(&chunk[..8]);
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&chunk[8..]);
+                (IdHash(u128::from_be_bytes(id)), i64::from_be_bytes(time))
+            })
+            .collect();
+        Ok(SeenIds { entries })
+    }
+}
+
+impl Serialize for SeenIds {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_packed())
+    }
+}
+
+impl<'de> Deserialize<'de> for SeenIds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        SeenIds::from_packed(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A reconciliation pass under way, so that a restart resumes it instead of starting over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileProgress {
+    /// Clock time the pass started.
+    pub started: Timestamp,
+    /// The pass reads up to here (the watermark when it started).
+    pub range_end: Timestamp,
+    /// Where its next chunk starts.
+    pub next_from: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Complete below this event time, except for late records.
+    pub watermark: Timestamp,
+    /// Where the stream started; nothing before it is read.
+    pub origin: Timestamp,
+    /// Clock time the last complete reconciliation pass (or the stream) started.
+    pub last_reconcile_started: Timestamp,
+    /// A pass under way.
+    pub reconcile: Option<ReconcileProgress>,
+    /// Ids published within the horizon.
+    pub seen: SeenIds,
+}
+
+impl Cursor {
+    /// A stream that starts now, reading from `origin`.
+    pub fn start(origin: Timestamp, now: Timestamp) -> Cursor {
+        let origin = origin.floor_to_second();
+        Cursor {
+            watermark: origin,
+            origin,
+            last_reconcile_started: now,
+            reconcile: None,
+            seen: SeenIds::default(),
+        }
+    }
+
+    /// The next regular window, when time has moved past the watermark.
+    pub fn next_regular(&self, now: Timestamp, settings: &CursorSettings) -> Option<Window> {
+        let target = now.saturating_sub(settings.settle_delay).floor_to_second();
+        if target <= self.watermark {
+            return None;
+        }
+        let to = target.min(self.watermark.saturating_add(settings.max_window));
+        let from = self.watermark.saturating_sub(settings.overlap).max(self.origin);
+        Some(Window {
+            from,
+            to,
+            kind: WindowKind::Regular,
+        })
+    }
+
+    /// True when the watermark is within one window of "now" (nothing to catch up).
+    pub fn caught_up(&self, now: Timestamp, settings: &CursorSettings) -> bool {
+        self.next_regular(now, settings)
+            .is_none_or(|window| window.to >= now.saturating_sub(settings.settle_delay).floor_to_second())
+    }
+
+    pub fn reconcile_due(&self, now: Timestamp, settings: &CursorSettings) -> bool {
+        self.reconcile.is_some() || now >= self.last_reconcile_started.saturating_add(settings.reconcile_every)
+    }
+
+    /// The next chunk of the reconciliation pass, starting a pass if none is under way.
+    pub fn next_reconcile(&mut self, now: Timestamp, settings: &CursorSettings) -> Option<Window> {
+        if self.reconcile.is_none() {
+            if !self.reconcile_due(now, settings) {
+                return None;
+            }
+            let range_start = self
+                .last_reconcile_started
+                .saturating_sub(settings.lateness)
+                .floor_to_second()
+                .max(self.origin);
+            self.reconcile = Some(ReconcileProgress {
+                started: now,
+                range_end: self.watermark,
+                next_from: range_start,
+            });
+        }
+        let progress = self.reconcile?;
+        if progress.next_from >= progress.range_end {
+            self.finish_reconcile(settings);
+            return None;
+        }
+        let to = progress
+            .range_end
+            .min(progress.next_from.saturating_add(settings.max_window));
+        Some(Window {
+            from: progress.next_from,
+            to,
+            kind: WindowKind::Reconcile,
+        })
+    }
+
+    /// Records a window's ids as published and moves the cursor past it.
+    pub fn complete(&mut self, window: &Window, published: &SeenIds, settings: &CursorSettings) {
+        self.seen.merge(published);
+        match window.kind {
+            WindowKind::Regular => {
+                if window.to > self.watermark {
+                    self.watermark = window.to;
+                }
+            }
+            WindowKind::Reconcile => {
+                if let Some(progress) = self.reconcile.as_mut() {
+                    progress.next_from = window.to;
+                    if window.to >= progress.range_end {
+                        self.finish_reconcile(settings);
+                    }
+                }
+            }
+        }
+        self.forget_old_ids(settings);
+    }
+
+    /// Merges ids published by an unfinished window (graceful shutdown), leaving the position.
+    pub fn remember(&mut self, published: &SeenIds) {
+        self.seen.merge(published);
+    }
+
+    fn finish_reconcile(&mut self, settings: &CursorSettings) {
+        if let Some(progress) = self.reconcile.take() {
+            self.last_reconcile_started = progress.started;
+        }
+        self.forget_old_ids(settings);
+    }
+
+    /// Ids older than anything that can be read again are forgotten.
+    fn forget_old_ids(&mut self, settings: &CursorSettings) {
+        let next_pass_start = self.last_reconcile_started.saturating_sub(settings.lateness);
+        let regular_start = self.watermark.saturating_sub(settings.overlap);
+        let mut horizon = next_pass_start.min(regular_start);
+        if let Some(progress) = self.reconcile {
+            horizon = horizon.min(progress.next_from);
+        }
+        // a minute of slack for records whose time Graph rounds differently in filters
+        self.seen.forget_before(horizon.saturating_sub(Duration::from_secs(60)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn settings() -> CursorSettings {
+        CursorSettings {
+            settle_delay: Duration::ZERO,
+            overlap: MINUTE,
+            max_window: 60 * MINUTE,
+            lateness: 120 * MINUTE,
+            reconcile_every: 15 * MINUTE,
+        }
+    }
+
+    fn t(minutes: i64) -> Timestamp {
+        Timestamp::from_secs(1_800_000_000 + minutes * 60)
+    }
+
+    #[test]
+    fn regular_windows_catch_up_in_max_window_steps_with_overlap() {
+        let settings = settings();
+        let mut cursor = Cursor::start(t(-150), t(0));
+        let mut windows = Vec::new();
+        while let Some(window) = cursor.next_regular(t(0), &settings) {
+            windows.push((window.from, window.to));
+            cursor.complete(&window, &SeenIds::default(), &settings);
+        }
+        assert_eq!(
+            windows,
+            vec![(t(-150), t(-90)), (t(-91), t(-30)), (t(-31), t(0))],
+            "the first window starts at the origin, later ones a minute early"
+        );
+        assert!(cursor.caught_up(t(0), &settings));
+        assert_eq!(cursor.next_regular(t(0), &settings), None);
+    }
+
+    #[test]
+    fn reconciliation_reads_from_the_previous_pass_minus_lateness_to_the_watermark() {
+        let settings = settings();
+        let mut cursor = Cursor::start(t(-600), t(0));
+        cursor.watermark = t(30);
+        assert!(!cursor.reconcile_due(t(10), &settings));
+        assert!(cursor.reconcile_due(t(15), &settings));
+        let mut chunks = Vec::new();
+        while let Some(window) = cursor.next_reconcile(t(31), &settings) {
+            assert_eq!(window.kind, WindowKind::Reconcile);
+            chunks.push((window.from, window.to));
+            cursor.complete(&window, &SeenIds::default(), &settings);
+        }
+        assert_eq!(chunks, vec![(t(-120), t(-60)), (t(-60), t(0)), (t(0), t(30))]);
+        assert_eq!(cursor.last_reconcile_started, t(31));
+        assert_eq!(cursor.reconcile, None);
+        assert!(!cursor.reconcile_due(t(45), &settings));
+        assert!(cursor.reconcile_due(t(46), &settings));
+    }
+
+    #[test]
+    fn ids_are_forgotten_once_nothing_can_read_them_again() {
+        let settings = settings();
+        let mut cursor = Cursor::start(t(-600), t(0));
+        let mut published = SeenIds::default();
+        published.insert(IdHash::of("old"), t(-200));
+        published.insert(IdHash::of("recent"), t(-100));
+        let window = Window {
+            from: t(-1),
+            to: t(1),
+            kind: WindowKind::Regular,
+        };
+        cursor.complete(&window, &published, &settings);
+        // the next pass reads from t(0) - 120 min = t(-120), less a minute of slack
+        assert!(!cursor.seen.contains(IdHash::of("old")));
+        assert!(cursor.seen.contains(IdHash::of("recent")));
+    }
+
+    #[test]
+    fn cursors_round_trip_through_json() {
+        let mut cursor = Cursor::start(t(-60), t(0));
+        cursor.seen.insert(IdHash::of("a"), t(-5));
+        cursor.seen.insert(IdHash::of("b"), t(-4));
+        cursor.reconcile = Some(ReconcileProgress {
+            started: t(1),
+            range_end: t(2),
+            next_from: t(-3),
+        });
+        let text = serde_json::to_string(&cursor).expect("serializes");
+        let back: Cursor = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, cursor);
+        assert_eq!(IdHash::of("a"), IdHash::of("a"));
+        assert_ne!(IdHash::of("a"), IdHash::of("b"));
+    }
+}

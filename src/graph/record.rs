@@ -1,0 +1,278 @@
+//! Graph pages and records, read without building a JSON tree.
+//!
+//! A page is split into records with `serde_json::value::RawValue` (one scan, no allocation per
+//! value); a record is split into its top-level properties the same way. Values are parsed only
+//! when a mapper reads them. Reading is tolerant: unknown properties are kept, `null` where an
+//! object was expected is accepted, and a repeated key does not fail the record (the last one
+//! wins, as in JavaScript and `serde_json::Value`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::clock::Timestamp;
+
+/// A page body and where its records lie in it.
+#[derive(Clone)]
+pub struct PageBody {
+    bytes: bytes::Bytes,
+    records: Vec<Range<usize>>,
+    next_link: Option<String>,
+}
+
+/// Why a page body cannot be used; the page is fetched again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MalformedPage(pub String);
+
+impl fmt::Display for MalformedPage {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "malformed page: {}", self.0)
+    }
+}
+
+#[derive(Deserialize)]
+struct PageShape<'a> {
+    #[serde(borrow, default)]
+    value: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+impl PageBody {
+    /// Splits a page into records; a truncated or malformed body is an error (retried).
+    pub fn parse(bytes: bytes::Bytes) -> Result<PageBody, MalformedPage> {
+        let text = std::str::from_utf8(&bytes).map_err(|error| MalformedPage(format!("not UTF-8: {error}")))?;
+        let shape: PageShape = serde_json::from_str(text).map_err(|error| MalformedPage(error.to_string()))?;
+        let Some(values) = shape.value else {
+            return Err(MalformedPage("the page has no `value` array".to_owned()));
+        };
+        let base = text.as_ptr() as usize;
+        let records = values
+            .iter()
+            .map(|raw| {
+                let start = raw.get().as_ptr() as usize - base;
+                start..start + raw.get().len()
+            })
+            .collect();
+        Ok(PageBody {
+            next_link: shape.next_link,
+            records,
+            bytes,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn next_link(&self) -> Option<&str> {
+        self.next_link.as_deref()
+    }
+
+    pub fn body_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The raw JSON text of each record, in page order.
+    pub fn record_texts(&self) -> impl Iterator<Item = &str> {
+        self.records.iter().map(|range| {
+            // the ranges were cut from this UTF-8 text at JSON value boundaries
+            std::str::from_utf8(&self.bytes[range.clone()]).unwrap_or_default()
+        })
+    }
+}
+
+/// A property name, borrowed from the page unless it contained escapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a property name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A record split into its top-level properties, values still raw JSON.
+pub struct Record<'a> {
+    /// The record as received.
+    pub text: &'a str,
+    fields: Vec<(Key<'a>, &'a RawValue)>,
+}
+
+/// Why a record cannot be read at all (it goes to the dead-letter topic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    NotAnObject(String),
+    MissingId,
+    MissingTime { field: &'static str },
+    BadTime { field: &'static str, value: String },
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::NotAnObject(detail) => write!(formatter, "the record is not a JSON object: {detail}"),
+            RecordError::MissingId => formatter.write_str("the record has no string `id`"),
+            RecordError::MissingTime { field } => write!(formatter, "the record has no string `{field}`"),
+            RecordError::BadTime { field, value } => {
+                write!(formatter, "`{field}` is not an RFC 3339 UTC time: {value:?}")
+            }
+        }
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Vec<(Key<'de>, &'de RawValue)>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(96));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            fields.push((key, value));
+        }
+        Ok(fields)
+    }
+}
+
+impl<'a> Record<'a> {
+    /// Splits a record into properties.
+    pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let fields = deserializer
+            .deserialize_map(FieldsVisitor)
+            .map_err(|error| RecordError::NotAnObject(error.to_string()))?;
+        Ok(Record { text, fields })
+    }
+
+    /// The raw value of a property; the last one when a key is repeated.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(name, _)| name.0 == key)
+            .map(|(_, value)| *value)
+    }
+
+    /// Every property in order, repeated keys included.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.fields.iter().map(|(key, value)| (key.0.as_ref(), *value))
+    }
+
+    /// Properties without repeats (the last occurrence of a repeated key), in first-seen order.
+    pub fn distinct_fields(&self) -> Vec<(&str, &'a RawValue)> {
+        let mut distinct: Vec<(&str, &'a RawValue)> = Vec::with_capacity(self.fields.len());
+        for (key, value) in &self.fields {
+            match distinct.iter_mut().find(|(name, _)| *name == key.0.as_ref()) {
+                Some(entry) => entry.1 = *value,
+                None => distinct.push((key.0.as_ref(), *value)),
+            }
+        }
+        distinct
+    }
+
+    /// A string property; `None` when absent, null or not a string.
+    pub fn str(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.get(key).and_then(raw_str)
+    }
+
+    /// The record's Graph id.
+    pub fn id(&self) -> Result<Cow<'a, str>, RecordError> {
+        self.str("id").filter(|id| !id.is_empty()).ok_or(RecordError::MissingId)
+    }
+
+    /// The record's event time from `field`.
+    pub fn time(&self, field: &'static str) -> Result<Timestamp, RecordError> {
+        let text = self.str(field).ok_or(RecordError::MissingTime { field })?;
+        Timestamp::parse_rfc3339(&text).ok_or_else(|| RecordError::BadTime {
+            field,
+            value: text.into_owned(),
+        })
+    }
+}
+
+/// A JSON string value without its quotes, unescaped only when it has escapes.
+pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_split_into_records_and_records_into_properties() {
+        let body = br#"{"@odata.context":"x","@odata.nextLink":"https://graph/next","value":[
+            {"id":"a","createdDateTime":"2026-01-05T10:00:00.1234567Z","status":{"errorCode":0}},
+            {"id":"b\u00e9","createdDateTime":"2026-01-05T10:00:01Z","riskState":"x","riskState":"none","new":{"deep":[1,2]}}
+        ]}"#;
+        let page = PageBody::parse(bytes::Bytes::from_static(body)).expect("parses");
+        assert_eq!(page.len(), 2);
+        assert_eq!(page.next_link(), Some("https://graph/next"));
+        let texts: Vec<&str> = page.record_texts().collect();
+        assert!(texts[0].starts_with("{\"id\":\"a\"") && texts[0].ends_with("}}"));
+        let second = Record::parse(texts[1]).expect("record");
+        assert_eq!(second.id().expect("id"), "bé");
+        assert_eq!(second.str("riskState").as_deref(), Some("none"), "the last repeated key wins");
+        assert_eq!(second.fields().count(), 5);
+        assert_eq!(second.distinct_fields().len(), 4);
+        assert_eq!(second.get("new").map(RawValue::get), Some(r#"{"deep":[1,2]}"#));
+        let first = Record::parse(texts[0]).expect("record");
+        assert_eq!(
+            first.time("createdDateTime").expect("time"),
+            Timestamp::parse_rfc3339("2026-01-05T10:00:00.123Z").expect("time")
+        );
+    }
+
+    #[test]
+    fn broken_pages_and_records_are_reported() {
+        assert!(PageBody::parse(bytes::Bytes::from_static(b"{\"value\":[{\"id\":")).is_err());
+        assert_eq!(
+            PageBody::parse(bytes::Bytes::from_static(b"{\"error\":{}}")).err(),
+            Some(MalformedPage("the page has no `value` array".to_owned()))
+        );
+        let page = PageBody::parse(bytes::Bytes::from_static(b"{\"value\":[null,{\"id\":7},{\"id\":\"x\",\"createdDateTime\":\"soon\"}]}"))
+            .expect("a page of odd records is still a page");
+        let texts: Vec<&str> = page.record_texts().collect();
+        assert!(matches!(Record::parse(texts[0]), Err(RecordError::NotAnObject(_))));
+        assert_eq!(Record::parse(texts[1]).expect("object").id(), Err(RecordError::MissingId));
+        assert_eq!(
+            Record::parse(texts[2]).expect("object").time("createdDateTime"),
+            Err(RecordError::BadTime {
+                field: "createdDateTime",
+                value: "soon".to_owned()
+            })
+        );
+    }
+}

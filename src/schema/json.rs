@@ -1,0 +1,203 @@
+//! A small JSON writer for mapped events: fields are written straight into the output buffer, empty
+//! objects are rolled back, raw Graph values are copied verbatim. No tree is built.
+
+use std::io::Write;
+
+use serde_json::value::RawValue;
+
+/// Writes one JSON object's fields.
+pub struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    fields: usize,
+}
+
+/// Writes one JSON array's items.
+pub struct ArrayWriter<'a> {
+    out: &'a mut Vec<u8>,
+    items: usize,
+}
+
+fn write_string(out: &mut Vec<u8>, value: &str) {
+    // writing a &str into a Vec cannot fail
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+impl<'a> ObjectWriter<'a> {
+    /// Writes a whole object into `out`.
+    pub fn write(out: &'a mut Vec<u8>, body: impl FnOnce(&mut ObjectWriter)) {
+        out.push(b'{');
+        let mut writer = ObjectWriter { out, fields: 0 };
+        body(&mut writer);
+        writer.out.push(b'}');
+    }
+
+    pub fn fields(&self) -> usize {
+        self.fields
+    }
+
+    fn key(&mut self, key: &str) {
+        if self.fields > 0 {
+            self.out.push(b',');
+        }
+        self.fields += 1;
+        write_string(self.out, key);
+        self.out.push(b':');
+    }
+
+    pub fn string(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_string(self.out, value);
+    }
+
+    /// Writes the string unless it is absent or empty (Graph sends "" for unknown values).
+    pub fn text(&mut self, key: &str, value: Option<&str>) {
+        if let Some(value) = value.filter(|value| !value.is_empty()) {
+            self.string(key, value);
+        }
+    }
+
+    pub fn int(&mut self, key: &str, value: i64) {
+        self.key(key);
+        // writing into a Vec cannot fail
+        let _ = write!(self.out, "{value}");
+    }
+
+    pub fn opt_int(&mut self, key: &str, value: Option<i64>) {
+        if let Some(value) = value {
+            self.int(key, value);
+        }
+    }
+
+    pub fn float(&mut self, key: &str, value: f64) {
+        if value.is_finite() {
+            self.key(key);
+            let _ = serde_json::to_writer(&mut *self.out, &value);
+        }
+    }
+
+    pub fn boolean(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.out.extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    pub fn opt_boolean(&mut self, key: &str, value: Option<bool>) {
+        if let Some(value) = value {
+            self.boolean(key, value);
+        }
+    }
+
+    /// Copies a Graph value as it came.
+    pub fn raw(&mut self, key: &str, value: &RawValue) {
+        self.key(key);
+        self.out.extend_from_slice(value.get().as_bytes());
+    }
+
+    /// Writes a nested object; nothing at all when the body wrote no field.
+    pub fn object(&mut self, key: &str, body: impl FnOnce(&mut ObjectWriter)) {
+        let rollback = self.out.len();
+        self.key(key);
+        self.out.push(b'{');
+        let mut nested = ObjectWriter {
+            out: self.out,
+            fields: 0,
+        };
+        body(&mut nested);
+        let written = nested.fields;
+        if written == 0 {
+            self.out.truncate(rollback);
+            self.fields -= 1;
+        } else {
+            self.out.push(b'}');
+        }
+    }
+
+    /// Writes an array; nothing at all when the body wrote no item.
+    pub fn array(&mut self, key: &str, body: impl FnOnce(&mut ArrayWriter)) {
+        let rollback = self.out.len();
+        self.key(key);
+        self.out.push(b'[');
+        let mut nested = ArrayWriter {
+            out: self.out,
+            items: 0,
+        };
+        body(&mut nested);
+        if nested.items == 0 {
+            self.out.truncate(rollback);
+            self.fields -= 1;
+        } else {
+            self.out.push(b']');
+        }
+    }
+
+    pub fn strings<'s>(&mut self, key: &str, values: impl IntoIterator<Item = &'s str>) {
+        self.array(key, |array| {
+            for value in values {
+                array.string(value);
+            }
+        });
+    }
+}
+
+impl ArrayWriter<'_> {
+    fn separator(&mut self) {
+        if self.items > 0 {
+            self.out.push(b',');
+        }
+        self.items += 1;
+    }
+
+    pub fn string(&mut self, value: &str) {
+        self.separator();
+        write_string(self.out, value);
+    }
+
+    pub fn raw(&mut self, value: &RawValue) {
+        self.separator();
+        self.out.extend_from_slice(value.get().as_bytes());
+    }
+
+    /// Writes an object item; nothing when the body wrote no field.
+    pub fn object(&mut self, body: impl FnOnce(&mut ObjectWriter)) {
+        let rollback = self.out.len();
+        self.separator();
+        self.out.push(b'{');
+        let mut nested = ObjectWriter {
+            out: self.out,
+            fields: 0,
+        };
+        body(&mut nested);
+        if nested.fields == 0 {
+            self.out.truncate(rollback);
+            self.items -= 1;
+        } else {
+            self.out.push(b'}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_objects_and_arrays_are_left_out() {
+        let mut out = Vec::new();
+        ObjectWriter::write(&mut out, |object| {
+            object.string("a", "x\"y");
+            object.object("empty", |_| {});
+            object.object("nested", |nested| {
+                nested.int("n", -5);
+                nested.text("blank", Some(""));
+                nested.boolean("b", true);
+            });
+            object.array("none", |_| {});
+            object.strings("list", ["p", "q"]);
+            object.float("nan", f64::NAN);
+            object.float("f", 1.5);
+        });
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            r#"{"a":"x\"y","nested":{"n":-5,"b":true},"list":["p","q"],"f":1.5}"#
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! OCSF 1.8.0 events: sign-ins as Authentication (3002), directory audits in the IAM class that
+//! fits their category and activity (3001, 3004, 3005, 3006; API Activity 6003 otherwise),
+//! provisioning as Entity Management (3004).
+//!
+//! Every Graph property without an OCSF home is kept under `unmapped`, verbatim; enum values
+//! outside OCSF's sets become Other (99) with the original string in the caption field.
+
+mod audit;
+mod provisioning;
+mod sign_in;
+
+use serde_json::value::RawValue;
+
+use super::MapContext;
+use super::json::ObjectWriter;
+use super::values::{self, Fields};
+use crate::graph::record::Record;
+use crate::stream::StreamKind;
+
+pub use audit::map as map_directory_audit;
+pub use provisioning::map as map_provisioning;
+pub use sign_in::map as map_sign_in;
+
+pub const OCSF_VERSION: &str = "1.8.0";
+pub const CATEGORY_IAM: i64 = 3;
+pub const CATEGORY_APPLICATION: i64 = 6;
+
+/// How much of a top-level Graph property an OCSF attribute took.
+#[derive(Clone, Copy, Debug)]
+pub enum Coverage {
+    /// All of it.
+    Full,
+    /// These sub-properties of an object; the rest goes to `unmapped`.
+    Except(&'static [&'static str]),
+}
+
+/// The class fields every event starts with.
+pub struct ClassHeader {
+    pub category_uid: i64,
+    pub category_name: &'static str,
+    pub class_uid: i64,
+    pub class_name: &'static str,
+    pub activity_id: i64,
+    pub activity_name: String,
+}
+
+impl ClassHeader {
+    pub fn write(&self, event: &mut ObjectWriter) {
+        event.int("category_uid", self.category_uid);
+        event.string("category_name", self.category_name);
+        event.int("class_uid", self.class_uid);
+        event.string("class_name", self.class_name);
+        event.int("activity_id", self.activity_id);
+        event.string("activity_name", &self.activity_name);
+        event.int("type_uid", self.class_uid * 100 + self.activity_id);
+        event.string("type_name", &format!("{}: {}", self.class_name, self.activity_name));
+    }
+}
+
+pub fn category_name(category_uid: i64) -> &'static str {
+    if category_uid == CATEGORY_APPLICATION {
+        "Application Activity"
+    } else {
+        "Identity & Access Management"
+    }
+}
+
+/// `status_id`, `status`: 1 Success, 2 Failure, 0 Unknown, 99 Other with the original text.
+pub fn write_status(event: &mut ObjectWriter, status_id: i64, original: Option<&str>) {
+    event.int("status_id", status_id);
+    let caption = match status_id {
+        1 => "Success",
+        2 => "Failure",
+        0 => "Unknown",
+        _ => original.unwrap_or("Other"),
+    };
+    event.string("status", caption);
+}
+
+/// `severity_id` and `severity`.
+pub fn write_severity(event: &mut ObjectWriter, severity_id: i64, original: Option<&str>) {
+    event.int("severity_id", severity_id);
+    let caption = match severity_id {
+        0 => "Unknown",
+        1 => "Informational",
+        2 => "Low",
+        3 => "Medium",
+        4 => "High",
+        5 => "Critical",
+        6 => "Fatal",
+        _ => original.unwrap_or("Other"),
+    };
+    event.string("severity", caption);
+}
+
+/// The event time, in epoch milliseconds.
+pub fn write_time(event: &mut ObjectWriter, record: &Record, time_field: &str) {
+    if let Some(text) = record.text(time_field)
+        && let Some(time) = crate::clock::Timestamp::parse_rfc3339(&text)
+    {
+        event.int("time", time.as_millis());
+    }
+}
+
+/// `metadata`: the product, versions, Graph's ids and the tenant.
+pub fn write_metadata(
+    event: &mut ObjectWriter,
+    record: &Record,
+    context: &MapContext,
+    feature_name: &str,
+    time_field: &str,
+    event_code: Option<&str>,
+) {
+    let resource = crate::graph::endpoint::resource(context.stream);
+    event.object("metadata", |metadata| {
+        metadata.string("version", OCSF_VERSION);
+        metadata.object("product", |product| {
+            product.string("name", "Microsoft Entra ID");
+            product.string("vendor_name", "Microsoft");
+            product.object("feature", |feature| feature.string("name", feature_name));
+        });
+        metadata.strings("profiles", ["cloud"]);
+        metadata.string("log_name", resource);
+        metadata.string("log_provider", "Microsoft Graph");
+        metadata.string("log_version", context.api_version.as_str());
+        if let Some(id) = record.text("id") {
+            metadata.string("uid", &format!("{}:{id}", context.tenant_id));
+            metadata.string("original_event_uid", &id);
+        }
+        metadata.text("correlation_uid", record.text("correlationId").as_deref());
+        metadata.text("event_code", event_code);
+        metadata.text("original_time", record.text(time_field).as_deref());
+        metadata.int("processed_time", context.received_at.as_millis());
+        metadata.string("tenant_uid", context.tenant_id);
+    });
+}
+
+/// `cloud`: Azure, and the tenant as the account.
+pub fn write_cloud(event: &mut ObjectWriter, context: &MapContext) {
+    event.object("cloud", |cloud| {
+        cloud.string("provider", "Azure");
+        cloud.object("account", |account| {
+            account.string("uid", context.tenant_id);
+            account.int("type_id", 6);
+            account.string("type", "Azure AD Account");
+        });
+    });
+}
+
+/// `unmapped`: every property of `record` that `covered` does not account for, verbatim; the
+/// properties in `not_written` were meant to be covered but found no home in this record.
+/// `extra` adds derived entries (decoded values) after them.
+pub fn write_unmapped(
+    event: &mut ObjectWriter,
+    record: &Record,
+    covered: &[(&str, Coverage)],
+    not_written: &[&str],
+    extra: impl FnOnce(&mut ObjectWriter),
+) {
+    event.object("unmapped", |unmapped| {
+        for (key, value) in record.distinct_fields() {
+            let coverage = covered
+                .iter()
+                .find(|(name, _)| *name == key && !not_written.contains(name));
+            match coverage {
+                None => unmapped.raw(key, value),
+                Some((_, Coverage::Full)) => {}
+                Some((_, Coverage::Except(taken))) => write_remainder(unmapped, key, value, taken),
+            }
+        }
+        extra(unmapped);
+    });
+}
+
+/// The sub-properties of an object not in `taken`; the whole value when it is not an object.
+fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &RawValue, taken: &[&str]) {
+    if value.get() == "null" {
+        return;
+    }
+    match values::object(value) {
+        Some(nested) => unmapped.object(key, |remainder| {
+            for (name, sub_value) in nested.distinct_fields() {
+                if !taken.contains(&name) && sub_value.get() != "null" {
+                    remainder.raw(name, sub_value);
+                }
+            }
+        }),
+        None if value.get().starts_with('{') => {}
+        None => unmapped.raw(key, value),
+    }
+}
+
+/// The name of a sign-in stream's event type, for `metadata.product.feature.name`.
+pub fn sign_in_feature(stream: StreamKind) -> &'static str {
+    match stream {
+        StreamKind::SignInsNonInteractive => "Sign-in logs (nonInteractiveUser)",
+        StreamKind::SignInsServicePrincipal => "Sign-in logs (servicePrincipal)",
+        StreamKind::SignInsManagedIdentity => "Sign-in logs (managedIdentity)",
+        _ => "Sign-in logs (interactiveUser)",
+    }
+}
+
+/// The part of a user principal name after `@`.
+pub fn domain_of(user_principal_name: &str) -> Option<&str> {
+    user_principal_name
+        .rsplit_once('@')
+        .map(|(_, domain)| domain)
+        .filter(|domain| !domain.is_empty())
+}

@@ -1,0 +1,380 @@
+//! `signIn` → OCSF Authentication (3002), activity Logon: a failed sign-in is a Logon with
+//! `status_id` Failure (never a Logoff), the protocol comes from `authenticationProtocol` (never a
+//! hard-coded Kerberos), the state goes to `region` (never to the country).
+
+use super::{
+    CATEGORY_IAM, ClassHeader, Coverage, domain_of, sign_in_feature, write_cloud, write_metadata, write_severity,
+    write_status, write_time, write_unmapped,
+};
+use crate::graph::record::Record;
+use crate::schema::json::ObjectWriter;
+use crate::schema::values::{self, Fields};
+use crate::schema::{MapContext, MapError};
+use crate::stream::StreamKind;
+
+const TIME_FIELD: &str = "createdDateTime";
+
+/// Graph properties with an OCSF home (or, for objects, the parts that have one).
+const COVERED: &[(&str, Coverage)] = &[
+    ("id", Coverage::Full),
+    ("createdDateTime", Coverage::Full),
+    ("correlationId", Coverage::Full),
+    ("userId", Coverage::Full),
+    ("userPrincipalName", Coverage::Full),
+    ("userDisplayName", Coverage::Full),
+    ("userType", Coverage::Full),
+    ("homeTenantId", Coverage::Full),
+    ("homeTenantName", Coverage::Full),
+    ("servicePrincipalId", Coverage::Full),
+    ("servicePrincipalName", Coverage::Full),
+    ("appId", Coverage::Full),
+    ("appDisplayName", Coverage::Full),
+    ("resourceId", Coverage::Full),
+    ("resourceDisplayName", Coverage::Full),
+    ("ipAddress", Coverage::Full),
+    ("autonomousSystemNumber", Coverage::Full),
+    ("location", Coverage::Except(&["city", "state", "countryOrRegion", "geoCoordinates"])),
+    ("deviceDetail", Coverage::Except(&["deviceId", "displayName", "operatingSystem", "isCompliant", "isManaged"])),
+    ("status", Coverage::Full),
+    ("riskLevelAggregated", Coverage::Full),
+    ("authenticationProtocol", Coverage::Full),
+    ("authenticationRequirement", Coverage::Full),
+    ("userAgent", Coverage::Full),
+    ("originalRequestId", Coverage::Full),
+    ("sessionId", Coverage::Full),
+    ("tokenIssuerName", Coverage::Full),
+    ("signInEventTypes", Coverage::Full),
+    ("isInteractive", Coverage::Full),
+];
+
+pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(), MapError> {
+    let is_workload = matches!(
+        context.stream,
+        StreamKind::SignInsServicePrincipal | StreamKind::SignInsManagedIdentity
+    );
+    let user_id = record.non_empty("userId");
+    let user_principal_name = record.non_empty("userPrincipalName");
+    let service_principal_id = record.non_empty("servicePrincipalId");
+    let service_principal_name = record.non_empty("servicePrincipalName");
+    let has_user = if is_workload {
+        service_principal_id.is_some()
+            || service_principal_name.is_some()
+            || record.non_empty("appId").is_some()
+    } else {
+        user_id.is_some() || user_principal_name.is_some()
+    };
+    if !has_user {
+        return Err(MapError::new(
+            "the sign-in names no user or service principal (userId, userPrincipalName, servicePrincipalId)",
+        ));
+    }
+
+    let status = record.object("status");
+    let error_code = status.as_ref().and_then(|status| status.integer("errorCode"));
+    let (status_id, outcome_word) = match error_code {
+        Some(0) => (1, "succeeded"),
+        Some(_) => (2, "failed"),
+        None => (0, "ended"),
+    };
+    let risk = record
+        .non_empty("riskLevelAggregated")
+        .or_else(|| record.non_empty("riskLevelDuringSignIn"));
+    let (severity_id, risk_level_id) = match risk.as_deref() {
+        None | Some("none") => (1, Some(0)),
+        Some("hidden") => (1, None),
+        Some("low") => (2, Some(1)),
+        Some("medium") => (3, Some(2)),
+        Some("high") => (4, Some(3)),
+        Some(_) => (99, None),
+    };
+
+    ObjectWriter::write(out, |event| {
+        ClassHeader {
+            category_uid: CATEGORY_IAM,
+            category_name: "Identity & Access Management",
+            class_uid: 3002,
+            class_name: "Authentication",
+            activity_id: 1,
+            activity_name: "Logon".to_owned(),
+        }
+        .write(event);
+        write_time(event, record, TIME_FIELD);
+        write_severity(event, severity_id, risk.as_deref());
+        write_status(event, status_id, None);
+        if let Some(code) = error_code {
+            event.string("status_code", &code.to_string());
+        }
+        if let Some(status) = &status {
+            let reason = status.non_empty("failureReason").filter(|reason| error_code != Some(0) || reason != "Other.");
+            let details = status.non_empty("additionalDetails");
+            let detail = match (reason, details) {
+                (Some(reason), Some(details)) => Some(format!("{reason} ({details})")),
+                (Some(reason), None) => Some(reason.into_owned()),
+                (None, Some(details)) => Some(details.into_owned()),
+                (None, None) => None,
+            };
+            event.text("status_detail", detail.as_deref());
+        }
+
+        let who = if is_workload {
+            service_principal_name
+                .clone()
+                .or_else(|| record.non_empty("appDisplayName"))
+                .or_else(|| service_principal_id.clone())
+        } else {
+            user_principal_name.clone().or_else(|| user_id.clone())
+        };
+        let target = record.non_empty("resourceDisplayName").or_else(|| record.non_empty("resourceId"));
+        event.string(
+            "message",
+            &format!(
+                "sign-in by {} to {} {outcome_word}",
+                who.as_deref().unwrap_or("unknown"),
+                target.as_deref().unwrap_or("an unknown resource")
+            ),
+        );
+
+        event.object("user", |user| {
+            if is_workload {
+                user.text("uid", service_principal_id.as_deref().or(record.non_empty("appId").as_deref()));
+                user.text("name", service_principal_name.as_deref().or(record.non_empty("appDisplayName").as_deref()));
+                user.int("type_id", 4);
+                user.string(
+                    "type",
+                    if context.stream == StreamKind::SignInsManagedIdentity {
+                        "Managed Identity"
+                    } else {
+                        "Service Principal"
+                    },
+                );
+            } else {
+                user.text("uid", user_id.as_deref());
+                user.text("name", user_principal_name.as_deref());
+                user.text("display_name", record.non_empty("userDisplayName").as_deref());
+                user.text("domain", user_principal_name.as_deref().and_then(domain_of));
+                match record.non_empty("userType").as_deref() {
+                    Some("guest") => {
+                        user.int("type_id", 99);
+                        user.string("type", "Guest");
+                    }
+                    Some("member") | None => {
+                        user.int("type_id", 1);
+                        user.string("type", "User");
+                    }
+                    Some(other) => {
+                        user.int("type_id", 99);
+                        user.string("type", other);
+                    }
+                }
+                if let Some(level) = risk_level_id {
+                    user.int("risk_level_id", level);
+                    user.string("risk_level", ["Info", "Low", "Medium", "High"][level as usize]);
+                } else if let Some(original) = risk.as_deref() {
+                    user.int("risk_level_id", 99);
+                    user.string("risk_level", original);
+                }
+            }
+            user.object("account", |account| {
+                account.int("type_id", 6);
+                account.string("type", "Azure AD Account");
+                account.text("uid", record.non_empty("homeTenantId").as_deref());
+                account.text("name", record.non_empty("homeTenantName").as_deref());
+            });
+        });
+
+        event.object("actor", |actor| {
+            actor.text("app_uid", record.non_empty("appId").as_deref());
+            actor.text("app_name", record.non_empty("appDisplayName").as_deref());
+        });
+
+        event.object("service", |service| {
+            service.text("uid", record.non_empty("resourceId").as_deref());
+            service.text("name", record.non_empty("resourceDisplayName").as_deref());
+            if service.fields() == 0 {
+                // OCSF requires a service or a destination; Graph did not say which resource
+                service.string("name", "Unknown");
+            }
+        });
+
+        let mut uncovered: Vec<&str> = Vec::new();
+        if !write_src_endpoint(event, record) {
+            uncovered.extend(["location", "autonomousSystemNumber"]);
+        }
+        if !write_device(event, record) {
+            uncovered.push("deviceDetail");
+        }
+
+        event.object("http_request", |request| {
+            request.text("user_agent", record.non_empty("userAgent").as_deref());
+            request.text("uid", record.non_empty("originalRequestId").as_deref());
+        });
+
+        if let Some(protocol) = record.non_empty("authenticationProtocol") {
+            let (protocol_id, caption) = match protocol.as_ref() {
+                "none" => (0, "Unknown"),
+                "oAuth2" | "ropc" | "deviceCode" => (6, "OAUTH 2.0"),
+                "saml20" => (5, "SAML"),
+                "wsFederation" => (99, "WS-Federation"),
+                other => (99, other),
+            };
+            event.int("auth_protocol_id", protocol_id);
+            event.string("auth_protocol", caption);
+        }
+        match record.non_empty("authenticationRequirement").as_deref() {
+            Some("multiFactorAuthentication") => event.boolean("is_mfa", true),
+            Some("singleFactorAuthentication") => event.boolean("is_mfa", false),
+            _ => {}
+        }
+        write_auth_factors(event, record);
+
+        let (logon_type_id, logon_type) = match context.stream {
+            StreamKind::SignInsInteractive => (2, "Interactive"),
+            StreamKind::SignInsNonInteractive => (99, "Non-interactive"),
+            StreamKind::SignInsServicePrincipal => (99, "Service principal"),
+            _ => (99, "Managed identity"),
+        };
+        event.int("logon_type_id", logon_type_id);
+        event.string("logon_type", logon_type);
+        event.boolean("is_remote", true);
+
+        event.object("session", |session| {
+            session.text("uid", record.non_empty("sessionId").as_deref());
+            session.text("issuer", record.non_empty("tokenIssuerName").as_deref());
+        });
+
+        write_metadata(event, record, context, sign_in_feature(context.stream), TIME_FIELD, Some("Sign-in activity"));
+        write_cloud(event, context);
+        write_unmapped(event, record, COVERED, &uncovered, |_| {});
+    });
+    Ok(())
+}
+
+/// Writes `src_endpoint`; returns whether the location and AS number found a home there.
+fn write_src_endpoint(event: &mut ObjectWriter, record: &Record) -> bool {
+    let Some(ip) = record.non_empty("ipAddress") else {
+        // without an address there is no endpoint; location and AS number stay in unmapped
+        return false;
+    };
+    let location = record.object("location");
+    let mut location_written = location.is_none();
+    event.object("src_endpoint", |endpoint| {
+        endpoint.string("ip", &ip);
+        if let Some(location) = &location {
+            endpoint.object("location", |geo| {
+                geo.text("city", location.non_empty("city").as_deref());
+                geo.text("region", location.non_empty("state").as_deref());
+                geo.text("country", location.non_empty("countryOrRegion").as_deref());
+                if geo.fields() == 0 {
+                    // OCSF needs one of city, country, region for a location
+                    return;
+                }
+                location_written = true;
+                if let Some(coordinates) = location.object("geoCoordinates")
+                    && let (Some(latitude), Some(longitude)) =
+                        (coordinates.number("latitude"), coordinates.number("longitude"))
+                {
+                    geo.float("lat", latitude);
+                    geo.float("long", longitude);
+                }
+            });
+        }
+        if let Some(number) = record.integer("autonomousSystemNumber").filter(|number| *number > 0) {
+            endpoint.object("autonomous_system", |system| system.int("number", number));
+        }
+    });
+    location_written
+}
+
+/// Writes `device`; returns whether `deviceDetail` found a home there.
+fn write_device(event: &mut ObjectWriter, record: &Record) -> bool {
+    let Some(device) = record.object("deviceDetail") else {
+        return false;
+    };
+    let device_id = device.non_empty("deviceId");
+    let device_name = device.non_empty("displayName");
+    if device_id.is_none() && device_name.is_none() {
+        // OCSF needs an identifier for a device; deviceDetail stays whole in unmapped
+        return false;
+    }
+    event.object("device", |ocsf_device| {
+        ocsf_device.text("uid", device_id.as_deref());
+        ocsf_device.text("name", device_name.as_deref());
+        ocsf_device.int("type_id", 0);
+        ocsf_device.string("type", "Unknown");
+        ocsf_device.opt_boolean("is_compliant", device.boolean("isCompliant"));
+        ocsf_device.opt_boolean("is_managed", device.boolean("isManaged"));
+        if let Some(system) = device.non_empty("operatingSystem") {
+            ocsf_device.object("os", |os| {
+                os.string("name", &system);
+                let lower = system.to_ascii_lowercase();
+                let type_id = if lower.starts_with("windows") {
+                    100
+                } else if lower.starts_with("android") {
+                    201
+                } else if lower.starts_with("ipados") {
+                    302
+                } else if lower.starts_with("ios") {
+                    301
+                } else if lower.starts_with("macos") || lower.starts_with("mac os") {
+                    300
+                } else if lower.starts_with("linux") {
+                    200
+                } else {
+                    99
+                };
+                os.int("type_id", type_id);
+            });
+        }
+    });
+    true
+}
+
+/// `auth_factors` from the beta `authenticationDetails` steps; "Previously satisfied" is skipped.
+fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
+    let steps = record.items("authenticationDetails");
+    if steps.is_empty() {
+        return;
+    }
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    event.array("auth_factors", |factors| {
+        for step in steps {
+            let Some(step) = values::object(step) else {
+                continue;
+            };
+            let Some(method) = step.non_empty("authenticationMethod") else {
+                continue;
+            };
+            let lower = method.to_ascii_lowercase();
+            let (factor_type_id, caption) = if lower == "previously satisfied" {
+                continue;
+            } else if lower.contains("password") {
+                (11, "Password")
+            } else if lower.contains("text message") || lower.contains("sms") {
+                (1, "SMS")
+            } else if lower.contains("phone call") || lower.contains("voice") {
+                (3, "Phone Call")
+            } else if lower.contains("notification") || lower.contains("push") {
+                (5, "Push Notification")
+            } else if lower.contains("verification code") || lower.contains("oath") || lower.contains("otp") {
+                (7, "OTP")
+            } else if lower.contains("fido2") || lower.contains("passkey") || lower.contains("security key") {
+                (10, "WebAuthn")
+            } else if lower.contains("windows hello") || lower.contains("biometric") {
+                (4, "Biometric")
+            } else if lower.contains("email") {
+                (8, "Email")
+            } else {
+                (99, method.as_ref())
+            };
+            if seen.iter().any(|(id, name)| *id == factor_type_id && name == caption) {
+                continue;
+            }
+            seen.push((factor_type_id, caption.to_owned()));
+            factors.object(|factor| {
+                factor.int("factor_type_id", factor_type_id);
+                factor.string("factor_type", caption);
+                factor.text("provider", step.non_empty("authenticationMethodDetail").as_deref());
+            });
+        }
+    });
+}

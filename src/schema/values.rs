@@ -1,0 +1,101 @@
+//! Reading typed values out of raw Graph JSON, tolerantly: a value of an unexpected type is
+//! treated as absent (and stays available verbatim in `unmapped`).
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use crate::graph::record::{Record, raw_str};
+
+/// A nested object's properties; `None` for `null`, `{}` or anything that is not an object.
+pub fn object(raw: &RawValue) -> Option<Record<'_>> {
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    Record::parse(raw.get()).ok().filter(|record| record.fields().next().is_some())
+}
+
+pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    raw_str(raw)
+}
+
+pub fn integer(raw: &RawValue) -> Option<i64> {
+    let text = raw.get();
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| text.parse::<f64>().ok().filter(|value| value.fract() == 0.0).map(|value| value as i64))
+}
+
+pub fn number(raw: &RawValue) -> Option<f64> {
+    raw.get().parse::<f64>().ok().filter(|value| value.is_finite())
+}
+
+pub fn boolean(raw: &RawValue) -> Option<bool> {
+    match raw.get() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// The items of an array; empty for anything else.
+pub fn items(raw: &RawValue) -> Vec<&RawValue> {
+    if !raw.get().starts_with('[') {
+        return Vec::new();
+    }
+    serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default()
+}
+
+/// Shorthands on a record.
+pub trait Fields<'a> {
+    fn text(&self, key: &str) -> Option<Cow<'a, str>>;
+    fn non_empty(&self, key: &str) -> Option<Cow<'a, str>>;
+    fn integer(&self, key: &str) -> Option<i64>;
+    fn number(&self, key: &str) -> Option<f64>;
+    fn boolean(&self, key: &str) -> Option<bool>;
+    fn object(&self, key: &str) -> Option<Record<'a>>;
+    fn items(&self, key: &str) -> Vec<&'a RawValue>;
+}
+
+impl<'a> Fields<'a> for Record<'a> {
+    fn text(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.get(key).and_then(string)
+    }
+
+    /// A string that is present and not empty (Graph sends "" for unknown values).
+    fn non_empty(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.text(key).filter(|value| !value.trim().is_empty())
+    }
+
+    fn integer(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(integer)
+    }
+
+    fn number(&self, key: &str) -> Option<f64> {
+        self.get(key).and_then(number)
+    }
+
+    fn boolean(&self, key: &str) -> Option<bool> {
+        self.get(key).and_then(boolean)
+    }
+
+    fn object(&self, key: &str) -> Option<Record<'a>> {
+        self.get(key).and_then(object)
+    }
+
+    fn items(&self, key: &str) -> Vec<&'a RawValue> {
+        self.get(key).map(items).unwrap_or_default()
+    }
+}
+
+/// A JSON-encoded string decoded into JSON (`"[\"x\"]"` → `["x"]`); other text stays a string.
+pub fn decode_json_string(text: &str) -> Option<Box<RawValue>> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    if let Ok(value) = serde_json::from_str::<Box<RawValue>>(trimmed) {
+        return Some(value);
+    }
+    serde_json::value::to_raw_value(text).ok()
+}

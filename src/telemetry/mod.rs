@@ -1,0 +1,3 @@
+//! Metrics, health and logs. Below everything: every other module may use it.
+
+pub mod metrics;
