@@ -1,11 +1,42 @@
 //! entrastream: Microsoft Entra ID audit logs from Microsoft Graph into Kafka.
+//!
+//! # Data flow
+//!
+//! ```text
+//!  auth::TokenProvider ─┐
+//!                       ▼
+//!  graph::pages ──► graph::record ──► dedup (graph::cursor) ──► schema::map_record ──► kafka::Publisher
+//!  (nextLink,        (id, event time,   (ids seen within the      (OCSF | raw)           (idempotent,
+//!   budget, retries)  raw JSON)          lateness horizon)              │                  acks=all, keyed)
+//!                                                                      └─ failure ─► dead-letter topic
+//!                                                    checkpoint::CheckpointStore ◄── every delivery acked
+//! ```
+//!
+//! One task per stream (`pipeline`), a request budget per tenant (`graph::budget`), bounded
+//! producer buffers so that a slow Kafka slows the Graph reads.
+//!
+//! # Layout
+//!
+//! - `cli`, `app`, `shutdown`, `demo`: the commands and the service's wiring.
+//! - `config`: the YAML configuration, strict and documented.
+//! - `auth`: access tokens. `graph`: endpoints, client, records, cursor. `schema`: mappings.
+//! - `kafka`: producer and delivery tracking. `checkpoint`: cursor stores.
+//! - `pipeline`: the stream task. `telemetry`: metrics, health, logs. `clock`, `retry`: time.
+//! - `sim`: the Graph simulator (tests, demo, benchmarks); production modules never use it.
 
+pub mod app;
 pub mod auth;
 pub mod checkpoint;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod graph;
+pub mod kafka;
+pub mod pipeline;
+pub mod retry;
 pub mod schema;
+pub mod shutdown;
 pub mod sim;
 pub mod stream;
 pub mod telemetry;

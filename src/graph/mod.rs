@@ -8,4 +8,5 @@ pub mod cloud;
 pub mod cursor;
 pub mod endpoint;
 pub mod error;
+pub mod pages;
 pub mod record;

@@ -1,0 +1,261 @@
+//! The service: wires config into tenants, streams, the producer, the checkpoint store and the
+//! telemetry server, runs until the shutdown future resolves or a stream fails fatally, then stops
+//! gracefully (windows stop between pages, deliveries finish, what was delivered is committed).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
+
+use crate::auth::TokenProvider;
+use crate::checkpoint::{CheckpointStore, FileStore};
+use crate::clock::Clock;
+use crate::config::{Config, Secret};
+use crate::graph::budget::RequestBudget;
+use crate::graph::client::http_client;
+use crate::graph::cloud::CloudEndpoints;
+use crate::kafka::{KafkaError, Publisher};
+use crate::pipeline::{PipelineError, Shared, StreamTask, TenantRuntime};
+use crate::retry::Backoff;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::server;
+
+/// How long a graceful stop may take before in-flight work is abandoned (it is safe: nothing
+/// uncommitted is lost, it is read again at the next start).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the caller (CLI, demo, tests) controls.
+pub struct RunOptions {
+    pub clock: Clock,
+    /// Replaces the configured checkpoint store.
+    pub checkpoint_store: Option<Arc<dyn CheckpointStore>>,
+    /// The metrics registry to fill; a new one when absent.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` on `metrics.listen`.
+    pub serve_telemetry: bool,
+    /// Receives the address the telemetry server bound.
+    pub telemetry_bound: Option<oneshot::Sender<SocketAddr>>,
+    /// Overrides the backoff rule (tests use short ones).
+    pub backoff: Backoff,
+}
+
+impl RunOptions {
+    pub fn new(clock: Clock) -> Self {
+        RunOptions {
+            clock,
+            checkpoint_store: None,
+            metrics: None,
+            serve_telemetry: true,
+            telemetry_bound: None,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AppError {
+    /// Secrets, addresses and other start-up problems a user must fix.
+    Setup(String),
+    Kafka(KafkaError),
+    Pipeline(PipelineError),
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::Setup(detail) => formatter.write_str(detail),
+            AppError::Kafka(error) => write!(formatter, "{error}"),
+            AppError::Pipeline(error) => write!(formatter, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for AppError {}
+
+/// Reads every tenant's secret; all problems are reported at once.
+pub fn resolve_secrets(config: &Config) -> Result<Vec<Secret>, AppError> {
+    let mut secrets = Vec::new();
+    let mut problems = Vec::new();
+    for (index, tenant) in config.tenants.iter().enumerate() {
+        let key = format!("tenants[{index}].client_secret");
+        match &tenant.client_secret {
+            Some(source) => match source.resolve(&key) {
+                Ok(secret) => secrets.push(secret),
+                Err(problem) => problems.push(problem),
+            },
+            None => problems.push(format!("{key}: required")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(secrets)
+    } else {
+        Err(AppError::Setup(problems.join("\n")))
+    }
+}
+
+/// Runs the service until `shutdown` resolves or a stream fails fatally.
+pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    let clock = options.clock.clone();
+    let secrets = resolve_secrets(&config)?;
+    let metrics = options.metrics.clone().unwrap_or_else(|| Metrics::new(clock.clone()));
+    let health = Arc::new(Health::new());
+    let publisher = Arc::new(
+        Publisher::new(&config.kafka, metrics.kafka_records_in_flight.clone()).map_err(AppError::Kafka)?,
+    );
+    let store: Arc<dyn CheckpointStore> = match options.checkpoint_store.clone() {
+        Some(store) => store,
+        None => {
+            let directory = config.checkpoint.path.clone().unwrap_or_else(|| PathBuf::from("./state"));
+            std::fs::create_dir_all(&directory).map_err(|error| {
+                AppError::Setup(format!(
+                    "cannot create the checkpoint directory {} ({error}); set checkpoint.path to a writable directory",
+                    directory.display()
+                ))
+            })?;
+            Arc::new(FileStore::new(directory))
+        }
+    };
+    let http = http_client(config.polling.request_timeout).map_err(AppError::Setup)?;
+    let shared = Arc::new(Shared {
+        publisher: publisher.clone(),
+        store,
+        http: http.clone(),
+        clock: clock.clone(),
+        health: health.clone(),
+        polling: config.polling.clone(),
+        schema: config.schema,
+        topics: config.kafka.topics.clone(),
+        backoff: options.backoff,
+    });
+    let (stop_sender, stop_receiver) = watch::channel(false);
+
+    let mut background = JoinSet::new();
+    if options.serve_telemetry {
+        let (listener, address) = server::bind(config.metrics.listen).await.map_err(AppError::Setup)?;
+        tracing::info!(address = %address, "serving /metrics, /healthz and /readyz");
+        if let Some(bound) = options.telemetry_bound {
+            let _ = bound.send(address);
+        }
+        background.spawn(server::serve(listener, metrics.clone(), health.clone(), stop_receiver.clone()));
+    }
+    background.spawn(probe_kafka(publisher.clone(), health.clone(), stop_receiver.clone()));
+
+    let mut streams = JoinSet::new();
+    let mut stream_count = 0;
+    for (tenant, secret) in config.tenants.iter().zip(secrets) {
+        let endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
+        let runtime = Arc::new(TenantRuntime {
+            tenant_id: tenant.id.clone(),
+            api_version: tenant.api_version,
+            tokens: TokenProvider::new(
+                tenant.id.clone(),
+                tenant.client_id.clone(),
+                secret,
+                endpoints.clone(),
+                http.clone(),
+                clock.clone(),
+            ),
+            budget: RequestBudget::new(config.polling.throttle, clock.clone()),
+            endpoints,
+        });
+        health.register_tenant(&tenant.id);
+        for stream in tenant.streams() {
+            let stream_metrics = metrics.stream(&tenant.id, stream);
+            let task = StreamTask::new(runtime.clone(), stream, shared.clone(), stream_metrics, stop_receiver.clone());
+            // registered before the task runs, so that a manual clock never advances past its start
+            let participant = clock.participant();
+            let label = (tenant.id.clone(), stream);
+            streams.spawn(async move { (label, task.run(participant).await) });
+            stream_count += 1;
+        }
+    }
+    tracing::info!(
+        tenants = config.tenants.len(),
+        streams = stream_count,
+        schema = config.schema.as_str(),
+        kafka = config.kafka.bootstrap_servers.as_str(),
+        "entrastream started"
+    );
+
+    let mut failure: Option<AppError> = None;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            finished = streams.join_next() => match finished {
+                None => break,
+                Some(Ok((_, Ok(())))) => {}
+                Some(Ok(((tenant, stream), Err(error)))) => {
+                    tracing::error!(tenant = tenant.as_str(), stream = stream.as_str(), %error, "stream failed, stopping");
+                    failure = Some(AppError::Pipeline(error));
+                    break;
+                }
+                Some(Err(join_error)) => {
+                    failure = Some(AppError::Setup(format!("a stream task crashed: {join_error}")));
+                    break;
+                }
+            },
+        }
+    }
+
+    let _ = stop_sender.send(true);
+    let mut outcomes = BTreeMap::new();
+    let drained = tokio::time::timeout(STOP_TIMEOUT, async {
+        while let Some(finished) = streams.join_next().await {
+            if let Ok(((tenant, stream), result)) = finished {
+                outcomes.insert((tenant, stream), result.is_ok());
+                if let Err(error) = result
+                    && failure.is_none()
+                {
+                    failure = Some(AppError::Pipeline(error));
+                }
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("streams did not stop within 30s; their uncommitted windows are read again at the next start");
+        streams.abort_all();
+    }
+    let flushed = {
+        let publisher = publisher.clone();
+        tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10))).await
+    };
+    if !matches!(flushed, Ok(Ok(()))) {
+        tracing::warn!("some records were still in flight at exit; their windows were not committed");
+    }
+    background.shutdown().await;
+    tracing::info!(streams = outcomes.len(), "entrastream stopped");
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Asks Kafka for metadata every 15 seconds: the reachability behind `/readyz`.
+async fn probe_kafka(publisher: Arc<Publisher>, health: Arc<Health>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let probe = {
+            let publisher = publisher.clone();
+            tokio::task::spawn_blocking(move || publisher.probe(Duration::from_secs(5))).await
+        };
+        match probe {
+            Ok(result) => health.kafka_probe(result),
+            Err(error) => health.kafka_probe(Err(error.to_string())),
+        }
+        if let Some(fatal) = publisher.fatal_error() {
+            health.kafka_fatal(fatal);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The command line: `run`, `demo`, `simulate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, RunOptions};
+use crate::clock::Clock;
+use crate::config::{Config, LogFormat, SchemaKind};
+use crate::sim::config::SimConfig;
+use crate::sim::{ListenOptions, Simulator};
+use crate::telemetry::logging;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "entrastream",
+    version,
+    about = "Streams Microsoft Entra ID sign-in, audit and provisioning logs from Microsoft Graph into Kafka"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service with a configuration file.
+    Run(RunArgs),
+    /// Stream from a built-in Graph simulator into an in-process Kafka cluster: no setup needed.
+    Demo(DemoArgs),
+    /// Serve the Graph simulator (token endpoint and audit log endpoints) for your own tests.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The YAML configuration (see config/ for documented examples).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Check the configuration without connecting anywhere, then exit (0 when valid).
+    #[arg(long)]
+    pub validate_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Stop by itself after this long (for example `60s`); runs until Ctrl-C when absent.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Simulated tenants.
+    #[arg(long, default_value_t = 2)]
+    pub tenants: usize,
+    /// Seed of the simulated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Event schema written to Kafka.
+    #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
+    pub schema: DemoSchema,
+    /// Address of /metrics, /healthz and /readyz (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5)]
+    pub progress_every: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum DemoSchema {
+    Ocsf,
+    Raw,
+}
+
+impl From<DemoSchema> for SchemaKind {
+    fn from(schema: DemoSchema) -> Self {
+        match schema {
+            DemoSchema::Ocsf => SchemaKind::Ocsf,
+            DemoSchema::Raw => SchemaKind::Raw,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Simulated tenants (overrides the config file's tenant_count).
+    #[arg(long)]
+    pub tenants: Option<usize>,
+    /// Seed of identities and records (overrides the config file's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Simulator settings (YAML, see config/simulator.yaml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Write the base URL and the tenants' credentials to this file as JSON.
+    #[arg(long)]
+    pub credentials_out: Option<PathBuf>,
+    /// Serve HTTPS with a certificate authority made at start-up.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: write the CA certificate (PEM) here, for clients to trust.
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::config::duration::parse(text)
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Demo(args) => {
+            logging::init(LogFormat::Pretty, "warn").map_err(anyhow::Error::msg)?;
+            crate::demo::run(args).await
+        }
+        Command::Simulate(args) => {
+            logging::init(LogFormat::Pretty, "info").map_err(anyhow::Error::msg)?;
+            simulate(args).await
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    if args.validate_only {
+        println!("{}: valid ({} tenants)", args.config.display(), config.tenants.len());
+        return Ok(());
+    }
+    logging::init(config.log.format, &config.log.level).map_err(anyhow::Error::msg)?;
+    app::run(config, RunOptions::new(Clock::system()), crate::shutdown::on_signal()).await?;
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let deserializer = serde_yaml_ng::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize::<_, SimConfig>(deserializer)
+                .map_err(|error| anyhow::anyhow!("invalid simulator configuration {}: {error}", path.display()))?
+        }
+        None => SimConfig::default(),
+    };
+    if let Some(tenants) = args.tenants {
+        config.tenant_count = tenants;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    let simulator = Simulator::start_with(
+        config,
+        Clock::system(),
+        ListenOptions {
+            address: args.listen,
+            tls: args.tls,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot start the simulator on {}", args.listen))?;
+    let credentials = simulator.credentials();
+    println!("graph simulator serving at {}", credentials.base_url);
+    println!("  token endpoint: {}/{{tenant}}/oauth2/v2.0/token", credentials.base_url);
+    println!("  audit logs:     {}/beta/auditLogs/signIns (and directoryAudits, provisioning)", credentials.base_url);
+    for tenant in &credentials.tenants {
+        println!(
+            "  tenant {}  client_id {}  client_secret {}",
+            tenant.tenant_id, tenant.client_id, tenant.client_secret
+        );
+    }
+    if let Some(path) = &args.credentials_out {
+        let json = serde_json::to_string_pretty(&credentials)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("credentials written to {}", path.display());
+    }
+    if let Some(pem) = simulator.ca_certificate_pem() {
+        match &args.ca_out {
+            Some(path) => {
+                std::fs::write(path, pem).with_context(|| format!("cannot write {}", path.display()))?;
+                println!("CA certificate written to {}", path.display());
+            }
+            None => println!("CA certificate (trust it in clients):\n{pem}"),
+        }
+    }
+    crate::shutdown::on_signal().await;
+    simulator.shutdown().await;
+    Ok(())
+}

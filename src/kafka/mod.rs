@@ -1,0 +1,48 @@
+//! Kafka: the producer, topic routing, and delivery tracking per batch. Knows nothing of Graph.
+//!
+//! Delivery guarantee (at least once): the producer is idempotent with `acks=all`, so retries
+//! inside librdkafka never duplicate or reorder; a batch counts as delivered only when every one of
+//! its records was acknowledged, and only then may its cursor be committed. A failed delivery
+//! never advances a cursor: the batch is read and produced again.
+
+mod delivery;
+mod producer;
+
+use std::fmt;
+
+pub use delivery::BatchTracker;
+pub use producer::{OutgoingRecord, Publisher, headers};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KafkaError {
+    /// The producer could not be created (bad `kafka.librdkafka` settings, ...).
+    Setup(String),
+    /// The producer hit an error it cannot recover from; the process must restart from its
+    /// checkpoints.
+    Fatal(String),
+    /// A record was refused before it was sent (too large, unknown topic in the client, ...).
+    Rejected(String),
+    /// Some records of a batch were not acknowledged.
+    DeliveryFailed { failed: u64, first_error: String },
+}
+
+impl fmt::Display for KafkaError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KafkaError::Setup(detail) => write!(formatter, "cannot create the Kafka producer: {detail}"),
+            KafkaError::Fatal(detail) => write!(
+                formatter,
+                "the Kafka producer failed fatally ({detail}); the process stops so that it restarts from its \
+                 last committed checkpoints"
+            ),
+            KafkaError::Rejected(detail) => write!(formatter, "Kafka refused a record: {detail}"),
+            KafkaError::DeliveryFailed { failed, first_error } => write!(
+                formatter,
+                "{failed} records of the batch were not acknowledged by Kafka (first error: {first_error}); \
+                 the batch is produced again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KafkaError {}

@@ -1,0 +1,424 @@
+//! One task per stream: plan a window from the cursor, read it, publish what is new, and commit
+//! the cursor once Kafka acknowledged every record of the window.
+//!
+//! ```text
+//! cursor ─window→ graph::pages ─Page→ dedup ─Record→ schema::map_record ─Event→ kafka::Publisher
+//!    ↑                                                                              │ acks
+//!    └──────────────────────── checkpoint::CheckpointStore::commit ←────────────────┘
+//! ```
+//!
+//! Errors are classified where they happen: transient ones (5xx, timeouts, broken bodies, expired
+//! skip tokens, throttling) make the window start again after a backoff; a licence, permission or
+//! credential problem blocks the stream, which says so in its state, logs and metrics, and tries
+//! again on the slow schedule; a failed Kafka delivery makes the window start again without moving
+//! the cursor; a checkpoint that cannot be written, or a fatal producer error, stops the process.
+
+mod window;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::auth::TokenProvider;
+use crate::checkpoint::{CheckpointError, CheckpointStore};
+use crate::clock::{Clock, Participant, Timestamp};
+use crate::config::{ApiVersion, PollingConfig, SchemaKind, Topics};
+use crate::graph::budget::RequestBudget;
+use crate::graph::cloud::CloudEndpoints;
+use crate::graph::cursor::{Cursor, CursorSettings, SeenIds, Window};
+use crate::graph::error::{BlockReason, ErrorClass, GraphError};
+use crate::kafka::{KafkaError, Publisher};
+use crate::retry::Backoff;
+use crate::stream::StreamKind;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::StreamMetrics;
+
+/// Licence 403s come intermittently even on licensed tenants: a few retries before concluding.
+const LICENCE_RETRIES: u32 = 3;
+/// Consecutive failures of a window before it is split in half.
+const SPLIT_AFTER_FAILURES: u32 = 3;
+
+/// What a stream needs of its tenant; shared by the tenant's streams.
+pub struct TenantRuntime {
+    pub tenant_id: String,
+    pub api_version: ApiVersion,
+    pub endpoints: CloudEndpoints,
+    pub tokens: TokenProvider,
+    pub budget: RequestBudget,
+}
+
+/// What every stream shares.
+pub struct Shared {
+    pub publisher: Arc<Publisher>,
+    pub store: Arc<dyn CheckpointStore>,
+    pub http: reqwest::Client,
+    pub clock: Clock,
+    pub health: Arc<Health>,
+    pub polling: PollingConfig,
+    pub schema: SchemaKind,
+    pub topics: Topics,
+    pub backoff: Backoff,
+}
+
+/// Why a stream stopped the process.
+#[derive(Debug)]
+pub enum PipelineError {
+    Checkpoint(CheckpointError),
+    Kafka(KafkaError),
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PipelineError::Checkpoint(error) => write!(formatter, "{error}"),
+            PipelineError::Kafka(error) => write!(formatter, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+/// A stream's state, as `entrastream_stream_state` and the state-change log lines name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamState {
+    Starting,
+    CatchingUp,
+    CaughtUp,
+    Retrying,
+    Blocked(BlockReason),
+}
+
+impl StreamState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Starting => "starting",
+            StreamState::CatchingUp => "catching_up",
+            StreamState::CaughtUp => "caught_up",
+            StreamState::Retrying => "retrying",
+            StreamState::Blocked(reason) => reason.as_str(),
+        }
+    }
+}
+
+pub struct StreamTask {
+    tenant: Arc<TenantRuntime>,
+    stream: StreamKind,
+    shared: Arc<Shared>,
+    metrics: StreamMetrics,
+    shutdown: watch::Receiver<bool>,
+    state: StreamState,
+    cursor_settings: CursorSettings,
+}
+
+/// How a window ended.
+enum WindowEnd {
+    Committed,
+    Stopped,
+}
+
+impl StreamTask {
+    pub fn new(
+        tenant: Arc<TenantRuntime>,
+        stream: StreamKind,
+        shared: Arc<Shared>,
+        metrics: StreamMetrics,
+        shutdown: watch::Receiver<bool>,
+    ) -> StreamTask {
+        let cursor_settings = CursorSettings::from(&shared.polling);
+        StreamTask {
+            tenant,
+            stream,
+            shared,
+            metrics,
+            shutdown,
+            state: StreamState::Starting,
+            cursor_settings,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Sleeps on the clock until `deadline`; false when shutdown came first.
+    async fn sleep_until(&mut self, deadline: Timestamp) -> bool {
+        if self.stopping() {
+            return false;
+        }
+        let clock = self.shared.clock.clone();
+        tokio::select! {
+            _ = clock.sleep_until(deadline) => true,
+            _ = self.shutdown.wait_for(|stop| *stop) => false,
+        }
+    }
+
+    fn transition(&mut self, state: StreamState, detail: Option<&str>) {
+        if state == self.state {
+            return;
+        }
+        let previous = self.state;
+        self.state = state;
+        self.metrics.set_state(state.as_str());
+        let tenant = self.tenant.tenant_id.as_str();
+        let stream = self.stream.as_str();
+        match state {
+            StreamState::Blocked(reason) => tracing::error!(
+                tenant,
+                stream,
+                state = state.as_str(),
+                reason = reason.as_str(),
+                detail = detail.unwrap_or_default(),
+                "stream blocked"
+            ),
+            StreamState::Retrying => tracing::warn!(
+                tenant,
+                stream,
+                state = state.as_str(),
+                detail = detail.unwrap_or_default(),
+                "stream retrying"
+            ),
+            _ if matches!(previous, StreamState::Blocked(_) | StreamState::Retrying) => tracing::info!(
+                tenant,
+                stream,
+                state = state.as_str(),
+                previous = previous.as_str(),
+                "stream recovered"
+            ),
+            StreamState::CaughtUp => tracing::info!(tenant, stream, state = state.as_str(), "stream caught up"),
+            _ => tracing::info!(tenant, stream, state = state.as_str(), "stream state"),
+        }
+    }
+
+    async fn load_cursor(&self) -> Result<Cursor, PipelineError> {
+        let store = self.shared.store.clone();
+        let tenant = self.tenant.tenant_id.clone();
+        let stream = self.stream;
+        let loaded = tokio::task::spawn_blocking(move || store.load(&tenant, stream))
+            .await
+            .map_err(|error| {
+                PipelineError::Checkpoint(CheckpointError::Io {
+                    path: Default::default(),
+                    action: "load",
+                    source: std::io::Error::other(error.to_string()),
+                })
+            })?
+            .map_err(PipelineError::Checkpoint)?;
+        let now = self.shared.clock.now();
+        Ok(match loaded {
+            Some(cursor) => {
+                tracing::info!(
+                    tenant = self.tenant.tenant_id.as_str(),
+                    stream = self.stream.as_str(),
+                    watermark = %cursor.watermark,
+                    seen_ids = cursor.seen.len(),
+                    "stream resumes from its checkpoint"
+                );
+                cursor
+            }
+            None => {
+                let origin = now.saturating_sub(self.shared.polling.initial_lookback);
+                tracing::info!(
+                    tenant = self.tenant.tenant_id.as_str(),
+                    stream = self.stream.as_str(),
+                    origin = %origin,
+                    "stream starts without a checkpoint, from polling.initial_lookback"
+                );
+                Cursor::start(origin, now)
+            }
+        })
+    }
+
+    async fn commit(&self, cursor: &Cursor) -> Result<(), PipelineError> {
+        let store = self.shared.store.clone();
+        let tenant = self.tenant.tenant_id.clone();
+        let stream = self.stream;
+        let snapshot = cursor.clone();
+        let started = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || store.commit(&tenant, stream, &snapshot))
+            .await
+            .map_err(|error| {
+                PipelineError::Checkpoint(CheckpointError::Io {
+                    path: Default::default(),
+                    action: "commit",
+                    source: std::io::Error::other(error.to_string()),
+                })
+            })?
+            .map_err(PipelineError::Checkpoint)?;
+        self.metrics.checkpoint_commit_seconds(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// The next window that is due: a regular one when at least a poll interval of new time has
+    /// passed (or the stream is catching up), else the next chunk of a due reconciliation pass.
+    fn next_window(&self, cursor: &mut Cursor, now: Timestamp) -> Option<Window> {
+        let settings = &self.cursor_settings;
+        let target = now.saturating_sub(settings.settle_delay);
+        if target.duration_since(cursor.watermark) >= self.shared.polling.interval
+            && let Some(window) = cursor.next_regular(now, settings)
+        {
+            return Some(window);
+        }
+        cursor.next_reconcile(now, settings)
+    }
+
+    fn next_wake(&self, cursor: &Cursor) -> Timestamp {
+        let settings = &self.cursor_settings;
+        let next_poll = cursor
+            .watermark
+            .saturating_add(settings.settle_delay)
+            .saturating_add(self.shared.polling.interval);
+        let next_pass = cursor.last_reconcile_started.saturating_add(settings.reconcile_every);
+        next_poll.min(next_pass)
+    }
+
+    /// Runs the stream until shutdown or a fatal error.
+    pub async fn run(mut self, participant: Participant) -> Result<(), PipelineError> {
+        let _participant = participant;
+        self.metrics.set_state(self.state.as_str());
+        let mut cursor = self.load_cursor().await?;
+        self.metrics.committed(cursor.watermark, None, self.shared.clock.now());
+        loop {
+            if self.stopping() {
+                return Ok(());
+            }
+            let now = self.shared.clock.now();
+            match self.next_window(&mut cursor, now) {
+                Some(window) => {
+                    let behind = !cursor.caught_up(now, &self.cursor_settings);
+                    if self.state == StreamState::Starting || (behind && self.state == StreamState::CaughtUp) {
+                        self.transition(StreamState::CatchingUp, None);
+                    }
+                    match self.run_window(&mut cursor, window).await? {
+                        WindowEnd::Committed => {}
+                        WindowEnd::Stopped => return Ok(()),
+                    }
+                }
+                None => {
+                    self.transition(StreamState::CaughtUp, None);
+                    let wake = self.next_wake(&cursor);
+                    if !self.sleep_until(wake).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a window until it is published and committed, retrying as its errors say.
+    async fn run_window(&mut self, cursor: &mut Cursor, window: Window) -> Result<WindowEnd, PipelineError> {
+        let mut window = window;
+        let mut pending = SeenIds::default();
+        let mut failures = 0u32;
+        let mut licence_refusals = 0u32;
+        loop {
+            let attempt = self.read_window(cursor, &window, &mut pending).await;
+            let (read, delivery, counts, newest) = (attempt.read, attempt.delivery, attempt.counts, attempt.newest);
+            if let Err(KafkaError::Fatal(fatal)) = &delivery {
+                self.shared.health.kafka_fatal(fatal.clone());
+                return Err(PipelineError::Kafka(KafkaError::Fatal(fatal.clone())));
+            }
+            match (read, delivery) {
+                (Err(window::ReadError::Kafka(error)), _) => {
+                    if let KafkaError::Fatal(fatal) = &error {
+                        self.shared.health.kafka_fatal(fatal.clone());
+                    }
+                    return Err(PipelineError::Kafka(error));
+                }
+                (read, Err(delivery_error)) => {
+                    // nothing of this attempt may count as published
+                    pending = SeenIds::default();
+                    self.metrics.batch("failed");
+                    failures += 1;
+                    self.transition(StreamState::Retrying, Some(&delivery_error.to_string()));
+                    let _ = read;
+                    let delay = self.shared.backoff.delay(failures, None);
+                    if !self.sleep_until(self.shared.clock.now().saturating_add(delay)).await {
+                        return Ok(WindowEnd::Stopped);
+                    }
+                }
+                (Ok(window::ReadEnd::Complete), Ok(())) => {
+                    cursor.complete(&window, &pending, &self.cursor_settings);
+                    self.commit(cursor).await?;
+                    self.metrics.published.inc_by(counts.published);
+                    self.metrics.dead_lettered("unmappable", counts.dead_lettered);
+                    self.metrics.batch("committed");
+                    self.metrics.committed(cursor.watermark, newest, self.shared.clock.now());
+                    if matches!(self.state, StreamState::Blocked(_) | StreamState::Retrying) {
+                        self.transition(StreamState::CatchingUp, None);
+                    }
+                    self.shared.health.tenant_auth(&self.tenant.tenant_id, None);
+                    return Ok(WindowEnd::Committed);
+                }
+                (Ok(window::ReadEnd::Stopped), Ok(())) => {
+                    // a graceful stop: what was delivered is remembered, the position stays
+                    cursor.remember(&pending);
+                    self.commit(cursor).await?;
+                    self.metrics.published.inc_by(counts.published);
+                    return Ok(WindowEnd::Stopped);
+                }
+                (Err(window::ReadError::Graph(error)), Ok(())) => {
+                    // records delivered before the error stay pending: the retry skips them
+                    self.metrics.published.inc_by(counts.published);
+                    self.metrics.dead_lettered("unmappable", counts.dead_lettered);
+                    let delay = match error.class() {
+                        ErrorClass::Transient => {
+                            failures += 1;
+                            if matches!(error, GraphError::Throttled { .. }) {
+                                tracing::warn!(
+                                    tenant = self.tenant.tenant_id.as_str(),
+                                    stream = self.stream.as_str(),
+                                    "stream throttled by graph"
+                                );
+                            }
+                            self.transition(StreamState::Retrying, Some(&error.to_string()));
+                            if failures >= SPLIT_AFTER_FAILURES {
+                                window = split(window);
+                            }
+                            self.shared.backoff.delay(failures, error.retry_after())
+                        }
+                        ErrorClass::Blocked(BlockReason::Unlicensed) if licence_refusals < LICENCE_RETRIES => {
+                            licence_refusals += 1;
+                            tracing::info!(
+                                tenant = self.tenant.tenant_id.as_str(),
+                                stream = self.stream.as_str(),
+                                attempt = licence_refusals,
+                                "graph refused sign-ins for lack of a licence; trying again before concluding"
+                            );
+                            self.shared.backoff.ceiling(licence_refusals + 2)
+                        }
+                        ErrorClass::Blocked(reason) => {
+                            let detail = match error.fix() {
+                                Some(fix) => format!("{error}; fix: {fix}"),
+                                None => error.to_string(),
+                            };
+                            if reason == BlockReason::Credentials {
+                                self.shared.health.tenant_auth(&self.tenant.tenant_id, Some(detail.clone()));
+                            }
+                            self.transition(StreamState::Blocked(reason), Some(&detail));
+                            self.shared.polling.blocked_retry
+                        }
+                    };
+                    if !self.sleep_until(self.shared.clock.now().saturating_add(delay)).await {
+                        cursor.remember(&pending);
+                        self.commit(cursor).await?;
+                        return Ok(WindowEnd::Stopped);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first half of a window that keeps failing (Microsoft's advice: narrower time ranges).
+fn split(window: Window) -> Window {
+    let length = window.to.duration_since(window.from);
+    if length <= Duration::from_secs(120) {
+        return window;
+    }
+    Window {
+        to: window.from.saturating_add(length / 2).floor_to_second(),
+        ..window
+    }
+}

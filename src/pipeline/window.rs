@@ -1,0 +1,290 @@
+//! Reading one window: its pages, each record deduplicated, mapped and produced, the next page
+//! fetched while the current one is being mapped.
+
+use std::pin::pin;
+
+use futures_util::StreamExt;
+
+use super::StreamTask;
+use crate::clock::Timestamp;
+use crate::graph::client::FetchContext;
+use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind};
+use crate::graph::endpoint;
+use crate::graph::error::GraphError;
+use crate::graph::pages::pages;
+use crate::graph::record::{PageBody, Record};
+use crate::kafka::{BatchTracker, KafkaError, OutgoingRecord, headers};
+use crate::schema::{self, MapContext};
+use crate::stream::{LogFamily, StreamKind};
+
+pub(super) enum ReadEnd {
+    /// Every page was read.
+    Complete,
+    /// Shutdown came first.
+    Stopped,
+}
+
+pub(super) enum ReadError {
+    Graph(GraphError),
+    Kafka(KafkaError),
+}
+
+/// Records of an attempt, counted per page and reported per batch.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Counts {
+    pub published: u64,
+    pub dead_lettered: u64,
+}
+
+pub(super) struct Attempt {
+    pub read: Result<ReadEnd, ReadError>,
+    /// Whether Kafka acknowledged everything this attempt sent.
+    pub delivery: Result<(), KafkaError>,
+    pub counts: Counts,
+    /// The newest event time published.
+    pub newest: Option<Timestamp>,
+}
+
+/// Buffers reused from record to record.
+struct Scratch {
+    payload: Vec<u8>,
+    key: String,
+    counts: Counts,
+    newest: Option<Timestamp>,
+}
+
+/// Everything a page needs to be processed, borrowed apart from the page stream.
+struct PageJob<'a> {
+    task: &'a StreamTask,
+    cursor: &'a Cursor,
+    window_kind: WindowKind,
+    window_to: Timestamp,
+    tracker: &'a std::sync::Arc<BatchTracker>,
+}
+
+impl StreamTask {
+    pub(super) async fn read_window(&self, cursor: &Cursor, window: &Window, pending: &mut SeenIds) -> Attempt {
+        let tracker = BatchTracker::new();
+        let mut scratch = Scratch {
+            payload: Vec::with_capacity(16 * 1024),
+            key: String::with_capacity(128),
+            counts: Counts::default(),
+            newest: None,
+        };
+        let read = self.read_pages(cursor, window, pending, &tracker, &mut scratch).await;
+        // whatever happened, the records already handed to Kafka are waited for
+        let delivery = tracker.wait().await;
+        if tracker.sent() > 0 {
+            self.metrics.kafka_batch_seconds(tracker.elapsed_seconds());
+        }
+        Attempt {
+            read,
+            delivery,
+            counts: scratch.counts,
+            newest: scratch.newest,
+        }
+    }
+
+    async fn read_pages(
+        &self,
+        cursor: &Cursor,
+        window: &Window,
+        pending: &mut SeenIds,
+        tracker: &std::sync::Arc<BatchTracker>,
+        scratch: &mut Scratch,
+    ) -> Result<ReadEnd, ReadError> {
+        let url = endpoint::window_url(
+            &self.tenant.endpoints.graph_base,
+            self.tenant.api_version,
+            self.stream,
+            window.from,
+            window.to,
+            self.shared.polling.page_size,
+        );
+        let context = FetchContext {
+            http: &self.shared.http,
+            tokens: &self.tenant.tokens,
+            budget: &self.tenant.budget,
+            metrics: &self.metrics,
+            clock: &self.shared.clock,
+        };
+        let job = PageJob {
+            task: self,
+            cursor,
+            window_kind: window.kind,
+            window_to: window.to,
+            tracker,
+        };
+        let mut page_stream = pin!(pages(&context, url));
+        let mut next = page_stream.next().await;
+        loop {
+            if self.stopping() {
+                return Ok(ReadEnd::Stopped);
+            }
+            let page = match next {
+                None => return Ok(ReadEnd::Complete),
+                Some(Err(error)) => return Err(ReadError::Graph(error)),
+                Some(Ok(page)) => page,
+            };
+            // the next page is requested while this one is mapped and produced
+            let (following, processed) = tokio::join!(page_stream.next(), job.process(&page, pending, scratch));
+            processed.map_err(ReadError::Kafka)?;
+            next = following;
+        }
+    }
+}
+
+impl PageJob<'_> {
+    async fn process(&self, page: &PageBody, pending: &mut SeenIds, scratch: &mut Scratch) -> Result<(), KafkaError> {
+        let task = self.task;
+        let stream = task.stream;
+        let time_field = endpoint::time_field(stream);
+        let context = MapContext {
+            tenant_id: &task.tenant.tenant_id,
+            stream,
+            api_version: task.tenant.api_version,
+            received_at: task.shared.clock.now(),
+        };
+        let schema_name = task.shared.schema.as_str();
+        let schema_version = schema::schema_version(task.shared.schema);
+        let mut deduplicated = 0u64;
+        let mut late = 0u64;
+        for text in page.record_texts() {
+            let record = match Record::parse(text) {
+                Ok(record) => record,
+                Err(error) => {
+                    self.dead_letter_once(text, None, &error.to_string(), pending, scratch).await?;
+                    continue;
+                }
+            };
+            let (id, event_time) = match (record.id(), record.time(time_field)) {
+                (Ok(id), Ok(time)) => (id, time),
+                (Err(error), _) | (_, Err(error)) => {
+                    let id = record.id().ok();
+                    self.dead_letter_once(text, id.as_deref(), &error.to_string(), pending, scratch).await?;
+                    continue;
+                }
+            };
+            let hash = IdHash::of(&id);
+            if self.cursor.seen.contains(hash) || pending.contains(hash) {
+                deduplicated += 1;
+                continue;
+            }
+            scratch.payload.clear();
+            match schema::map_record(task.shared.schema, &record, &context, &mut scratch.payload) {
+                Ok(()) => {
+                    scratch.key.clear();
+                    scratch.key.push_str(&task.tenant.tenant_id);
+                    scratch.key.push(':');
+                    scratch.key.push_str(&id);
+                    let event_time_text = event_time.to_rfc3339_millis();
+                    let record_headers = headers(&[
+                        ("schema", schema_name),
+                        ("schema_version", schema_version),
+                        ("tenant_id", &task.tenant.tenant_id),
+                        ("stream", stream.as_str()),
+                        ("event_time", &event_time_text),
+                        ("connector_version", env!("CARGO_PKG_VERSION")),
+                    ]);
+                    task.shared
+                        .publisher
+                        .send(
+                            self.tracker,
+                            OutgoingRecord {
+                                topic: topic_of(task, stream),
+                                key: scratch.key.as_bytes(),
+                                payload: &scratch.payload,
+                                headers: record_headers,
+                            },
+                        )
+                        .await?;
+                    scratch.counts.published += 1;
+                    scratch.newest = Some(scratch.newest.map_or(event_time, |newest| newest.max(event_time)));
+                }
+                Err(error) => {
+                    self.dead_letter(text, Some(&id), &error.0, scratch).await?;
+                }
+            }
+            pending.insert(hash, event_time);
+            if self.window_kind == WindowKind::Reconcile {
+                late += 1;
+            }
+        }
+        task.metrics.received.inc_by(page.len() as u64);
+        task.metrics.deduplicated.inc_by(deduplicated);
+        task.metrics.late.inc_by(late);
+        Ok(())
+    }
+
+    /// Dead-letters a record without a usable id or time, once: it is remembered by its key, with
+    /// the window's end as its time, so that a re-read does not send it again.
+    async fn dead_letter_once(
+        &self,
+        text: &str,
+        id: Option<&str>,
+        reason: &str,
+        pending: &mut SeenIds,
+        scratch: &mut Scratch,
+    ) -> Result<(), KafkaError> {
+        let key = dead_letter_key(&self.task.tenant.tenant_id, id, text);
+        let hash = IdHash::of(&key);
+        if self.cursor.seen.contains(hash) || pending.contains(hash) {
+            return Ok(());
+        }
+        self.dead_letter(text, id, reason, scratch).await?;
+        pending.insert(hash, self.window_to);
+        Ok(())
+    }
+
+    /// Sends a record that cannot be read or mapped to the dead-letter topic, as received, with
+    /// the reason in a header: never dropped.
+    async fn dead_letter(&self, text: &str, id: Option<&str>, reason: &str, scratch: &mut Scratch) -> Result<(), KafkaError> {
+        let task = self.task;
+        let key = dead_letter_key(&task.tenant.tenant_id, id, text);
+        tracing::warn!(
+            tenant = task.tenant.tenant_id.as_str(),
+            stream = task.stream.as_str(),
+            key = key.as_str(),
+            reason,
+            "record sent to the dead-letter topic"
+        );
+        let record_headers = headers(&[
+            ("dead_letter_reason", reason),
+            ("tenant_id", &task.tenant.tenant_id),
+            ("stream", task.stream.as_str()),
+            ("source_topic", topic_of(task, task.stream)),
+            ("connector_version", env!("CARGO_PKG_VERSION")),
+        ]);
+        task.shared
+            .publisher
+            .send(
+                self.tracker,
+                OutgoingRecord {
+                    topic: &task.shared.topics.dead_letter,
+                    key: key.as_bytes(),
+                    payload: text.as_bytes(),
+                    headers: record_headers,
+                },
+            )
+            .await?;
+        scratch.counts.dead_lettered += 1;
+        Ok(())
+    }
+}
+
+fn topic_of(task: &StreamTask, stream: StreamKind) -> &str {
+    let topics = &task.shared.topics;
+    match stream.family() {
+        LogFamily::SignIns => &topics.sign_ins,
+        LogFamily::DirectoryAudits => &topics.directory_audits,
+        LogFamily::Provisioning => &topics.provisioning,
+    }
+}
+
+/// `<tenant>:<id>`, or `<tenant>:hash:<128 bits of SHA-256 of the record>` without an id.
+fn dead_letter_key(tenant: &str, id: Option<&str>, text: &str) -> String {
+    match id {
+        Some(id) => format!("{tenant}:{id}"),
+        None => format!("{tenant}:hash:{:032x}", IdHash::of(text).0),
+    }
+}
