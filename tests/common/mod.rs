@@ -1,0 +1,321 @@
+//! Test harness: the simulator on a manual clock, librdkafka's in-process mock cluster, the
+//! service running against both, and a consumer that reads every topic back.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use entrastream::app::{self, AppError, RunOptions};
+use entrastream::checkpoint::CheckpointStore;
+use entrastream::clock::{Clock, ManualClock, Timestamp};
+use entrastream::config::{
+    CheckpointConfig, CheckpointStoreKind, Config, Endpoints, KafkaConfig, LogConfig, MetricsConfig, PollingConfig,
+    SchemaKind, SecretSource, TenantConfig, Topics,
+};
+use entrastream::retry::Backoff;
+use entrastream::sim::Simulator;
+use entrastream::sim::config::SimConfig;
+use entrastream::stream::StreamKind;
+use entrastream::telemetry::metrics::Metrics;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::oneshot;
+
+/// 2026-01-05T12:00:00Z.
+pub const START: Timestamp = Timestamp::from_secs(1_767_614_400);
+
+pub struct Kafka {
+    pub cluster: MockCluster<'static, DefaultProducerContext>,
+    pub bootstrap: String,
+    pub topics: Topics,
+}
+
+/// A mock cluster of three brokers with the default topics.
+pub fn kafka() -> Kafka {
+    let cluster = MockCluster::new(3).expect("mock cluster");
+    let topics = Topics::default();
+    for (topic, partitions) in [
+        (&topics.sign_ins, 8),
+        (&topics.directory_audits, 4),
+        (&topics.provisioning, 4),
+        (&topics.dead_letter, 1),
+    ] {
+        cluster.create_topic(topic, partitions, 3).expect("topic");
+    }
+    let bootstrap = cluster.bootstrap_servers();
+    Kafka {
+        cluster,
+        bootstrap,
+        topics,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Consumed {
+    pub key: String,
+    pub headers: BTreeMap<String, String>,
+    pub payload: Vec<u8>,
+}
+
+impl Consumed {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// Every record of `topic`, partition by partition from the beginning.
+pub fn consume(bootstrap: &str, topic: &str) -> Vec<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "entrastream-tests")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|partition| partition.id()).collect();
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = BTreeMap::new();
+    for partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *partition, Duration::from_secs(10))
+            .expect("watermarks");
+        assert_eq!(low, 0, "the mock cluster dropped records of {topic}/{partition}: keep test volumes smaller");
+        if high > 0 {
+            assignment
+                .add_partition_offset(topic, *partition, Offset::Beginning)
+                .expect("assignment");
+            remaining.insert(*partition, high);
+        }
+    }
+    let mut records = Vec::new();
+    if remaining.is_empty() {
+        return records;
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !remaining.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "reading {topic} back timed out");
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.expect("message");
+        let mut headers = BTreeMap::new();
+        if let Some(message_headers) = message.headers() {
+            for header in message_headers.iter() {
+                headers.insert(
+                    header.key.to_owned(),
+                    String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                );
+            }
+        }
+        records.push(Consumed {
+            key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+            headers,
+            payload: message.payload().unwrap_or_default().to_vec(),
+        });
+        if let Some(high) = remaining.get(&message.partition())
+            && message.offset() + 1 >= *high
+        {
+            remaining.remove(&message.partition());
+        }
+    }
+    records
+}
+
+/// Every event record of the three event topics.
+pub fn consume_events(kafka: &Kafka) -> Vec<Consumed> {
+    let topics = &kafka.topics;
+    let mut records = consume(&kafka.bootstrap, &topics.sign_ins);
+    records.extend(consume(&kafka.bootstrap, &topics.directory_audits));
+    records.extend(consume(&kafka.bootstrap, &topics.provisioning));
+    records
+}
+
+/// Ids per (tenant, stream), counting repeats.
+pub fn ids_by_stream(records: &[Consumed]) -> BTreeMap<(String, String), BTreeMap<String, usize>> {
+    let mut ids: BTreeMap<(String, String), BTreeMap<String, usize>> = BTreeMap::new();
+    for record in records {
+        let (tenant, id) = record.key.split_once(':').expect("key is tenant:id");
+        assert_eq!(tenant, record.header("tenant_id"));
+        *ids
+            .entry((tenant.to_owned(), record.header("stream").to_owned()))
+            .or_default()
+            .entry(id.to_owned())
+            .or_default() += 1;
+    }
+    ids
+}
+
+/// A configuration pointing at the simulator and the mock cluster, secrets in files.
+pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingConfig) -> Config {
+    let credentials = sim.credentials();
+    let tenants = credentials
+        .tenants
+        .iter()
+        .enumerate()
+        .map(|(index, tenant)| {
+            let secret_file = secrets.join(format!("secret-{index}"));
+            std::fs::write(&secret_file, format!("{}\n", tenant.client_secret)).expect("secret file");
+            TenantConfig {
+                id: tenant.tenant_id.clone(),
+                client_id: tenant.client_id.clone(),
+                client_secret: Some(SecretSource::File(secret_file)),
+                cloud: Default::default(),
+                endpoints: Some(Endpoints {
+                    login: Some(credentials.base_url.clone()),
+                    graph: Some(credentials.base_url.clone()),
+                }),
+                api_version: Default::default(),
+                streams: None,
+            }
+        })
+        .collect();
+    Config {
+        tenants,
+        polling,
+        schema: SchemaKind::Ocsf,
+        kafka: KafkaConfig {
+            bootstrap_servers: kafka.bootstrap.clone(),
+            topics: kafka.topics.clone(),
+            delivery: Default::default(),
+            librdkafka: BTreeMap::from([("linger.ms".to_owned(), "2".to_owned())]),
+        },
+        checkpoint: CheckpointConfig {
+            store: CheckpointStoreKind::File,
+            path: Some(secrets.join("state")),
+        },
+        metrics: MetricsConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+        },
+        log: LogConfig::default(),
+    }
+}
+
+/// A running service and the switch that stops it.
+pub struct Running {
+    pub task: tokio::task::JoinHandle<Result<(), AppError>>,
+    stop: Option<oneshot::Sender<()>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Running {
+    pub async fn stop(mut self) -> Result<(), AppError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the service stops within a minute")
+            .expect("the service task does not panic")
+    }
+}
+
+/// Starts the service on `clock` and waits until its stream tasks exist.
+pub async fn start(config: Config, clock: &Clock, store: Option<Arc<dyn CheckpointStore>>) -> Running {
+    let manual = clock.as_manual().expect("tests use a manual clock").clone();
+    let before = manual.participants();
+    let streams: usize = config.tenants.iter().map(|tenant| tenant.streams().len()).sum();
+    let metrics = Metrics::new(clock.clone());
+    let mut options = RunOptions::new(clock.clone());
+    options.checkpoint_store = store;
+    options.metrics = Some(metrics.clone());
+    options.serve_telemetry = false;
+    options.backoff = Backoff::default();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app::run(config, options, async move {
+        let _ = stopped.await;
+    }));
+    wait_for(Duration::from_secs(30), || manual.participants() >= before + streams || task.is_finished()).await;
+    Running {
+        task,
+        stop: Some(stop),
+        metrics,
+    }
+}
+
+/// Polls `condition` until it holds, failing after `deadline` (real time).
+pub async fn wait_for(deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + deadline;
+    while !condition() {
+        assert!(std::time::Instant::now() < until, "condition not met within {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Drives the manual clock to `end`, then waits until every stream is idle again.
+pub async fn drive(manual: &ManualClock, end: Timestamp, real_time_limit: Duration) {
+    tokio::time::timeout(real_time_limit, async {
+        manual.run_until(end).await;
+        manual.wait_until_parked().await;
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the simulated run to {end} did not finish within {real_time_limit:?} (clock at {})", manual.now()));
+}
+
+/// The simulator's ground truth for every tenant and stream: ids with an event time in
+/// `[from, to]`, visible by `visible_by`.
+pub fn truth(
+    sim: &Simulator,
+    from: Timestamp,
+    to: Timestamp,
+    visible_by: Timestamp,
+) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let mut expected = BTreeMap::new();
+    for tenant in sim.tenants() {
+        for stream in StreamKind::ALL {
+            let ids = sim.truth(&tenant.tenant_id, stream, from, to, visible_by);
+            if !ids.is_empty() {
+                expected.insert((tenant.tenant_id.clone(), stream.as_str().to_owned()), ids);
+            }
+        }
+    }
+    expected
+}
+
+/// Starts a simulator on a manual clock at `START`.
+pub async fn simulator(config: SimConfig) -> (Simulator, Clock) {
+    let clock = Clock::manual(START);
+    let sim = Simulator::start(config, clock.clone()).await.expect("simulator");
+    (sim, clock)
+}
+
+/// Counts of a counter family summed over series whose labels contain `labels`.
+pub fn metric_sum(metrics: &Metrics, family: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .gather()
+        .iter()
+        .filter(|metric_family| metric_family.name() == family)
+        .flat_map(|metric_family| {
+            let is_counter = metric_family.get_field_type() == prometheus::proto::MetricType::COUNTER;
+            metric_family
+                .get_metric()
+                .iter()
+                .filter(|metric| {
+                    labels.iter().all(|(name, value)| {
+                        metric
+                            .get_label()
+                            .iter()
+                            .any(|pair| pair.name() == *name && pair.value() == *value)
+                    })
+                })
+                .map(move |metric| {
+                    if is_counter {
+                        metric.get_counter().get_value()
+                    } else {
+                        metric.get_gauge().get_value()
+                    }
+                })
+                .collect::<Vec<f64>>()
+        })
+        .sum()
+}

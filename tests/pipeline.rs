@@ -1,0 +1,370 @@
+//! Acceptance tests of the core pipeline: the simulator on a clock the test drives, the service,
+//! librdkafka's mock cluster, and a consumer that reads every topic back.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{START, consume, consume_events, drive, ids_by_stream, kafka, metric_sum, simulator, start, truth};
+use entrastream::app::AppError;
+use entrastream::checkpoint::{CheckpointError, CheckpointStore, FileStore, MemoryStore};
+use entrastream::config::PollingConfig;
+use entrastream::graph::cursor::Cursor;
+use entrastream::pipeline::PipelineError;
+use entrastream::sim::config::{
+    FaultKind, FaultRate, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies, StreamRates, TenantSpec,
+};
+use entrastream::stream::StreamKind;
+
+const HOUR: Duration = Duration::from_secs(3600);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Three tenants, all six streams, latency with a long tail up to 90 minutes.
+fn busy_simulator(hours_of_data: u64) -> SimConfig {
+    SimConfig {
+        seed: 7,
+        tenant_count: 3,
+        rates: StreamRates::uniform(2.0),
+        latency: StreamLatencies {
+            sign_ins_non_interactive: Latency::minutes(20, 75, 90),
+            ..StreamLatencies::uniform(Latency::minutes(5, 60, 90))
+        },
+        history: HOUR,
+        data_end: Some(START.saturating_add(HOUR * hours_of_data as u32)),
+        users_per_tenant: 50,
+        ..SimConfig::default()
+    }
+}
+
+fn polling() -> PollingConfig {
+    PollingConfig {
+        initial_lookback: HOUR,
+        lateness: 2 * HOUR,
+        reconcile_every: 15 * MINUTE,
+        ..PollingConfig::default()
+    }
+}
+
+async fn run_and_compare(sim_config: SimConfig, polling: PollingConfig, real_time_limit: Duration) -> BTreeMap<String, f64> {
+    run_and_compare_with(sim_config, polling, real_time_limit).await.0
+}
+
+/// Runs the service to well past the end of the data (so that every late record is visible and
+/// reconciled) and compares Kafka with the ground truth; returns figures and the faults injected.
+async fn run_and_compare_with(
+    sim_config: SimConfig,
+    polling: PollingConfig,
+    real_time_limit: Duration,
+) -> (BTreeMap<String, f64>, BTreeMap<FaultKind, usize>) {
+    let data_end = sim_config.data_end.expect("data ends");
+    let (sim, clock) = simulator(sim_config).await;
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&sim, &kafka, directory.path(), polling);
+    let running = start(config, &clock, Some(Arc::new(MemoryStore::new()))).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    let end = data_end.saturating_add(3 * HOUR);
+    drive(&manual, end, real_time_limit).await;
+    let metrics = running.metrics.clone();
+    running.stop().await.expect("the service stops cleanly");
+
+    let expected = truth(&sim, START.saturating_sub(HOUR), data_end, end);
+    let delivered = ids_by_stream(&consume_events(&kafka));
+    let duplicates: usize = delivered
+        .values()
+        .flat_map(|ids| ids.values())
+        .map(|count| count - 1)
+        .sum();
+    let delivered_sets: BTreeMap<(String, String), BTreeSet<String>> = delivered
+        .into_iter()
+        .map(|(key, ids)| (key, ids.into_keys().collect()))
+        .collect();
+    let expected_count: usize = expected.values().map(BTreeSet::len).sum();
+    assert_eq!(expected.len(), 18, "3 tenants x 6 streams have data");
+    for (key, ids) in &expected {
+        let got = delivered_sets.get(key).cloned().unwrap_or_default();
+        let missing: Vec<&String> = ids.difference(&got).collect();
+        let unexpected: Vec<&String> = got.difference(ids).collect();
+        assert!(missing.is_empty(), "{key:?}: {} of {} missing, e.g. {:?}", missing.len(), ids.len(), missing.first());
+        assert!(unexpected.is_empty(), "{key:?}: {} unexpected", unexpected.len());
+    }
+    assert_eq!(delivered_sets.len(), expected.len());
+    assert_eq!(duplicates, 0, "no record twice");
+    assert!(consume(&kafka.bootstrap, &kafka.topics.dead_letter).is_empty(), "no dead letters");
+    let late = metric_sum(&metrics, "entrastream_records_late_total", &[]);
+    let published = metric_sum(&metrics, "entrastream_records_published_total", &[]);
+    assert_eq!(published as usize, expected_count, "the published counter matches");
+    let mut faults_seen = BTreeMap::new();
+    for request in sim.stats().requests() {
+        if let Some(kind) = request.fault {
+            *faults_seen.entry(kind).or_insert(0) += 1;
+        }
+    }
+    let figures = BTreeMap::from([
+        ("records".to_owned(), expected_count as f64),
+        ("late".to_owned(), late),
+        ("deduplicated".to_owned(), metric_sum(&metrics, "entrastream_records_deduplicated_total", &[])),
+        ("throttled".to_owned(), sim.stats().count_status(429) as f64),
+        ("requests".to_owned(), sim.stats().requests().len() as f64),
+    ]);
+    (figures, faults_seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hours_of_late_and_unordered_records_arrive_exactly_once() {
+    let figures = run_and_compare(busy_simulator(6), polling(), Duration::from_secs(600)).await;
+    println!("correctness run: {figures:?}");
+    assert!(figures["late"] > 0.0, "the long tail made some records late: {figures:?}");
+    assert_eq!(figures["throttled"], 0.0, "the budget kept every request inside Graph's limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_simulator_fault_changes_nothing_in_kafka() {
+    let mut sim_config = busy_simulator(6);
+    sim_config.token_lifetime = 20 * MINUTE;
+    sim_config.skiptoken_ttl = 10 * MINUTE;
+    sim_config.quirk_rate = 0.05;
+    let rate = |kind: FaultKind, probability: f64| FaultRate { kind, probability };
+    sim_config.faults = FaultSpec {
+        rates: vec![
+            rate(FaultKind::Http500, 0.01),
+            rate(FaultKind::Http502, 0.01),
+            rate(FaultKind::Http503, 0.01),
+            rate(FaultKind::Http504, 0.01),
+            rate(FaultKind::ConnectionReset, 0.01),
+            rate(FaultKind::TruncatedJson, 0.01),
+            rate(FaultKind::SlowResponse, 0.002),
+            rate(FaultKind::EmptyPage, 0.01),
+            rate(FaultKind::SkiptokenExpired, 0.02),
+            rate(FaultKind::DuplicateRecord, 0.02),
+            rate(FaultKind::Licence403, 0.01),
+            rate(FaultKind::Throttle429, 0.005),
+            rate(FaultKind::Unauthorized401, 0.005),
+        ],
+        slow_response_delay: Duration::from_millis(1500),
+        injected_retry_after: Duration::from_secs(7),
+        ..FaultSpec::default()
+    };
+    let polling = PollingConfig {
+        request_timeout: Duration::from_secs(1),
+        ..polling()
+    };
+    let (figures, faults_seen) = run_and_compare_with(sim_config, polling, Duration::from_secs(900)).await;
+    println!("fault run: {figures:?}, faults injected: {faults_seen:?}");
+    for kind in FaultKind::ALL {
+        assert!(faults_seen.get(&kind).copied().unwrap_or(0) > 0, "{kind:?} was injected");
+    }
+    assert!(figures["deduplicated"] > 0.0, "served duplicates were dropped: {figures:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_state_stays_inside_the_budget_and_a_429_waits_its_retry_after() {
+    let mut sim_config = busy_simulator(2);
+    sim_config.tenant_count = 3;
+    let (sim, clock) = simulator(sim_config).await;
+    let tenant_id = sim.tenants()[1].tenant_id.clone();
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&sim, &kafka, directory.path(), polling());
+    let running = start(config, &clock, Some(Arc::new(MemoryStore::new()))).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    drive(&manual, START.saturating_add(HOUR), Duration::from_secs(300)).await;
+    assert_eq!(sim.stats().count_status(429), 0, "no 429 in steady state with the default budget");
+
+    // a forced 429 with Retry-After: 11 on the tenant's next request
+    let next = sim.data_requests(&tenant_id) + 1;
+    sim.set_faults(FaultSpec {
+        scripted: vec![ScriptedFault {
+            at_request: next,
+            kind: FaultKind::Throttle429,
+            tenant: Some(tenant_id.clone()),
+        }],
+        injected_retry_after: Duration::from_secs(11),
+        ..FaultSpec::default()
+    });
+    drive(&manual, START.saturating_add(2 * HOUR), Duration::from_secs(300)).await;
+    running.stop().await.expect("stops");
+    let requests: Vec<_> = sim
+        .stats()
+        .requests()
+        .into_iter()
+        .filter(|request| request.tenant_id.as_deref() == Some(tenant_id.as_str()) && request.endpoint != "token")
+        .collect();
+    let throttled_at = requests
+        .iter()
+        .position(|request| request.status == 429)
+        .expect("the scripted 429 was served");
+    let after = &requests[throttled_at + 1];
+    let waited = after.at.duration_since(requests[throttled_at].at);
+    assert!(waited >= Duration::from_secs(11), "the next request of the tenant came after {waited:?}");
+    assert!(waited < Duration::from_secs(13), "and not much later: {waited:?}");
+    assert_eq!(sim.stats().count_status(429), 1);
+}
+
+/// A store that fails one commit, as a crash between produce and commit would leave things: the
+/// first commit after `armed_after` commits that carries at least 20 new records.
+struct CrashingStore {
+    inner: FileStore,
+    armed_after: usize,
+    commits: AtomicUsize,
+    lost_batch: parking_lot::Mutex<Option<usize>>,
+}
+
+impl CheckpointStore for CrashingStore {
+    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+        self.inner.load(tenant, stream)
+    }
+
+    fn commit(&self, tenant: &str, stream: StreamKind, cursor: &Cursor) -> Result<(), CheckpointError> {
+        let number = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut lost_batch = self.lost_batch.lock();
+        let previous = self.inner.load(tenant, stream)?;
+        let new_records = previous.map_or(cursor.seen.len(), |previous| {
+            cursor.seen.len().saturating_sub(previous.seen.len())
+        });
+        if number > self.armed_after && lost_batch.is_none() && new_records >= 20 {
+            *lost_batch = Some(new_records);
+            return Err(CheckpointError::Io {
+                path: "injected".into(),
+                action: "commit",
+                source: std::io::Error::other("injected crash between produce and commit"),
+            });
+        }
+        self.inner.commit(tenant, stream, cursor)
+    }
+
+    fn describe(&self) -> String {
+        "crashing file store".to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_its_batch() {
+    let sim_config = SimConfig {
+        tenant_count: 1,
+        ..busy_simulator(3)
+    };
+    let data_end = sim_config.data_end.expect("end");
+    let (sim, clock) = simulator(sim_config).await;
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&sim, &kafka, directory.path(), polling());
+    let state = directory.path().join("state");
+    let manual = clock.as_manual().expect("manual").clone();
+
+    let crashing = Arc::new(CrashingStore {
+        inner: FileStore::new(&state),
+        armed_after: 40,
+        commits: AtomicUsize::new(0),
+        lost_batch: parking_lot::Mutex::new(None),
+    });
+    let first = start(config.clone(), &clock, Some(crashing.clone())).await;
+    tokio::time::timeout(Duration::from_secs(300), async {
+        while !first.task.is_finished() {
+            tokio::select! {
+                _ = manual.run_until(data_end) => break,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the crash happens");
+    let outcome = first.stop().await;
+    assert!(
+        matches!(&outcome, Err(AppError::Pipeline(PipelineError::Checkpoint(_)))),
+        "the failed commit stops the service: {outcome:?}"
+    );
+    let message = outcome.expect_err("failed").to_string();
+    assert!(message.contains("injected crash between produce and commit"), "{message}");
+    let lost_batch = crashing.lost_batch.lock().expect("a batch was lost");
+
+    // the restart reads the file checkpoints the first run committed
+    let second = start(config, &clock, None).await;
+    drive(&manual, data_end.saturating_add(3 * HOUR), Duration::from_secs(300)).await;
+    second.stop().await.expect("stops cleanly");
+
+    let expected = truth(&sim, START.saturating_sub(HOUR), data_end, data_end.saturating_add(3 * HOUR));
+    let delivered = ids_by_stream(&consume_events(&kafka));
+    let mut duplicates = 0;
+    for (key, ids) in &expected {
+        let got = delivered.get(key).cloned().unwrap_or_default();
+        let got_ids: BTreeSet<String> = got.keys().cloned().collect();
+        assert_eq!(&got_ids, ids, "{key:?}: nothing missing, nothing extra");
+        duplicates += got.values().map(|count| count - 1).sum::<usize>();
+    }
+    println!("crash run: lost batch of {lost_batch} records, {duplicates} duplicates after restart");
+    assert!(duplicates <= lost_batch, "duplicates {duplicates} > batch in flight {lost_batch}");
+    assert!(duplicates > 0, "the uncommitted batch was produced again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlicensed_tenant_is_reported_and_everything_else_flows() {
+    let mut sim_config = busy_simulator(2);
+    sim_config.tenants = vec![
+        TenantSpec::default(),
+        TenantSpec {
+            unlicensed: true,
+            ..TenantSpec::default()
+        },
+    ];
+    sim_config.tenant_count = 2;
+    let data_end = sim_config.data_end.expect("end");
+    let (sim, clock) = simulator(sim_config).await;
+    let unlicensed = sim.tenants()[1].tenant_id.clone();
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let polling = PollingConfig {
+        blocked_retry: 10 * MINUTE,
+        ..polling()
+    };
+    let config = common::config(&sim, &kafka, directory.path(), polling);
+    let running = start(config, &clock, Some(Arc::new(MemoryStore::new()))).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    let end = data_end.saturating_add(3 * HOUR);
+    drive(&manual, end, Duration::from_secs(300)).await;
+    let metrics = running.metrics.clone();
+    running.stop().await.expect("stops");
+
+    for stream in [
+        StreamKind::SignInsInteractive,
+        StreamKind::SignInsNonInteractive,
+        StreamKind::SignInsServicePrincipal,
+        StreamKind::SignInsManagedIdentity,
+    ] {
+        let state = metric_sum(
+            &metrics,
+            "entrastream_stream_state",
+            &[("tenant", &unlicensed), ("stream", stream.as_str()), ("state", "unlicensed")],
+        );
+        assert_eq!(state, 1.0, "{stream} reports unlicensed");
+    }
+    // the blocked sign-in streams try again every 10 minutes, after three early retries
+    let sign_in_requests = sim
+        .stats()
+        .requests()
+        .iter()
+        .filter(|request| request.tenant_id.as_deref() == Some(unlicensed.as_str()) && request.endpoint == "signIns")
+        .count();
+    let hours = (end.duration_since(START).as_secs() / 3600) as usize;
+    let slow_schedule = 4 * (hours * 6 + 4 + 1);
+    assert!(sign_in_requests <= slow_schedule, "{sign_in_requests} sign-in requests, at most {slow_schedule}");
+    assert!(sign_in_requests >= 4 * hours * 5, "{sign_in_requests} sign-in requests: still retrying");
+
+    let expected = truth(&sim, START.saturating_sub(HOUR), data_end, end);
+    let delivered = ids_by_stream(&consume_events(&kafka));
+    for ((tenant, stream), ids) in &expected {
+        let got: BTreeSet<String> = delivered
+            .get(&(tenant.clone(), stream.clone()))
+            .map(|ids| ids.keys().cloned().collect())
+            .unwrap_or_default();
+        let is_blocked = tenant == &unlicensed && stream.starts_with("sign_ins");
+        if is_blocked {
+            assert!(got.is_empty(), "{tenant} {stream} delivered nothing");
+        } else {
+            assert_eq!(&got, ids, "{tenant} {stream} flows despite the unlicensed neighbour");
+        }
+    }
+}
