@@ -101,18 +101,30 @@ pub fn resolve_secrets(config: &Config) -> Result<Vec<Secret>, AppError> {
 }
 
 /// Runs the service until `shutdown` resolves or a stream fails fatally.
-pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     let clock = options.clock.clone();
     let secrets = resolve_secrets(&config)?;
-    let metrics = options.metrics.clone().unwrap_or_else(|| Metrics::new(clock.clone()));
+    let metrics = options
+        .metrics
+        .clone()
+        .unwrap_or_else(|| Metrics::new(clock.clone()));
     let health = Arc::new(Health::new());
     let publisher = Arc::new(
-        Publisher::new(&config.kafka, metrics.kafka_records_in_flight.clone()).map_err(AppError::Kafka)?,
+        Publisher::new(&config.kafka, metrics.kafka_records_in_flight.clone())
+            .map_err(AppError::Kafka)?,
     );
     let store: Arc<dyn CheckpointStore> = match options.checkpoint_store.clone() {
         Some(store) => store,
         None => {
-            let directory = config.checkpoint.path.clone().unwrap_or_else(|| PathBuf::from("./state"));
+            let directory = config
+                .checkpoint
+                .path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("./state"));
             std::fs::create_dir_all(&directory).map_err(|error| {
                 AppError::Setup(format!(
                     "cannot create the checkpoint directory {} ({error}); set checkpoint.path to a writable directory",
@@ -138,14 +150,25 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
 
     let mut background = JoinSet::new();
     if options.serve_telemetry {
-        let (listener, address) = server::bind(config.metrics.listen).await.map_err(AppError::Setup)?;
+        let (listener, address) = server::bind(config.metrics.listen)
+            .await
+            .map_err(AppError::Setup)?;
         tracing::info!(address = %address, "serving /metrics, /healthz and /readyz");
         if let Some(bound) = options.telemetry_bound {
             let _ = bound.send(address);
         }
-        background.spawn(server::serve(listener, metrics.clone(), health.clone(), stop_receiver.clone()));
+        background.spawn(server::serve(
+            listener,
+            metrics.clone(),
+            health.clone(),
+            stop_receiver.clone(),
+        ));
     }
-    background.spawn(probe_kafka(publisher.clone(), health.clone(), stop_receiver.clone()));
+    background.spawn(probe_kafka(
+        publisher.clone(),
+        health.clone(),
+        stop_receiver.clone(),
+    ));
 
     let mut streams = JoinSet::new();
     let mut stream_count = 0;
@@ -168,7 +191,13 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
         health.register_tenant(&tenant.id);
         for stream in tenant.streams() {
             let stream_metrics = metrics.stream(&tenant.id, stream);
-            let task = StreamTask::new(runtime.clone(), stream, shared.clone(), stream_metrics, stop_receiver.clone());
+            let task = StreamTask::new(
+                runtime.clone(),
+                stream,
+                shared.clone(),
+                stream_metrics,
+                stop_receiver.clone(),
+            );
             // registered before the task runs, so that a manual clock never advances past its start
             let participant = clock.participant();
             let label = (tenant.id.clone(), stream);
@@ -221,7 +250,9 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
     })
     .await;
     if drained.is_err() {
-        tracing::warn!("streams did not stop within 30s; their uncommitted windows are read again at the next start");
+        tracing::warn!(
+            "streams did not stop within 30s; their uncommitted windows are read again at the next start"
+        );
         streams.abort_all();
     }
     let flushed = {
@@ -229,7 +260,9 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
         tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10))).await
     };
     if !matches!(flushed, Ok(Ok(()))) {
-        tracing::warn!("some records were still in flight at exit; their windows were not committed");
+        tracing::warn!(
+            "some records were still in flight at exit; their windows were not committed"
+        );
     }
     background.shutdown().await;
     tracing::info!(streams = outcomes.len(), "entrastream stopped");
@@ -240,7 +273,11 @@ pub async fn run(config: Config, options: RunOptions, shutdown: impl Future<Outp
 }
 
 /// Asks Kafka for metadata every 15 seconds: the reachability behind `/readyz`.
-async fn probe_kafka(publisher: Arc<Publisher>, health: Arc<Health>, mut stop: watch::Receiver<bool>) {
+async fn probe_kafka(
+    publisher: Arc<Publisher>,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let probe = {
             let publisher = publisher.clone();

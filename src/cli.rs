@@ -128,21 +128,35 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     if args.validate_only {
-        println!("{}: valid ({} tenants)", args.config.display(), config.tenants.len());
+        println!(
+            "{}: valid ({} tenants)",
+            args.config.display(),
+            config.tenants.len()
+        );
         return Ok(());
     }
     logging::init(config.log.format, &config.log.level).map_err(anyhow::Error::msg)?;
-    app::run(config, RunOptions::new(Clock::system()), crate::shutdown::on_signal()).await?;
+    app::run(
+        config,
+        RunOptions::new(Clock::system()),
+        crate::shutdown::on_signal(),
+    )
+    .await?;
     Ok(())
 }
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             let deserializer = serde_yaml_ng::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize::<_, SimConfig>(deserializer)
-                .map_err(|error| anyhow::anyhow!("invalid simulator configuration {}: {error}", path.display()))?
+            serde_path_to_error::deserialize::<_, SimConfig>(deserializer).map_err(|error| {
+                anyhow::anyhow!(
+                    "invalid simulator configuration {}: {error}",
+                    path.display()
+                )
+            })?
         }
         None => SimConfig::default(),
     };
@@ -164,8 +178,14 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     .with_context(|| format!("cannot start the simulator on {}", args.listen))?;
     let credentials = simulator.credentials();
     println!("graph simulator serving at {}", credentials.base_url);
-    println!("  token endpoint: {}/{{tenant}}/oauth2/v2.0/token", credentials.base_url);
-    println!("  audit logs:     {}/beta/auditLogs/signIns (and directoryAudits, provisioning)", credentials.base_url);
+    println!(
+        "  token endpoint: {}/{{tenant}}/oauth2/v2.0/token",
+        credentials.base_url
+    );
+    println!(
+        "  audit logs:     {}/beta/auditLogs/signIns (and directoryAudits, provisioning)",
+        credentials.base_url
+    );
     for tenant in &credentials.tenants {
         println!(
             "  tenant {}  client_id {}  client_secret {}",
@@ -180,7 +200,8 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     if let Some(pem) = simulator.ca_certificate_pem() {
         match &args.ca_out {
             Some(path) => {
-                std::fs::write(path, pem).with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(path, pem)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("CA certificate written to {}", path.display());
             }
             None => println!("CA certificate (trust it in clients):\n{pem}"),

@@ -406,7 +406,10 @@ mod tests {
         let time = Timestamp::from_millis(1_700_000_000_123);
         assert_eq!(time.to_rfc3339_millis(), "2023-11-14T22:13:20.123Z");
         assert_eq!(time.to_rfc3339_seconds(), "2023-11-14T22:13:20Z");
-        assert_eq!(Timestamp::parse_rfc3339("2023-11-14T22:13:20.1234567Z"), Some(time));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2023-11-14T22:13:20.1234567Z"),
+            Some(time)
+        );
         assert_eq!(
             Timestamp::parse_rfc3339("2023-11-14T22:13:20Z"),
             Some(time.floor_to_second())

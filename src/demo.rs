@@ -12,8 +12,8 @@ use crate::app::{self, RunOptions};
 use crate::cli::DemoArgs;
 use crate::clock::Clock;
 use crate::config::{
-    CheckpointConfig, CheckpointStoreKind, Config, Endpoints, KafkaConfig, LogConfig, MetricsConfig, PollingConfig,
-    SecretSource, TenantConfig, Topics,
+    CheckpointConfig, CheckpointStoreKind, Config, Endpoints, KafkaConfig, LogConfig,
+    MetricsConfig, PollingConfig, SecretSource, TenantConfig, Topics,
 };
 use crate::sim::Simulator;
 use crate::sim::config::SimConfig;
@@ -51,7 +51,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut tenants = Vec::new();
     for (index, tenant) in credentials.tenants.iter().enumerate() {
         let secret_file = workspace.path().join(format!("secret-{index}"));
-        std::fs::write(&secret_file, &tenant.client_secret).context("cannot write a demo secret")?;
+        std::fs::write(&secret_file, &tenant.client_secret)
+            .context("cannot write a demo secret")?;
         tenants.push(TenantConfig {
             id: tenant.tenant_id.clone(),
             client_id: tenant.client_id.clone(),
@@ -95,14 +96,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     options.metrics = Some(metrics.clone());
     options.telemetry_bound = Some(bound_sender);
 
-    println!("entrastream demo: {} simulated tenants -> in-process Kafka", credentials.tenants.len());
+    println!(
+        "entrastream demo: {} simulated tenants -> in-process Kafka",
+        credentials.tenants.len()
+    );
     println!("  graph simulator: {}", credentials.base_url);
     println!("  kafka bootstrap: {bootstrap}");
     println!(
         "  read the events: kcat -b {bootstrap} -t {} -C -o beginning -c 3",
         topics.sign_ins
     );
-    println!("  topics: {}, {}, {}, {} (dead letters)", topics.sign_ins, topics.directory_audits, topics.provisioning, topics.dead_letter);
+    println!(
+        "  topics: {}, {}, {}, {} (dead letters)",
+        topics.sign_ins, topics.directory_audits, topics.provisioning, topics.dead_letter
+    );
 
     let duration = args.duration;
     let shutdown = async move {
@@ -176,19 +183,36 @@ fn progress_line(metrics: &Arc<Metrics>, elapsed: Duration) -> String {
         .gather()
         .iter()
         .filter(|family| family.name() == "entrastream_watermark_lag_seconds")
-        .flat_map(|family| family.get_metric().iter().map(|metric| metric.get_gauge().get_value()))
+        .flat_map(|family| {
+            family
+                .get_metric()
+                .iter()
+                .map(|metric| metric.get_gauge().get_value())
+        })
         .fold(0.0_f64, f64::max);
-    let dead = sum_by(metrics, "entrastream_records_dead_lettered_total", "stream").values().sum::<f64>();
-    let late = sum_by(metrics, "entrastream_records_late_total", "stream").values().sum::<f64>();
+    let dead = sum_by(metrics, "entrastream_records_dead_lettered_total", "stream")
+        .values()
+        .sum::<f64>();
+    let late = sum_by(metrics, "entrastream_records_late_total", "stream")
+        .values()
+        .sum::<f64>();
     format!(
         "[{:>4}s] published {total:.0} records ({}); late {late:.0}; dead letters {dead:.0}; worst lag {worst_lag:.0}s",
         elapsed.as_secs(),
-        if by_stream.is_empty() { "none yet".to_owned() } else { by_stream.join(", ") }
+        if by_stream.is_empty() {
+            "none yet".to_owned()
+        } else {
+            by_stream.join(", ")
+        }
     )
 }
 
 fn final_line(metrics: &Arc<Metrics>) -> String {
-    let published: f64 = sum_by(metrics, "entrastream_records_published_total", "stream").values().sum();
-    let deduplicated: f64 = sum_by(metrics, "entrastream_records_deduplicated_total", "stream").values().sum();
+    let published: f64 = sum_by(metrics, "entrastream_records_published_total", "stream")
+        .values()
+        .sum();
+    let deduplicated: f64 = sum_by(metrics, "entrastream_records_deduplicated_total", "stream")
+        .values()
+        .sum();
     format!("demo finished: {published:.0} records published, {deduplicated:.0} duplicates dropped")
 }

@@ -51,6 +51,9 @@ mod tests {
         for attempt in 1..12 {
             assert!(backoff.delay(attempt, None) <= backoff.ceiling(attempt));
         }
-        assert_eq!(backoff.delay(3, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            backoff.delay(3, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
     }
 }

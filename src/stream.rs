@@ -80,7 +80,10 @@ impl FromStr for StreamKind {
             .find(|kind| kind.as_str() == text)
             .ok_or_else(|| {
                 let known: Vec<&str> = StreamKind::ALL.iter().map(|kind| kind.as_str()).collect();
-                format!("unknown stream `{text}`, expected one of {}", known.join(", "))
+                format!(
+                    "unknown stream `{text}`, expected one of {}",
+                    known.join(", ")
+                )
             })
     }
 }

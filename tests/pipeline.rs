@@ -8,14 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{START, consume, consume_events, drive, ids_by_stream, kafka, metric_sum, simulator, start, truth};
+use common::{
+    START, consume, consume_events, drive, ids_by_stream, kafka, metric_sum, simulator, start,
+    truth,
+};
 use entrastream::app::AppError;
 use entrastream::checkpoint::{CheckpointError, CheckpointStore, FileStore, MemoryStore};
 use entrastream::config::PollingConfig;
 use entrastream::graph::cursor::Cursor;
 use entrastream::pipeline::PipelineError;
 use entrastream::sim::config::{
-    FaultKind, FaultRate, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies, StreamRates, TenantSpec,
+    FaultKind, FaultRate, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies,
+    StreamRates, TenantSpec,
 };
 use entrastream::stream::StreamKind;
 
@@ -48,8 +52,14 @@ fn polling() -> PollingConfig {
     }
 }
 
-async fn run_and_compare(sim_config: SimConfig, polling: PollingConfig, real_time_limit: Duration) -> BTreeMap<String, f64> {
-    run_and_compare_with(sim_config, polling, real_time_limit).await.0
+async fn run_and_compare(
+    sim_config: SimConfig,
+    polling: PollingConfig,
+    real_time_limit: Duration,
+) -> BTreeMap<String, f64> {
+    run_and_compare_with(sim_config, polling, real_time_limit)
+        .await
+        .0
 }
 
 /// Runs the service to well past the end of the data (so that every late record is visible and
@@ -88,15 +98,31 @@ async fn run_and_compare_with(
         let got = delivered_sets.get(key).cloned().unwrap_or_default();
         let missing: Vec<&String> = ids.difference(&got).collect();
         let unexpected: Vec<&String> = got.difference(ids).collect();
-        assert!(missing.is_empty(), "{key:?}: {} of {} missing, e.g. {:?}", missing.len(), ids.len(), missing.first());
-        assert!(unexpected.is_empty(), "{key:?}: {} unexpected", unexpected.len());
+        assert!(
+            missing.is_empty(),
+            "{key:?}: {} of {} missing, e.g. {:?}",
+            missing.len(),
+            ids.len(),
+            missing.first()
+        );
+        assert!(
+            unexpected.is_empty(),
+            "{key:?}: {} unexpected",
+            unexpected.len()
+        );
     }
     assert_eq!(delivered_sets.len(), expected.len());
     assert_eq!(duplicates, 0, "no record twice");
-    assert!(consume(&kafka.bootstrap, &kafka.topics.dead_letter).is_empty(), "no dead letters");
+    assert!(
+        consume(&kafka.bootstrap, &kafka.topics.dead_letter).is_empty(),
+        "no dead letters"
+    );
     let late = metric_sum(&metrics, "entrastream_records_late_total", &[]);
     let published = metric_sum(&metrics, "entrastream_records_published_total", &[]);
-    assert_eq!(published as usize, expected_count, "the published counter matches");
+    assert_eq!(
+        published as usize, expected_count,
+        "the published counter matches"
+    );
     let mut faults_seen = BTreeMap::new();
     for request in sim.stats().requests() {
         if let Some(kind) = request.fault {
@@ -106,7 +132,10 @@ async fn run_and_compare_with(
     let figures = BTreeMap::from([
         ("records".to_owned(), expected_count as f64),
         ("late".to_owned(), late),
-        ("deduplicated".to_owned(), metric_sum(&metrics, "entrastream_records_deduplicated_total", &[])),
+        (
+            "deduplicated".to_owned(),
+            metric_sum(&metrics, "entrastream_records_deduplicated_total", &[]),
+        ),
         ("throttled".to_owned(), sim.stats().count_status(429) as f64),
         ("requests".to_owned(), sim.stats().requests().len() as f64),
     ]);
@@ -117,8 +146,14 @@ async fn run_and_compare_with(
 async fn six_hours_of_late_and_unordered_records_arrive_exactly_once() {
     let figures = run_and_compare(busy_simulator(6), polling(), Duration::from_secs(600)).await;
     println!("correctness run: {figures:?}");
-    assert!(figures["late"] > 0.0, "the long tail made some records late: {figures:?}");
-    assert_eq!(figures["throttled"], 0.0, "the budget kept every request inside Graph's limit");
+    assert!(
+        figures["late"] > 0.0,
+        "the long tail made some records late: {figures:?}"
+    );
+    assert_eq!(
+        figures["throttled"], 0.0,
+        "the budget kept every request inside Graph's limit"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,12 +187,19 @@ async fn every_simulator_fault_changes_nothing_in_kafka() {
         request_timeout: Duration::from_secs(1),
         ..polling()
     };
-    let (figures, faults_seen) = run_and_compare_with(sim_config, polling, Duration::from_secs(900)).await;
+    let (figures, faults_seen) =
+        run_and_compare_with(sim_config, polling, Duration::from_secs(900)).await;
     println!("fault run: {figures:?}, faults injected: {faults_seen:?}");
     for kind in FaultKind::ALL {
-        assert!(faults_seen.get(&kind).copied().unwrap_or(0) > 0, "{kind:?} was injected");
+        assert!(
+            faults_seen.get(&kind).copied().unwrap_or(0) > 0,
+            "{kind:?} was injected"
+        );
     }
-    assert!(figures["deduplicated"] > 0.0, "served duplicates were dropped: {figures:?}");
+    assert!(
+        figures["deduplicated"] > 0.0,
+        "served duplicates were dropped: {figures:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,8 +213,17 @@ async fn steady_state_stays_inside_the_budget_and_a_429_waits_its_retry_after() 
     let config = common::config(&sim, &kafka, directory.path(), polling());
     let running = start(config, &clock, Some(Arc::new(MemoryStore::new()))).await;
     let manual = clock.as_manual().expect("manual").clone();
-    drive(&manual, START.saturating_add(HOUR), Duration::from_secs(300)).await;
-    assert_eq!(sim.stats().count_status(429), 0, "no 429 in steady state with the default budget");
+    drive(
+        &manual,
+        START.saturating_add(HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(
+        sim.stats().count_status(429),
+        0,
+        "no 429 in steady state with the default budget"
+    );
 
     // a forced 429 with Retry-After: 11 on the tenant's next request
     let next = sim.data_requests(&tenant_id) + 1;
@@ -185,13 +236,20 @@ async fn steady_state_stays_inside_the_budget_and_a_429_waits_its_retry_after() 
         injected_retry_after: Duration::from_secs(11),
         ..FaultSpec::default()
     });
-    drive(&manual, START.saturating_add(2 * HOUR), Duration::from_secs(300)).await;
+    drive(
+        &manual,
+        START.saturating_add(2 * HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
     running.stop().await.expect("stops");
     let requests: Vec<_> = sim
         .stats()
         .requests()
         .into_iter()
-        .filter(|request| request.tenant_id.as_deref() == Some(tenant_id.as_str()) && request.endpoint != "token")
+        .filter(|request| {
+            request.tenant_id.as_deref() == Some(tenant_id.as_str()) && request.endpoint != "token"
+        })
         .collect();
     let throttled_at = requests
         .iter()
@@ -199,8 +257,14 @@ async fn steady_state_stays_inside_the_budget_and_a_429_waits_its_retry_after() 
         .expect("the scripted 429 was served");
     let after = &requests[throttled_at + 1];
     let waited = after.at.duration_since(requests[throttled_at].at);
-    assert!(waited >= Duration::from_secs(11), "the next request of the tenant came after {waited:?}");
-    assert!(waited < Duration::from_secs(13), "and not much later: {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(11),
+        "the next request of the tenant came after {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(13),
+        "and not much later: {waited:?}"
+    );
     assert_eq!(sim.stats().count_status(429), 1);
 }
 
@@ -218,7 +282,12 @@ impl CheckpointStore for CrashingStore {
         self.inner.load(tenant, stream)
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: &Cursor) -> Result<(), CheckpointError> {
+    fn commit(
+        &self,
+        tenant: &str,
+        stream: StreamKind,
+        cursor: &Cursor,
+    ) -> Result<(), CheckpointError> {
         let number = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         let mut lost_batch = self.lost_batch.lock();
         let previous = self.inner.load(tenant, stream)?;
@@ -274,19 +343,35 @@ async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_it
     .expect("the crash happens");
     let outcome = first.stop().await;
     assert!(
-        matches!(&outcome, Err(AppError::Pipeline(PipelineError::Checkpoint(_)))),
+        matches!(
+            &outcome,
+            Err(AppError::Pipeline(PipelineError::Checkpoint(_)))
+        ),
         "the failed commit stops the service: {outcome:?}"
     );
     let message = outcome.expect_err("failed").to_string();
-    assert!(message.contains("injected crash between produce and commit"), "{message}");
+    assert!(
+        message.contains("injected crash between produce and commit"),
+        "{message}"
+    );
     let lost_batch = crashing.lost_batch.lock().expect("a batch was lost");
 
     // the restart reads the file checkpoints the first run committed
     let second = start(config, &clock, None).await;
-    drive(&manual, data_end.saturating_add(3 * HOUR), Duration::from_secs(300)).await;
+    drive(
+        &manual,
+        data_end.saturating_add(3 * HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
     second.stop().await.expect("stops cleanly");
 
-    let expected = truth(&sim, START.saturating_sub(HOUR), data_end, data_end.saturating_add(3 * HOUR));
+    let expected = truth(
+        &sim,
+        START.saturating_sub(HOUR),
+        data_end,
+        data_end.saturating_add(3 * HOUR),
+    );
     let delivered = ids_by_stream(&consume_events(&kafka));
     let mut duplicates = 0;
     for (key, ids) in &expected {
@@ -295,8 +380,13 @@ async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_it
         assert_eq!(&got_ids, ids, "{key:?}: nothing missing, nothing extra");
         duplicates += got.values().map(|count| count - 1).sum::<usize>();
     }
-    println!("crash run: lost batch of {lost_batch} records, {duplicates} duplicates after restart");
-    assert!(duplicates <= lost_batch, "duplicates {duplicates} > batch in flight {lost_batch}");
+    println!(
+        "crash run: lost batch of {lost_batch} records, {duplicates} duplicates after restart"
+    );
+    assert!(
+        duplicates <= lost_batch,
+        "duplicates {duplicates} > batch in flight {lost_batch}"
+    );
     assert!(duplicates > 0, "the uncommitted batch was produced again");
 }
 
@@ -337,7 +427,11 @@ async fn an_unlicensed_tenant_is_reported_and_everything_else_flows() {
         let state = metric_sum(
             &metrics,
             "entrastream_stream_state",
-            &[("tenant", &unlicensed), ("stream", stream.as_str()), ("state", "unlicensed")],
+            &[
+                ("tenant", &unlicensed),
+                ("stream", stream.as_str()),
+                ("state", "unlicensed"),
+            ],
         );
         assert_eq!(state, 1.0, "{stream} reports unlicensed");
     }
@@ -346,12 +440,21 @@ async fn an_unlicensed_tenant_is_reported_and_everything_else_flows() {
         .stats()
         .requests()
         .iter()
-        .filter(|request| request.tenant_id.as_deref() == Some(unlicensed.as_str()) && request.endpoint == "signIns")
+        .filter(|request| {
+            request.tenant_id.as_deref() == Some(unlicensed.as_str())
+                && request.endpoint == "signIns"
+        })
         .count();
     let hours = (end.duration_since(START).as_secs() / 3600) as usize;
     let slow_schedule = 4 * (hours * 6 + 4 + 1);
-    assert!(sign_in_requests <= slow_schedule, "{sign_in_requests} sign-in requests, at most {slow_schedule}");
-    assert!(sign_in_requests >= 4 * hours * 5, "{sign_in_requests} sign-in requests: still retrying");
+    assert!(
+        sign_in_requests <= slow_schedule,
+        "{sign_in_requests} sign-in requests, at most {slow_schedule}"
+    );
+    assert!(
+        sign_in_requests >= 4 * hours * 5,
+        "{sign_in_requests} sign-in requests: still retrying"
+    );
 
     let expected = truth(&sim, START.saturating_sub(HOUR), data_end, end);
     let delivered = ids_by_stream(&consume_events(&kafka));
@@ -364,7 +467,10 @@ async fn an_unlicensed_tenant_is_reported_and_everything_else_flows() {
         if is_blocked {
             assert!(got.is_empty(), "{tenant} {stream} delivered nothing");
         } else {
-            assert_eq!(&got, ids, "{tenant} {stream} flows despite the unlicensed neighbour");
+            assert_eq!(
+                &got, ids,
+                "{tenant} {stream} flows despite the unlicensed neighbour"
+            );
         }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use entrastream::clock::{Clock, Timestamp};
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{
-    FaultKind, FaultRate, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies, StreamRates,
-    TenantSpec,
+    FaultKind, FaultRate, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies,
+    StreamRates, TenantSpec,
 };
 use entrastream::stream::StreamKind;
 use serde_json::Value;
@@ -35,16 +35,26 @@ struct Reply {
 
 impl Reply {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     fn error_message(&self) -> String {
-        self.json()["error"]["message"].as_str().unwrap_or_default().to_owned()
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -62,7 +72,9 @@ fn quiet_config() -> SimConfig {
 
 async fn start(config: SimConfig) -> Harness {
     let clock = Clock::manual(START);
-    let sim = Simulator::start(config, clock.clone()).await.expect("simulator starts");
+    let sim = Simulator::start(config, clock.clone())
+        .await
+        .expect("simulator starts");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -72,7 +84,10 @@ async fn start(config: SimConfig) -> Harness {
 
 impl Harness {
     fn advance(&self, duration: Duration) {
-        self.clock.as_manual().expect("manual clock").advance(duration);
+        self.clock
+            .as_manual()
+            .expect("manual clock")
+            .advance(duration);
     }
 
     fn tenant(&self, index: usize) -> (String, String, String) {
@@ -87,7 +102,10 @@ impl Harness {
     async fn token_request(&self, tenant_in_path: &str, form: &[(&str, &str)]) -> Reply {
         let response = self
             .http
-            .post(format!("{}/{tenant_in_path}/oauth2/v2.0/token", self.sim.base_url()))
+            .post(format!(
+                "{}/{tenant_in_path}/oauth2/v2.0/token",
+                self.sim.base_url()
+            ))
             .form(form)
             .send()
             .await
@@ -108,8 +126,16 @@ impl Harness {
                 ],
             )
             .await;
-        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
-        reply.json()["access_token"].as_str().expect("token").to_owned()
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     async fn get(&self, url: &str, token: &str) -> Reply {
@@ -123,9 +149,18 @@ impl Harness {
         reply(response).await
     }
 
-    fn url(&self, version: &str, resource: &str, filter: Option<&str>, top: Option<usize>) -> String {
-        let mut url = reqwest::Url::parse(&format!("{}/{version}/auditLogs/{resource}", self.sim.base_url()))
-            .expect("url");
+    fn url(
+        &self,
+        version: &str,
+        resource: &str,
+        filter: Option<&str>,
+        top: Option<usize>,
+    ) -> String {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/{version}/auditLogs/{resource}",
+            self.sim.base_url()
+        ))
+        .expect("url");
         {
             let mut pairs = url.query_pairs_mut();
             if let Some(filter) = filter {
@@ -144,7 +179,12 @@ impl Harness {
         let mut url = first_url.to_owned();
         loop {
             let reply = self.get(&url, token).await;
-            assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+            assert_eq!(
+                reply.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
             let page = reply.json();
             let next = page["@odata.nextLink"].as_str().map(str::to_owned);
             pages.push(page);
@@ -159,8 +199,16 @@ impl Harness {
 async fn reply(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map(|bytes| bytes.to_vec()).unwrap_or_default();
-    Reply { status, headers, body }
+    let body = response
+        .bytes()
+        .await
+        .map(|bytes| bytes.to_vec())
+        .unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn ids(pages: &[Value]) -> Vec<String> {
@@ -204,7 +252,10 @@ async fn token_endpoint_issues_tokens_and_refuses_as_entra_does() {
     let send = |tenant: String, form: Vec<(String, String)>| {
         let harness = &harness;
         async move {
-            let pairs: Vec<(&str, &str)> = form.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+            let pairs: Vec<(&str, &str)> = form
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect();
             harness.token_request(&tenant, &pairs).await
         }
     };
@@ -216,11 +267,34 @@ async fn token_endpoint_issues_tokens_and_refuses_as_entra_does() {
     assert_eq!(body["expires_in"], 1200);
 
     let cases = [
-        (send(tenant_id.clone(), form("wrong", &client_id, scope)).await, 401, "invalid_client", 7000215),
-        (send("no-such-tenant".to_owned(), form(&secret, &client_id, scope)).await, 400, "invalid_request", 90002),
-        (send(tenant_id.clone(), form(&secret, "someone-else", scope)).await, 400, "unauthorized_client", 700016),
         (
-            send(tenant_id.clone(), form(&secret, &client_id, "https://graph.microsoft.us/.default")).await,
+            send(tenant_id.clone(), form("wrong", &client_id, scope)).await,
+            401,
+            "invalid_client",
+            7000215,
+        ),
+        (
+            send(
+                "no-such-tenant".to_owned(),
+                form(&secret, &client_id, scope),
+            )
+            .await,
+            400,
+            "invalid_request",
+            90002,
+        ),
+        (
+            send(tenant_id.clone(), form(&secret, "someone-else", scope)).await,
+            400,
+            "unauthorized_client",
+            700016,
+        ),
+        (
+            send(
+                tenant_id.clone(),
+                form(&secret, &client_id, "https://graph.microsoft.us/.default"),
+            )
+            .await,
             400,
             "invalid_scope",
             70011,
@@ -232,12 +306,19 @@ async fn token_endpoint_issues_tokens_and_refuses_as_entra_does() {
         assert_eq!(body["error"], error);
         assert_eq!(body["error_codes"][0], code);
         let description = body["error_description"].as_str().expect("description");
-        assert!(description.starts_with(&format!("AADSTS{code}: ")), "{description}");
+        assert!(
+            description.starts_with(&format!("AADSTS{code}: ")),
+            "{description}"
+        );
         assert!(description.contains("\r\nTrace ID: "), "{description}");
     }
 
     let (expired_tenant, expired_client, expired_secret) = harness.tenant(1);
-    let expired = send(expired_tenant, form(&expired_secret, &expired_client, scope)).await;
+    let expired = send(
+        expired_tenant,
+        form(&expired_secret, &expired_client, scope),
+    )
+    .await;
     assert_eq!(expired.status, 401);
     assert_eq!(expired.json()["error_codes"][0], 7000222);
 }
@@ -250,7 +331,11 @@ async fn bearer_tokens_expire_on_the_simulated_clock_and_are_bound_to_their_tena
     let url = harness.url(
         "beta",
         "directoryAudits",
-        Some(&window_filter("activityDateTime", START.saturating_sub(Duration::from_secs(3600)), START)),
+        Some(&window_filter(
+            "activityDateTime",
+            START.saturating_sub(Duration::from_secs(3600)),
+            START,
+        )),
         None,
     );
 
@@ -259,7 +344,9 @@ async fn bearer_tokens_expire_on_the_simulated_clock_and_are_bound_to_their_tena
     assert_eq!(empty.error_code(), "InvalidAuthenticationToken");
     assert_eq!(empty.error_message(), "Access token is empty.");
 
-    let forged = harness.get(&url, "eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJl").await;
+    let forged = harness
+        .get(&url, "eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOiJ4In0.c2lnbmF0dXJl")
+        .await;
     assert_eq!(forged.status, 401);
 
     let token_a = harness.token(0).await;
@@ -269,8 +356,12 @@ async fn bearer_tokens_expire_on_the_simulated_clock_and_are_bound_to_their_tena
     let (tenant_a, ..) = harness.tenant(0);
     let (tenant_b, ..) = harness.tenant(1);
     let from = START.saturating_sub(Duration::from_secs(3600));
-    let truth_a = harness.sim.truth(&tenant_a, StreamKind::DirectoryAudits, from, START, START);
-    let truth_b = harness.sim.truth(&tenant_b, StreamKind::DirectoryAudits, from, START, START);
+    let truth_a = harness
+        .sim
+        .truth(&tenant_a, StreamKind::DirectoryAudits, from, START, START);
+    let truth_b = harness
+        .sim
+        .truth(&tenant_b, StreamKind::DirectoryAudits, from, START, START);
     assert!(!truth_a.is_empty());
     assert_eq!(ids(&pages_a).into_iter().collect::<BTreeSet<_>>(), truth_a);
     assert_eq!(ids(&pages_b).into_iter().collect::<BTreeSet<_>>(), truth_b);
@@ -279,7 +370,10 @@ async fn bearer_tokens_expire_on_the_simulated_clock_and_are_bound_to_their_tena
     harness.advance(Duration::from_secs(601));
     let expired = harness.get(&url, &token_a).await;
     assert_eq!(expired.status, 401);
-    assert_eq!(expired.error_message(), "Lifetime validation failed, the token is expired.");
+    assert_eq!(
+        expired.error_message(),
+        "Lifetime validation failed, the token is expired."
+    );
 }
 
 #[tokio::test]
@@ -293,13 +387,29 @@ async fn filters_follow_graph_and_refusals_are_graph_400s() {
     let token = harness.token(0).await;
     let hour_ago = START.saturating_sub(Duration::from_secs(3600));
     let refusals = [
-        ("signIns", "beta", format!("createdDateTime gt {}", hour_ago.to_rfc3339_seconds()), "operator 'gt'"),
-        ("signIns", "beta", format!("createdDateTime lt {}", hour_ago.to_rfc3339_seconds()), "operator 'lt'"),
-        ("directoryAudits", "beta", window_filter("createdDateTime", hour_ago, START), "'createdDateTime'"),
         (
             "signIns",
             "beta",
-            "signInEventTypes/any(t: t eq 'nonInteractiveUser' or t eq 'managedIdentity')".to_owned(),
+            format!("createdDateTime gt {}", hour_ago.to_rfc3339_seconds()),
+            "operator 'gt'",
+        ),
+        (
+            "signIns",
+            "beta",
+            format!("createdDateTime lt {}", hour_ago.to_rfc3339_seconds()),
+            "operator 'lt'",
+        ),
+        (
+            "directoryAudits",
+            "beta",
+            window_filter("createdDateTime", hour_ago, START),
+            "'createdDateTime'",
+        ),
+        (
+            "signIns",
+            "beta",
+            "signInEventTypes/any(t: t eq 'nonInteractiveUser' or t eq 'managedIdentity')"
+                .to_owned(),
             "cannot be combined",
         ),
         (
@@ -311,30 +421,47 @@ async fn filters_follow_graph_and_refusals_are_graph_400s() {
         (
             "signIns",
             "beta",
-            window_filter("createdDateTime", START.saturating_sub(Duration::from_secs(8 * 24 * 3600)), START),
+            window_filter(
+                "createdDateTime",
+                START.saturating_sub(Duration::from_secs(8 * 24 * 3600)),
+                START,
+            ),
             "retention",
         ),
     ];
     for (resource, version, filter, expected) in refusals {
-        let reply = harness.get(&harness.url(version, resource, Some(&filter), None), &token).await;
+        let reply = harness
+            .get(&harness.url(version, resource, Some(&filter), None), &token)
+            .await;
         assert_eq!(reply.status, 400, "{filter}");
         assert_eq!(reply.error_code(), "BadRequest");
         let message = reply.error_message();
         assert!(message.starts_with("Invalid filter clause"), "{message}");
         assert!(message.contains(expected), "{filter}: {message}");
     }
-    let too_big = harness.get(&harness.url("beta", "signIns", None, Some(1001)), &token).await;
+    let too_big = harness
+        .get(&harness.url("beta", "signIns", None, Some(1001)), &token)
+        .await;
     assert_eq!(too_big.status, 400);
     assert!(too_big.error_message().contains("between 1 and 1000"));
 
     // eq on the time field selects that instant only
     let (tenant_id, ..) = harness.tenant(0);
-    let truth = harness
-        .sim
-        .truth(&tenant_id, StreamKind::SignInsInteractive, hour_ago, START, START);
+    let truth = harness.sim.truth(
+        &tenant_id,
+        StreamKind::SignInsInteractive,
+        hour_ago,
+        START,
+        START,
+    );
     let some_pages = harness
         .all_pages(
-            &harness.url("beta", "signIns", Some(&window_filter("createdDateTime", hour_ago, START)), None),
+            &harness.url(
+                "beta",
+                "signIns",
+                Some(&window_filter("createdDateTime", hour_ago, START)),
+                None,
+            ),
             &token,
         )
         .await;
@@ -342,11 +469,19 @@ async fn filters_follow_graph_and_refusals_are_graph_400s() {
     let exact_time = first["createdDateTime"].as_str().expect("time");
     let exact = harness
         .all_pages(
-            &harness.url("beta", "signIns", Some(&format!("createdDateTime eq {exact_time}")), None),
+            &harness.url(
+                "beta",
+                "signIns",
+                Some(&format!("createdDateTime eq {exact_time}")),
+                None,
+            ),
             &token,
         )
         .await;
-    assert_eq!(ids(&exact), vec![first["id"].as_str().expect("id").to_owned()]);
+    assert_eq!(
+        ids(&exact),
+        vec![first["id"].as_str().expect("id").to_owned()]
+    );
     assert_eq!(ids(&some_pages).into_iter().collect::<BTreeSet<_>>(), truth);
 }
 
@@ -363,13 +498,25 @@ async fn sign_ins_come_newest_first_across_absolute_next_links_and_cover_the_gro
         window_filter("createdDateTime", from, START)
     );
     let pages = harness
-        .all_pages(&harness.url("beta", "signIns", Some(&filter), Some(250)), &token)
+        .all_pages(
+            &harness.url("beta", "signIns", Some(&filter), Some(250)),
+            &token,
+        )
         .await;
     assert!(pages.len() > 4, "{} pages", pages.len());
     for page in &pages[..pages.len() - 1] {
         let link = page["@odata.nextLink"].as_str().expect("nextLink");
-        assert!(link.starts_with(&format!("{}/beta/auditLogs/signIns?", harness.sim.base_url())), "{link}");
-        assert!(link.contains("%24skiptoken=") || link.contains("$skiptoken="), "{link}");
+        assert!(
+            link.starts_with(&format!(
+                "{}/beta/auditLogs/signIns?",
+                harness.sim.base_url()
+            )),
+            "{link}"
+        );
+        assert!(
+            link.contains("%24skiptoken=") || link.contains("$skiptoken="),
+            "{link}"
+        );
         assert_eq!(page["value"].as_array().map(Vec::len), Some(250));
     }
     let times: Vec<Timestamp> = pages
@@ -377,17 +524,41 @@ async fn sign_ins_come_newest_first_across_absolute_next_links_and_cover_the_gro
         .flat_map(|page| page["value"].as_array().cloned().unwrap_or_default())
         .map(|record| at(record["createdDateTime"].as_str().expect("time")))
         .collect();
-    assert!(times.windows(2).all(|pair| pair[0] >= pair[1]), "newest first");
+    assert!(
+        times.windows(2).all(|pair| pair[0] >= pair[1]),
+        "newest first"
+    );
     let served = ids(&pages);
     let served_set: BTreeSet<String> = served.iter().cloned().collect();
-    assert_eq!(served.len(), served_set.len(), "no duplicates without the fault");
-    let mut truth = harness.sim.truth(&tenant_id, StreamKind::SignInsInteractive, from, START, START);
-    truth.extend(harness.sim.truth(&tenant_id, StreamKind::SignInsNonInteractive, from, START, START));
+    assert_eq!(
+        served.len(),
+        served_set.len(),
+        "no duplicates without the fault"
+    );
+    let mut truth = harness.sim.truth(
+        &tenant_id,
+        StreamKind::SignInsInteractive,
+        from,
+        START,
+        START,
+    );
+    truth.extend(harness.sim.truth(
+        &tenant_id,
+        StreamKind::SignInsNonInteractive,
+        from,
+        START,
+        START,
+    ));
     assert_eq!(served_set, truth);
 
     // without any filter, beta returns interactive sign-ins only
-    let unfiltered = harness.all_pages(&harness.url("beta", "signIns", None, None), &token).await;
-    for record in unfiltered.iter().flat_map(|page| page["value"].as_array().cloned().unwrap_or_default()) {
+    let unfiltered = harness
+        .all_pages(&harness.url("beta", "signIns", None, None), &token)
+        .await;
+    for record in unfiltered
+        .iter()
+        .flat_map(|page| page["value"].as_array().cloned().unwrap_or_default())
+    {
         assert_eq!(record["signInEventTypes"][0], "interactiveUser");
     }
 }
@@ -399,7 +570,15 @@ async fn v1_sign_ins_are_interactive_only_without_beta_properties() {
     let (tenant_id, ..) = harness.tenant(0);
     let from = START.saturating_sub(Duration::from_secs(3600));
     let pages = harness
-        .all_pages(&harness.url("v1.0", "signIns", Some(&window_filter("createdDateTime", from, START)), None), &token)
+        .all_pages(
+            &harness.url(
+                "v1.0",
+                "signIns",
+                Some(&window_filter("createdDateTime", from, START)),
+                None,
+            ),
+            &token,
+        )
         .await;
     let records: Vec<Value> = pages
         .iter()
@@ -408,11 +587,26 @@ async fn v1_sign_ins_are_interactive_only_without_beta_properties() {
     assert!(!records.is_empty());
     for record in &records {
         assert_eq!(record["isInteractive"], true);
-        for beta_only in ["signInEventTypes", "authenticationDetails", "userAgent", "servicePrincipalId", "autonomousSystemNumber"] {
-            assert!(record.get(beta_only).is_none(), "v1.0 record has {beta_only}");
+        for beta_only in [
+            "signInEventTypes",
+            "authenticationDetails",
+            "userAgent",
+            "servicePrincipalId",
+            "autonomousSystemNumber",
+        ] {
+            assert!(
+                record.get(beta_only).is_none(),
+                "v1.0 record has {beta_only}"
+            );
         }
     }
-    let truth = harness.sim.truth(&tenant_id, StreamKind::SignInsInteractive, from, START, START);
+    let truth = harness.sim.truth(
+        &tenant_id,
+        StreamKind::SignInsInteractive,
+        from,
+        START,
+        START,
+    );
     assert_eq!(ids(&pages).into_iter().collect::<BTreeSet<_>>(), truth);
 }
 
@@ -426,11 +620,18 @@ async fn skip_tokens_expire_after_their_lifetime() {
     let url = harness.url(
         "beta",
         "directoryAudits",
-        Some(&window_filter("activityDateTime", START.saturating_sub(Duration::from_secs(3600)), START)),
+        Some(&window_filter(
+            "activityDateTime",
+            START.saturating_sub(Duration::from_secs(3600)),
+            START,
+        )),
         Some(100),
     );
     let first = harness.get(&url, &token).await;
-    let next = first.json()["@odata.nextLink"].as_str().expect("more pages").to_owned();
+    let next = first.json()["@odata.nextLink"]
+        .as_str()
+        .expect("more pages")
+        .to_owned();
     harness.advance(Duration::from_secs(299));
     assert_eq!(harness.get(&next, &token).await.status, 200, "still valid");
     harness.advance(Duration::from_secs(2));
@@ -442,7 +643,10 @@ async fn skip_tokens_expire_after_their_lifetime() {
         "The specified page token value has expired and can no longer be included in your request."
     );
     let tampered = next.replace("skiptoken=", "skiptoken=x");
-    assert_eq!(harness.get(&tampered, &token).await.error_message(), "Invalid Skip Token");
+    assert_eq!(
+        harness.get(&tampered, &token).await.error_message(),
+        "Invalid Skip Token"
+    );
 }
 
 #[tokio::test]
@@ -454,13 +658,28 @@ async fn records_become_visible_after_their_latency() {
     let token = harness.token(0).await;
     let (tenant_id, ..) = harness.tenant(0);
     let from = START.saturating_sub(Duration::from_secs(1800));
-    let url = harness.url("beta", "provisioning", Some(&window_filter("activityDateTime", from, START)), None);
+    let url = harness.url(
+        "beta",
+        "provisioning",
+        Some(&window_filter("activityDateTime", from, START)),
+        None,
+    );
     let visible_now = ids(&harness.all_pages(&url, &token).await);
     let later = START.saturating_add(Duration::from_secs(91 * 60));
-    let all = harness.sim.truth(&tenant_id, StreamKind::Provisioning, from, START, later);
-    let now_truth = harness.sim.truth(&tenant_id, StreamKind::Provisioning, from, START, START);
-    assert_eq!(visible_now.iter().cloned().collect::<BTreeSet<_>>(), now_truth);
-    assert!(now_truth.len() < all.len(), "some records are still on their way");
+    let all = harness
+        .sim
+        .truth(&tenant_id, StreamKind::Provisioning, from, START, later);
+    let now_truth = harness
+        .sim
+        .truth(&tenant_id, StreamKind::Provisioning, from, START, START);
+    assert_eq!(
+        visible_now.iter().cloned().collect::<BTreeSet<_>>(),
+        now_truth
+    );
+    assert!(
+        now_truth.len() < all.len(),
+        "some records are still on their way"
+    );
     harness.advance(Duration::from_secs(91 * 60));
     let token = harness.token(0).await;
     let visible_later = ids(&harness.all_pages(&url, &token).await);
@@ -485,7 +704,11 @@ async fn throttling_answers_429_with_retry_after_per_tenant_and_client() {
     assert_eq!(throttled.status, 429);
     assert_eq!(throttled.error_code(), "TooManyRequests");
     assert_eq!(throttled.headers["retry-after"], "2");
-    assert_eq!(harness.get(&url, &other_tenant).await.status, 200, "budgets are per tenant");
+    assert_eq!(
+        harness.get(&url, &other_tenant).await.status,
+        200,
+        "budgets are per tenant"
+    );
     harness.advance(Duration::from_secs(2));
     assert_eq!(harness.get(&url, &token).await.status, 200);
     assert_eq!(harness.get(&url, &token).await.status, 429);
@@ -501,8 +724,18 @@ async fn each_fault_kind_misbehaves_as_specified() {
     let token = harness.token(0).await;
     let (tenant_id, ..) = harness.tenant(0);
     let from = START.saturating_sub(Duration::from_secs(3600));
-    let audits = harness.url("beta", "directoryAudits", Some(&window_filter("activityDateTime", from, START)), Some(200));
-    let sign_ins = harness.url("beta", "signIns", Some(&window_filter("createdDateTime", from, START)), Some(200));
+    let audits = harness.url(
+        "beta",
+        "directoryAudits",
+        Some(&window_filter("activityDateTime", from, START)),
+        Some(200),
+    );
+    let sign_ins = harness.url(
+        "beta",
+        "signIns",
+        Some(&window_filter("createdDateTime", from, START)),
+        Some(200),
+    );
     let script = |kind: FaultKind, at_request: u64| FaultSpec {
         scripted: vec![ScriptedFault {
             at_request,
@@ -520,7 +753,11 @@ async fn each_fault_kind_misbehaves_as_specified() {
         (FaultKind::Http502, 502, "BadGateway"),
         (FaultKind::Http503, 503, "serviceNotAvailable"),
         (FaultKind::Http504, 504, "GatewayTimeout"),
-        (FaultKind::Unauthorized401, 401, "InvalidAuthenticationToken"),
+        (
+            FaultKind::Unauthorized401,
+            401,
+            "InvalidAuthenticationToken",
+        ),
         (FaultKind::Throttle429, 429, "TooManyRequests"),
     ] {
         harness.sim.set_faults(script(kind, next_request()));
@@ -532,35 +769,67 @@ async fn each_fault_kind_misbehaves_as_specified() {
         }
     }
 
-    harness.sim.set_faults(script(FaultKind::TruncatedJson, next_request()));
+    harness
+        .sim
+        .set_faults(script(FaultKind::TruncatedJson, next_request()));
     let truncated = harness.get(&audits, &token).await;
     assert_eq!(truncated.status, 200);
     assert!(serde_json::from_slice::<Value>(&truncated.body).is_err());
 
-    harness.sim.set_faults(script(FaultKind::ConnectionReset, next_request()));
-    let reset = harness.http.get(&audits).bearer_auth(&token).send().await.expect("headers arrive");
+    harness
+        .sim
+        .set_faults(script(FaultKind::ConnectionReset, next_request()));
+    let reset = harness
+        .http
+        .get(&audits)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("headers arrive");
     assert!(reset.bytes().await.is_err(), "the body breaks off");
 
-    harness.sim.set_faults(script(FaultKind::SlowResponse, next_request()));
-    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
+    harness
+        .sim
+        .set_faults(script(FaultKind::SlowResponse, next_request()));
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("client");
     let slow = impatient.get(&audits).bearer_auth(&token).send().await;
     assert!(slow.is_err_and(|error| error.is_timeout()));
 
-    harness.sim.set_faults(script(FaultKind::EmptyPage, next_request()));
+    harness
+        .sim
+        .set_faults(script(FaultKind::EmptyPage, next_request()));
     let empty_then_rest = harness.all_pages(&audits, &token).await;
-    assert_eq!(empty_then_rest[0]["value"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        empty_then_rest[0]["value"].as_array().map(Vec::len),
+        Some(0)
+    );
     assert!(empty_then_rest[0]["@odata.nextLink"].is_string());
-    let truth = harness.sim.truth(&tenant_id, StreamKind::DirectoryAudits, from, START, START);
-    assert_eq!(ids(&empty_then_rest).into_iter().collect::<BTreeSet<_>>(), truth);
+    let truth = harness
+        .sim
+        .truth(&tenant_id, StreamKind::DirectoryAudits, from, START, START);
+    assert_eq!(
+        ids(&empty_then_rest).into_iter().collect::<BTreeSet<_>>(),
+        truth
+    );
 
     let first_page = harness.get(&audits, &token).await;
-    let next_link = first_page.json()["@odata.nextLink"].as_str().expect("more").to_owned();
-    harness.sim.set_faults(script(FaultKind::SkiptokenExpired, next_request()));
+    let next_link = first_page.json()["@odata.nextLink"]
+        .as_str()
+        .expect("more")
+        .to_owned();
+    harness
+        .sim
+        .set_faults(script(FaultKind::SkiptokenExpired, next_request()));
     let expired = harness.get(&next_link, &token).await;
     assert_eq!(expired.status, 400);
     assert_eq!(expired.error_code(), "Directory_ExpiredPageToken");
 
-    harness.sim.set_faults(script(FaultKind::DuplicateRecord, next_request()));
+    harness
+        .sim
+        .set_faults(script(FaultKind::DuplicateRecord, next_request()));
     let with_duplicate = harness.all_pages(&audits, &token).await;
     let served = ids(&with_duplicate);
     let distinct: BTreeSet<String> = served.iter().cloned().collect();
@@ -568,15 +837,32 @@ async fn each_fault_kind_misbehaves_as_specified() {
     assert_eq!(distinct, truth);
 
     // a licence 403 applies to sign-ins only; on audits the scripted fault does nothing
-    harness.sim.set_faults(script(FaultKind::Licence403, next_request()));
+    harness
+        .sim
+        .set_faults(script(FaultKind::Licence403, next_request()));
     assert_eq!(harness.get(&audits, &token).await.status, 200);
-    harness.sim.set_faults(script(FaultKind::Licence403, next_request()));
+    harness
+        .sim
+        .set_faults(script(FaultKind::Licence403, next_request()));
     let unlicensed = harness.get(&sign_ins, &token).await;
     assert_eq!(unlicensed.status, 403);
-    assert_eq!(unlicensed.error_code(), "Authentication_RequestFromNonPremiumTenantOrB2CTenant");
-    assert_eq!(harness.get(&sign_ins, &token).await.status, 200, "intermittent: the next try works");
+    assert_eq!(
+        unlicensed.error_code(),
+        "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+    );
+    assert_eq!(
+        harness.get(&sign_ins, &token).await.status,
+        200,
+        "intermittent: the next try works"
+    );
 
-    let faults_seen: Vec<FaultKind> = harness.sim.stats().requests().iter().filter_map(|record| record.fault).collect();
+    let faults_seen: Vec<FaultKind> = harness
+        .sim
+        .stats()
+        .requests()
+        .iter()
+        .filter_map(|record| record.fault)
+        .collect();
     for kind in FaultKind::ALL {
         assert!(faults_seen.contains(&kind), "{kind:?} was injected");
     }
@@ -626,9 +912,19 @@ async fn the_same_seed_gives_the_same_tenants_and_records() {
     assert_eq!(first.tenant(0), second.tenant(0));
     assert_ne!(first.tenant(0), other.tenant(0));
     let from = START.saturating_sub(Duration::from_secs(3600));
-    let url = first.url("beta", "signIns", Some(&window_filter("createdDateTime", from, START)), None);
+    let url = first.url(
+        "beta",
+        "signIns",
+        Some(&window_filter("createdDateTime", from, START)),
+        None,
+    );
     let first_ids = ids(&first.all_pages(&url, &first.token(0).await).await);
-    let url = second.url("beta", "signIns", Some(&window_filter("createdDateTime", from, START)), None);
+    let url = second.url(
+        "beta",
+        "signIns",
+        Some(&window_filter("createdDateTime", from, START)),
+        None,
+    );
     let second_ids = ids(&second.all_pages(&url, &second.token(0).await).await);
     assert!(!first_ids.is_empty());
     assert_eq!(first_ids, second_ids, "same ids in the same order");
@@ -642,21 +938,43 @@ async fn quirky_records_are_served_as_graph_sends_them() {
     let harness = start(config).await;
     let token = harness.token(0).await;
     let from = START.saturating_sub(Duration::from_secs(1800));
-    let url = harness.url("beta", "signIns", Some(&window_filter("createdDateTime", from, START)), None);
+    let url = harness.url(
+        "beta",
+        "signIns",
+        Some(&window_filter("createdDateTime", from, START)),
+        None,
+    );
     let reply = harness.get(&url, &token).await;
     let text = String::from_utf8(reply.body.clone()).expect("utf-8");
-    assert!(text.contains("\"riskState\":\"unknownFutureValue\","), "a repeated key");
+    assert!(
+        text.contains("\"riskState\":\"unknownFutureValue\","),
+        "a repeated key"
+    );
     assert!(text.contains("\"deviceDetail\":null") || text.contains("\"deviceDetail\":{}"));
-    assert!(text.contains("\"riskLevelAggregated\":\"veryHigh\""), "an enum value outside the set");
-    assert!(text.contains("\"signInRiskSignals\""), "an unknown property");
+    assert!(
+        text.contains("\"riskLevelAggregated\":\"veryHigh\""),
+        "an enum value outside the set"
+    );
+    assert!(
+        text.contains("\"signInRiskSignals\""),
+        "an unknown property"
+    );
     let page = reply.json();
     let records = page["value"].as_array().expect("records");
     let most_policies = records
         .iter()
-        .map(|record| record["appliedConditionalAccessPolicies"].as_array().map_or(0, Vec::len))
+        .map(|record| {
+            record["appliedConditionalAccessPolicies"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
         .max();
     assert!(most_policies >= Some(150));
-    assert!(records.iter().any(|record| record["userDisplayName"].as_str().is_some_and(|name| !name.is_ascii())));
+    assert!(records.iter().any(|record| {
+        record["userDisplayName"]
+            .as_str()
+            .is_some_and(|name| !name.is_ascii())
+    }));
 }
 
 #[tokio::test]
@@ -665,7 +983,10 @@ async fn gzip_is_used_when_enabled_and_asked_for() {
     harness.sim.set_gzip(true);
     let token = harness.token(0).await;
     let url = harness.url("beta", "signIns", None, None);
-    let raw_client = reqwest::Client::builder().no_gzip().build().expect("client");
+    let raw_client = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
     let raw = raw_client
         .get(&url)
         .bearer_auth(&token)
@@ -695,14 +1016,19 @@ async fn tls_is_served_with_a_generated_certificate_authority() {
     .await
     .expect("starts");
     assert!(sim.base_url().starts_with("https://localhost:"));
-    let ca = reqwest::Certificate::from_pem(sim.ca_certificate_pem().expect("ca").as_bytes()).expect("pem");
+    let ca = reqwest::Certificate::from_pem(sim.ca_certificate_pem().expect("ca").as_bytes())
+        .expect("pem");
     let client = reqwest::Client::builder()
         .add_root_certificate(ca)
         .build()
         .expect("client");
     let tenant = &sim.tenants()[0];
     let response = client
-        .post(format!("{}/{}/oauth2/v2.0/token", sim.base_url(), tenant.tenant_id))
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            sim.base_url(),
+            tenant.tenant_id
+        ))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", tenant.client_id.as_str()),
@@ -714,7 +1040,13 @@ async fn tls_is_served_with_a_generated_certificate_authority() {
         .expect("TLS handshake with the generated CA");
     assert_eq!(response.status(), 200);
     let untrusting = reqwest::Client::new();
-    assert!(untrusting.get(format!("{}/beta/auditLogs/signIns", sim.base_url())).send().await.is_err());
+    assert!(
+        untrusting
+            .get(format!("{}/beta/auditLogs/signIns", sim.base_url()))
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 mod client_assertions {
@@ -730,13 +1062,15 @@ mod client_assertions {
 
     fn certificate() -> Certificate {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key");
-        let params = rcgen::CertificateParams::new(vec!["entrastream-test".to_owned()]).expect("params");
+        let params =
+            rcgen::CertificateParams::new(vec!["entrastream-test".to_owned()]).expect("params");
         let certificate = params.self_signed(&key).expect("certificate");
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certificate.der());
         Certificate {
             certificate_pem: certificate.pem(),
             key_pem: key.serialize_pem(),
-            thumbprint_sha256: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            thumbprint_sha256: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(digest.as_ref()),
         }
     }
 
@@ -794,7 +1128,10 @@ mod client_assertions {
                             ("grant_type", "client_credentials"),
                             ("client_id", &client_id),
                             ("scope", "https://graph.microsoft.com/.default"),
-                            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                            (
+                                "client_assertion_type",
+                                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                            ),
                             ("client_assertion", &assertion),
                         ],
                     )
@@ -805,24 +1142,45 @@ mod client_assertions {
         assert_eq!(good.status, 200, "{}", String::from_utf8_lossy(&good.body));
         let code = |reply: Reply| reply.json()["error_codes"][0].as_u64().expect("code");
 
-        assert_eq!(code(request(assertion(&registered, &claims("one"))).await), 7000274, "jti replay");
+        assert_eq!(
+            code(request(assertion(&registered, &claims("one"))).await),
+            7000274,
+            "jti replay"
+        );
         let mut stranger_signed = assertion(&stranger, &claims("two"));
-        assert_eq!(code(request(stranger_signed.clone()).await), 700027, "unknown certificate");
+        assert_eq!(
+            code(request(stranger_signed.clone()).await),
+            700027,
+            "unknown certificate"
+        );
         // a registered thumbprint over a signature by another key
         let forged_header = assertion(&registered, &claims("three"));
         let header_part = forged_header.split('.').next().expect("header").to_owned();
         let rest: Vec<&str> = stranger_signed.splitn(2, '.').collect();
         stranger_signed = format!("{header_part}.{}", rest[1]);
-        assert_eq!(code(request(stranger_signed).await), 700027, "bad signature");
+        assert_eq!(
+            code(request(stranger_signed).await),
+            700027,
+            "bad signature"
+        );
         let mut wrong_audience = claims("four");
         wrong_audience.aud = "https://login.microsoftonline.com/other/oauth2/v2.0/token".to_owned();
-        assert_eq!(code(request(assertion(&registered, &wrong_audience)).await), 700023);
+        assert_eq!(
+            code(request(assertion(&registered, &wrong_audience)).await),
+            700023
+        );
         let mut wrong_issuer = claims("five");
         wrong_issuer.iss = "someone".to_owned();
-        assert_eq!(code(request(assertion(&registered, &wrong_issuer)).await), 700021);
+        assert_eq!(
+            code(request(assertion(&registered, &wrong_issuer)).await),
+            700021
+        );
         let mut expired = claims("six");
         expired.exp = now - 600;
-        assert_eq!(code(request(assertion(&registered, &expired)).await), 700024);
+        assert_eq!(
+            code(request(assertion(&registered, &expired)).await),
+            700024
+        );
         let mut early = claims("seven");
         early.nbf = now + 600;
         assert_eq!(code(request(assertion(&registered, &early)).await), 700024);

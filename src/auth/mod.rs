@@ -61,13 +61,17 @@ impl AuthError {
             Some(70011) | Some(1002012) => {
                 "the token scope is not valid for this cloud: check the tenant's `cloud`"
             }
-            Some(65001) => "admin consent is missing: grant admin consent for the application's API permissions",
+            Some(65001) => {
+                "admin consent is missing: grant admin consent for the application's API permissions"
+            }
             Some(700027) | Some(700021) | Some(700023) | Some(700024) => {
                 "the client assertion was refused: check the certificate registered on the app and the \
                  machine's clock"
             }
             Some(7000218) => "no credential was sent: configure client_secret for this tenant",
-            _ if error == "invalid_client" => "the credential was refused: check client_id and the secret",
+            _ if error == "invalid_client" => {
+                "the credential was refused: check client_id and the secret"
+            }
             _ => "check the tenant id, the client id and the credential",
         };
         Some(hint)
@@ -85,7 +89,10 @@ impl fmt::Display for AuthError {
                 codes,
                 description,
             } => {
-                let code = codes.first().map(|code| format!("AADSTS{code} ")).unwrap_or_default();
+                let code = codes
+                    .first()
+                    .map(|code| format!("AADSTS{code} "))
+                    .unwrap_or_default();
                 // the description's first line; the rest holds trace ids and a timestamp
                 let first_line = description.split(['\r', '\n']).next().unwrap_or_default();
                 write!(
@@ -98,7 +105,10 @@ impl fmt::Display for AuthError {
                 Ok(())
             }
             AuthError::Unavailable { tenant, detail } => {
-                write!(formatter, "tenant {tenant}: the token endpoint is unavailable: {detail}")
+                write!(
+                    formatter,
+                    "tenant {tenant}: the token endpoint is unavailable: {detail}"
+                )
             }
         }
     }

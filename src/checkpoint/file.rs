@@ -74,7 +74,10 @@ impl FileStore {
     }
 }
 
-fn io_error<'p>(path: &'p Path, action: &'static str) -> impl FnOnce(std::io::Error) -> CheckpointError + 'p {
+fn io_error<'p>(
+    path: &'p Path,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> CheckpointError + 'p {
     move |source| CheckpointError::Io {
         path: path.to_owned(),
         action,
@@ -94,10 +97,13 @@ impl CheckpointStore for FileStore {
             path: path.clone(),
             detail,
         };
-        let document: StoredDocument =
-            serde_json::from_str(&text).map_err(|error| corrupt(format!("not a checkpoint document: {error}")))?;
+        let document: StoredDocument = serde_json::from_str(&text)
+            .map_err(|error| corrupt(format!("not a checkpoint document: {error}")))?;
         if document.format != FORMAT {
-            return Err(corrupt(format!("unknown format {:?}, expected {FORMAT:?}", document.format)));
+            return Err(corrupt(format!(
+                "unknown format {:?}, expected {FORMAT:?}",
+                document.format
+            )));
         }
         if document.tenant != tenant || document.stream != stream.as_str() {
             return Err(CheckpointError::Foreign {
@@ -107,25 +113,37 @@ impl CheckpointStore for FileStore {
             });
         }
         if sha256_hex(document.cursor.get().as_bytes()) != document.sha256 {
-            return Err(corrupt("its checksum does not match its content".to_owned()));
+            return Err(corrupt(
+                "its checksum does not match its content".to_owned(),
+            ));
         }
         let cursor: Cursor = serde_json::from_str(document.cursor.get())
             .map_err(|error| corrupt(format!("unreadable cursor: {error}")))?;
         Ok(Some(cursor))
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: &Cursor) -> Result<(), CheckpointError> {
+    fn commit(
+        &self,
+        tenant: &str,
+        stream: StreamKind,
+        cursor: &Cursor,
+    ) -> Result<(), CheckpointError> {
         let path = self.path_of(tenant, stream);
-        let directory = path.parent().map(Path::to_owned).unwrap_or_else(|| self.directory.clone());
+        let directory = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| self.directory.clone());
         fs::create_dir_all(&directory).map_err(io_error(&directory, "create the directory of"))?;
-        let cursor_json = serde_json::to_string(cursor).map_err(|error| CheckpointError::Corrupt {
-            path: path.clone(),
-            detail: format!("cannot serialise the cursor: {error}"),
-        })?;
-        let cursor_raw = RawValue::from_string(cursor_json).map_err(|error| CheckpointError::Corrupt {
-            path: path.clone(),
-            detail: format!("cannot serialise the cursor: {error}"),
-        })?;
+        let cursor_json =
+            serde_json::to_string(cursor).map_err(|error| CheckpointError::Corrupt {
+                path: path.clone(),
+                detail: format!("cannot serialise the cursor: {error}"),
+            })?;
+        let cursor_raw =
+            RawValue::from_string(cursor_json).map_err(|error| CheckpointError::Corrupt {
+                path: path.clone(),
+                detail: format!("cannot serialise the cursor: {error}"),
+            })?;
         let document = Document {
             format: FORMAT,
             tenant,
@@ -133,14 +151,16 @@ impl CheckpointStore for FileStore {
             sha256: sha256_hex(cursor_raw.get().as_bytes()),
             cursor: &cursor_raw,
         };
-        let bytes = serde_json::to_vec_pretty(&document).map_err(|error| CheckpointError::Corrupt {
-            path: path.clone(),
-            detail: format!("cannot serialise the checkpoint: {error}"),
-        })?;
+        let bytes =
+            serde_json::to_vec_pretty(&document).map_err(|error| CheckpointError::Corrupt {
+                path: path.clone(),
+                detail: format!("cannot serialise the checkpoint: {error}"),
+            })?;
         let temporary = path.with_extension("json.tmp");
         {
             let mut file = fs::File::create(&temporary).map_err(io_error(&temporary, "write"))?;
-            file.write_all(&bytes).map_err(io_error(&temporary, "write"))?;
+            file.write_all(&bytes)
+                .map_err(io_error(&temporary, "write"))?;
             file.sync_all().map_err(io_error(&temporary, "sync"))?;
         }
         fs::rename(&temporary, &path).map_err(io_error(&path, "replace"))?;
@@ -163,8 +183,13 @@ mod tests {
     use crate::graph::cursor::IdHash;
 
     fn cursor() -> Cursor {
-        let mut cursor = Cursor::start(Timestamp::from_secs(1_800_000_000), Timestamp::from_secs(1_800_003_600));
-        cursor.seen.insert(IdHash::of("a"), Timestamp::from_secs(1_800_000_100));
+        let mut cursor = Cursor::start(
+            Timestamp::from_secs(1_800_000_000),
+            Timestamp::from_secs(1_800_003_600),
+        );
+        cursor
+            .seen
+            .insert(IdHash::of("a"), Timestamp::from_secs(1_800_000_100));
         cursor
     }
 
@@ -172,35 +197,73 @@ mod tests {
     fn commits_survive_and_round_trip() {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
-        assert!(store.load("t1", StreamKind::Provisioning).expect("loads").is_none());
-        store.commit("t1", StreamKind::Provisioning, &cursor()).expect("commits");
-        assert_eq!(store.load("t1", StreamKind::Provisioning).expect("loads"), Some(cursor()));
-        assert!(!store.path_of("t1", StreamKind::Provisioning).with_extension("json.tmp").exists());
+        assert!(
+            store
+                .load("t1", StreamKind::Provisioning)
+                .expect("loads")
+                .is_none()
+        );
+        store
+            .commit("t1", StreamKind::Provisioning, &cursor())
+            .expect("commits");
+        assert_eq!(
+            store.load("t1", StreamKind::Provisioning).expect("loads"),
+            Some(cursor())
+        );
+        assert!(
+            !store
+                .path_of("t1", StreamKind::Provisioning)
+                .with_extension("json.tmp")
+                .exists()
+        );
     }
 
     #[test]
     fn corrupt_and_foreign_checkpoints_stop_with_a_clear_error() {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
-        store.commit("t1", StreamKind::Provisioning, &cursor()).expect("commits");
+        store
+            .commit("t1", StreamKind::Provisioning, &cursor())
+            .expect("commits");
         let path = store.path_of("t1", StreamKind::Provisioning);
         let original = fs::read_to_string(&path).expect("reads");
 
-        fs::write(&path, original.replace("\"watermark\":\"2027", "\"watermark\":\"2028")).expect("writes");
-        let tampered = store.load("t1", StreamKind::Provisioning).unwrap_err().to_string();
-        assert!(tampered.contains("is corrupt (its checksum does not match its content)"), "{tampered}");
+        fs::write(
+            &path,
+            original.replace("\"watermark\":\"2027", "\"watermark\":\"2028"),
+        )
+        .expect("writes");
+        let tampered = store
+            .load("t1", StreamKind::Provisioning)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            tampered.contains("is corrupt (its checksum does not match its content)"),
+            "{tampered}"
+        );
         assert!(tampered.contains("it is not reset silently"));
 
         fs::write(&path, &original[..original.len() / 2]).expect("writes");
-        let truncated = store.load("t1", StreamKind::Provisioning).unwrap_err().to_string();
-        assert!(truncated.contains("is corrupt (not a checkpoint document"), "{truncated}");
+        let truncated = store
+            .load("t1", StreamKind::Provisioning)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            truncated.contains("is corrupt (not a checkpoint document"),
+            "{truncated}"
+        );
 
         let other = store.path_of("t2", StreamKind::Provisioning);
         fs::create_dir_all(other.parent().expect("parent")).expect("mkdir");
         fs::write(&other, &original).expect("writes");
-        let foreign = store.load("t2", StreamKind::Provisioning).unwrap_err().to_string();
+        let foreign = store
+            .load("t2", StreamKind::Provisioning)
+            .unwrap_err()
+            .to_string();
         assert!(
-            foreign.contains("belongs to tenant t1 stream provisioning, not to tenant t2 stream provisioning"),
+            foreign.contains(
+                "belongs to tenant t1 stream provisioning, not to tenant t2 stream provisioning"
+            ),
             "{foreign}"
         );
     }

@@ -19,7 +19,10 @@ impl MemoryStore {
     }
 
     pub fn get(&self, tenant: &str, stream: StreamKind) -> Option<Cursor> {
-        self.cursors.lock().get(&(tenant.to_owned(), stream)).cloned()
+        self.cursors
+            .lock()
+            .get(&(tenant.to_owned(), stream))
+            .cloned()
     }
 }
 
@@ -28,7 +31,12 @@ impl CheckpointStore for MemoryStore {
         Ok(self.get(tenant, stream))
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: &Cursor) -> Result<(), CheckpointError> {
+    fn commit(
+        &self,
+        tenant: &str,
+        stream: StreamKind,
+        cursor: &Cursor,
+    ) -> Result<(), CheckpointError> {
         self.cursors
             .lock()
             .insert((tenant.to_owned(), stream), cursor.clone());

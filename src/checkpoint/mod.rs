@@ -23,7 +23,12 @@ pub trait CheckpointStore: Send + Sync {
     fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError>;
 
     /// Replaces the stream's cursor, durably.
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: &Cursor) -> Result<(), CheckpointError>;
+    fn commit(
+        &self,
+        tenant: &str,
+        stream: StreamKind,
+        cursor: &Cursor,
+    ) -> Result<(), CheckpointError>;
 
     /// Where checkpoints live, for messages.
     fn describe(&self) -> String;
@@ -50,7 +55,11 @@ pub enum CheckpointError {
 impl fmt::Display for CheckpointError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CheckpointError::Io { path, action, source } => write!(
+            CheckpointError::Io {
+                path,
+                action,
+                source,
+            } => write!(
                 formatter,
                 "cannot {action} checkpoint {}: {source}; check that checkpoint.path exists and is writable",
                 path.display()
@@ -62,7 +71,11 @@ impl fmt::Display for CheckpointError {
                  delivered since then are delivered again)",
                 path.display()
             ),
-            CheckpointError::Foreign { path, found, expected } => write!(
+            CheckpointError::Foreign {
+                path,
+                found,
+                expected,
+            } => write!(
                 formatter,
                 "checkpoint {} belongs to {found}, not to {expected}; another instance's state was copied \
                  or shared: give each instance its own checkpoint.path",

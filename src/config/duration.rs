@@ -17,8 +17,13 @@ pub fn format(duration: Duration) -> String {
     if millis == 0 {
         return "0s".to_owned();
     }
-    for (unit_millis, suffix) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")] {
-        if millis % unit_millis == 0 {
+    for (unit_millis, suffix) in [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ] {
+        if millis.is_multiple_of(unit_millis) {
             return format!("{}{suffix}", millis / unit_millis);
         }
     }
@@ -117,6 +122,9 @@ mod tests {
         assert_eq!(format(Duration::from_secs(45 * 86400)), "45d");
         assert_eq!(format(Duration::from_secs(90 * 60)), "90m");
         assert_eq!(format(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(parse(&format(Duration::from_secs(45 * 86400))), Ok(Duration::from_secs(45 * 86400)));
+        assert_eq!(
+            parse(&format(Duration::from_secs(45 * 86400))),
+            Ok(Duration::from_secs(45 * 86400))
+        );
     }
 }

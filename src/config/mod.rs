@@ -114,7 +114,9 @@ impl ApiVersion {
             ApiVersion::Beta => true,
             ApiVersion::V1 => matches!(
                 stream,
-                StreamKind::DirectoryAudits | StreamKind::SignInsInteractive | StreamKind::Provisioning
+                StreamKind::DirectoryAudits
+                    | StreamKind::SignInsInteractive
+                    | StreamKind::Provisioning
             ),
         }
     }
@@ -348,7 +350,11 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.problems.len() == 1 {
-            return write!(formatter, "invalid configuration {}: {}", self.source_name, self.problems[0]);
+            return write!(
+                formatter,
+                "invalid configuration {}: {}",
+                self.source_name, self.problems[0]
+            );
         }
         write!(formatter, "invalid configuration {}:", self.source_name)?;
         for problem in &self.problems {
@@ -363,8 +369,14 @@ impl std::error::Error for ConfigError {}
 /// librdkafka properties entrastream sets itself; overriding them would break a guarantee.
 const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
     ("bootstrap.servers", "set kafka.bootstrap_servers instead"),
-    ("transactional.id", "transactions are managed by entrastream"),
-    ("enable.idempotence", "the idempotent producer is what keeps retries from duplicating records"),
+    (
+        "transactional.id",
+        "transactions are managed by entrastream",
+    ),
+    (
+        "enable.idempotence",
+        "the idempotent producer is what keeps retries from duplicating records",
+    ),
     ("acks", "at_least_once needs acks=all"),
 ];
 
@@ -386,7 +398,8 @@ impl Config {
             let problem = if path == "." || path.is_empty() {
                 inner
             } else {
-                format!("{path}: {inner}")
+                // the YAML error names the enclosing node itself; keep only the full key path
+                format!("{path}: {}", strip_enclosing_path(&inner, &path))
             };
             ConfigError {
                 source_name: source_name.to_owned(),
@@ -422,7 +435,9 @@ impl Config {
                 ));
             }
             if tenant.client_id.trim().is_empty() {
-                problems.push(format!("{key}.client_id: the application (client) id is empty"));
+                problems.push(format!(
+                    "{key}.client_id: the application (client) id is empty"
+                ));
             }
             if tenant.client_secret.is_none() {
                 problems.push(format!(
@@ -442,7 +457,9 @@ impl Config {
             }
             let streams = tenant.streams();
             if streams.is_empty() {
-                problems.push(format!("{key}.streams: the list is empty; name at least one stream"));
+                problems.push(format!(
+                    "{key}.streams: the list is empty; name at least one stream"
+                ));
             }
             let mut seen_streams = BTreeSet::new();
             for stream in &streams {
@@ -498,7 +515,8 @@ impl Config {
         }
 
         if self.kafka.bootstrap_servers.trim().is_empty() {
-            problems.push("kafka.bootstrap_servers: empty; write host:port[,host:port...]".to_owned());
+            problems
+                .push("kafka.bootstrap_servers: empty; write host:port[,host:port...]".to_owned());
         }
         let topics = &self.kafka.topics;
         let named_topics = [
@@ -532,14 +550,33 @@ impl Config {
             problems.push("checkpoint.path: the file store needs a directory".to_owned());
         }
         if self.log.level.trim().is_empty() {
-            problems.push("log.level: empty; write info, debug, warn or a tracing filter".to_owned());
+            problems
+                .push("log.level: empty; write info, debug, warn or a tracing filter".to_owned());
         }
         problems
     }
 }
 
+/// Removes a leading `node: ` from a YAML error when `node` is an ancestor of (or equal to) `path`.
+fn strip_enclosing_path<'a>(message: &'a str, path: &str) -> &'a str {
+    let mut candidate = path;
+    loop {
+        if let Some(rest) = message
+            .strip_prefix(candidate)
+            .and_then(|rest| rest.strip_prefix(": "))
+        {
+            return rest;
+        }
+        match candidate.rfind(['.', '[']) {
+            Some(cut) => candidate = &candidate[..cut],
+            None => return message,
+        }
+    }
+}
+
 fn is_http_url(value: &str) -> bool {
-    url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+    url::Url::parse(value)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 
 fn is_valid_topic(topic: &str) -> bool {
@@ -547,9 +584,9 @@ fn is_valid_topic(topic: &str) -> bool {
         && topic.len() <= 249
         && topic != "."
         && topic != ".."
-        && topic
-            .chars()
-            .all(|character| character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-'))
+        && topic.chars().all(|character| {
+            character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-')
+        })
 }
 
 #[cfg(test)]
@@ -579,7 +616,9 @@ kafka:
     }
 
     fn problems_of(yaml: &str) -> Vec<String> {
-        Config::from_yaml(yaml, "test.yaml").expect_err("invalid").problems
+        Config::from_yaml(yaml, "test.yaml")
+            .expect_err("invalid")
+            .problems
     }
 
     #[test]

@@ -71,7 +71,9 @@ impl<'de> Deserialize<'de> for SecretSource {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretSource, A::Error> {
                 let Some(key) = map.next_key::<String>()? else {
-                    return Err(de::Error::custom("empty secret: write {env: VARIABLE} or {file: PATH}"));
+                    return Err(de::Error::custom(
+                        "empty secret: write {env: VARIABLE} or {file: PATH}",
+                    ));
                 };
                 let source = match key.as_str() {
                     "env" => SecretSource::Env(map.next_value()?),
@@ -83,7 +85,9 @@ impl<'de> Deserialize<'de> for SecretSource {
                     }
                 };
                 if map.next_key::<String>()?.is_some() {
-                    return Err(de::Error::custom("a secret has one source: {env: VARIABLE} or {file: PATH}"));
+                    return Err(de::Error::custom(
+                        "a secret has one source: {env: VARIABLE} or {file: PATH}",
+                    ));
                 }
                 Ok(source)
             }
@@ -123,7 +127,9 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let path = directory.path().join("secret");
         std::fs::write(&path, "s3cr3t-from-file\n").expect("write");
-        let from_file = SecretSource::File(path.clone()).resolve("tenants[0].client_secret").expect("reads");
+        let from_file = SecretSource::File(path.clone())
+            .resolve("tenants[0].client_secret")
+            .expect("reads");
         assert_eq!(from_file.expose(), "s3cr3t-from-file");
         assert_eq!(format!("{from_file:?}"), "[redacted]");
 
@@ -135,13 +141,20 @@ mod tests {
             "tenants[0].client_secret: environment variable ENTRASTREAM_TEST_UNSET_VARIABLE is not \
              set; export it, or point the key at a file with {file: PATH}"
         );
-        let unreadable = SecretSource::File(directory.path().join("absent")).resolve("k").unwrap_err();
-        assert!(unreadable.starts_with("k: cannot read the secret file "), "{unreadable}");
+        let unreadable = SecretSource::File(directory.path().join("absent"))
+            .resolve("k")
+            .unwrap_err();
+        assert!(
+            unreadable.starts_with("k: cannot read the secret file "),
+            "{unreadable}"
+        );
     }
 
     #[test]
     fn inline_secrets_are_refused() {
-        let error = serde_yaml_ng::from_str::<SecretSource>("hunter2").unwrap_err().to_string();
+        let error = serde_yaml_ng::from_str::<SecretSource>("hunter2")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("inline secrets are not accepted"), "{error}");
         let env: SecretSource = serde_yaml_ng::from_str("{env: SECRET}").expect("parses");
         assert_eq!(env, SecretSource::Env("SECRET".to_owned()));

@@ -83,7 +83,8 @@ mod tests {
     async fn five_requests_per_ten_seconds_as_a_bucket() {
         let clock = Clock::manual(Timestamp::from_secs(1_000));
         let manual = clock.as_manual().expect("manual").clone();
-        let budget = std::sync::Arc::new(RequestBudget::new(ThrottleConfig::default(), clock.clone()));
+        let budget =
+            std::sync::Arc::new(RequestBudget::new(ThrottleConfig::default(), clock.clone()));
         let task = {
             let clock = clock.clone();
             let budget = budget.clone();

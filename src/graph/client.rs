@@ -84,19 +84,26 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
             }
             Err(error) => error,
         };
-        context.metrics.graph_request("error", error.status_class(), seconds);
+        context
+            .metrics
+            .graph_request("error", error.status_class(), seconds);
         match &error {
             GraphError::Unauthorized { .. } if !refreshed_after_401 => {
                 refreshed_after_401 = true;
                 context.tokens.invalidate(&token).await;
-                tracing::info!(tenant = context.tokens.tenant_id(), "graph answered 401, refreshing the token once");
+                tracing::info!(
+                    tenant = context.tokens.tenant_id(),
+                    "graph answered 401, refreshing the token once"
+                );
             }
             GraphError::Throttled { retry_after } if throttled_in_a_row < MAX_THROTTLED_RETRIES => {
                 throttled_in_a_row += 1;
                 let wait = retry_after.unwrap_or(Duration::from_secs(10));
                 context.metrics.throttled.inc();
                 context.metrics.retry_after_seconds.inc_by(wait.as_secs());
-                context.budget.pause_until(context.clock.now().saturating_add(wait));
+                context
+                    .budget
+                    .pause_until(context.clock.now().saturating_add(wait));
             }
             GraphError::Throttled { retry_after } => {
                 context.metrics.throttled.inc();
@@ -127,18 +134,29 @@ async fn send(http: &reqwest::Client, url: &str, token: &str) -> Result<PageBody
     if status == StatusCode::OK {
         return PageBody::parse(body).map_err(|malformed| GraphError::MalformedBody(malformed.0));
     }
-    let detail = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_default().error;
+    let detail = serde_json::from_slice::<ErrorBody>(&body)
+        .unwrap_or_default()
+        .error;
     Err(classify(status, detail.code, detail.message, retry_after))
 }
 
-fn classify(status: StatusCode, code: String, message: String, retry_after: Option<Duration>) -> GraphError {
+fn classify(
+    status: StatusCode,
+    code: String,
+    message: String,
+    retry_after: Option<Duration>,
+) -> GraphError {
     match status.as_u16() {
         401 => GraphError::Unauthorized { message },
-        403 if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" => GraphError::Unlicensed { message },
+        403 if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" => {
+            GraphError::Unlicensed { message }
+        }
         403 => GraphError::Forbidden { code, message },
         429 => GraphError::Throttled { retry_after },
         // an expired skip token, and the transient "Invalid Skip Token" Graph sometimes sends
-        400 if code == "Directory_ExpiredPageToken" || message.contains("Skip Token") => GraphError::ExpiredPageToken,
+        400 if code == "Directory_ExpiredPageToken" || message.contains("Skip Token") => {
+            GraphError::ExpiredPageToken
+        }
         500..=599 => GraphError::Unavailable {
             status: status.as_u16(),
             retry_after,
@@ -177,20 +195,41 @@ mod tests {
     #[test]
     fn graph_answers_are_classified() {
         let classify_code = |status: u16, code: &str, message: &str| {
-            classify(StatusCode::from_u16(status).expect("status"), code.to_owned(), message.to_owned(), None)
+            classify(
+                StatusCode::from_u16(status).expect("status"),
+                code.to_owned(),
+                message.to_owned(),
+                None,
+            )
         };
         assert!(matches!(
-            classify_code(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", "x"),
+            classify_code(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "x"
+            ),
             GraphError::Unlicensed { .. }
         ));
         assert!(matches!(
             classify_code(403, "Authorization_RequestDenied", "x"),
             GraphError::Forbidden { .. }
         ));
-        assert_eq!(classify_code(400, "Directory_ExpiredPageToken", "x"), GraphError::ExpiredPageToken);
-        assert_eq!(classify_code(400, "", "Invalid Skip Token"), GraphError::ExpiredPageToken);
-        assert!(matches!(classify_code(400, "BadRequest", "Invalid filter clause"), GraphError::Rejected { status: 400, .. }));
-        assert!(matches!(classify_code(503, "", ""), GraphError::Unavailable { status: 503, .. }));
+        assert_eq!(
+            classify_code(400, "Directory_ExpiredPageToken", "x"),
+            GraphError::ExpiredPageToken
+        );
+        assert_eq!(
+            classify_code(400, "", "Invalid Skip Token"),
+            GraphError::ExpiredPageToken
+        );
+        assert!(matches!(
+            classify_code(400, "BadRequest", "Invalid filter clause"),
+            GraphError::Rejected { status: 400, .. }
+        ));
+        assert!(matches!(
+            classify_code(503, "", ""),
+            GraphError::Unavailable { status: 503, .. }
+        ));
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, "7".parse().expect("header"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));

@@ -18,10 +18,22 @@ impl CloudEndpoints {
     /// The cloud's hosts (learn.microsoft.com, "National cloud deployments"), with overrides.
     pub fn resolve(cloud: Cloud, overrides: Option<&Endpoints>) -> Self {
         let (login, graph) = match cloud {
-            Cloud::Global => ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
-            Cloud::UsGov => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
-            Cloud::UsGovDod => ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us"),
-            Cloud::China => ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+            Cloud::Global => (
+                "https://login.microsoftonline.com",
+                "https://graph.microsoft.com",
+            ),
+            Cloud::UsGov => (
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us",
+            ),
+            Cloud::UsGovDod => (
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us",
+            ),
+            Cloud::China => (
+                "https://login.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn",
+            ),
         };
         let login_base = overrides
             .and_then(|endpoints| endpoints.login.as_deref())
@@ -61,8 +73,14 @@ mod tests {
         assert_eq!(dod.graph_base, "https://dod-graph.microsoft.us");
         assert_eq!(dod.scope(), "https://dod-graph.microsoft.us/.default");
         let china = CloudEndpoints::resolve(Cloud::China, None);
-        assert_eq!(china.token_url("t"), "https://login.chinacloudapi.cn/t/oauth2/v2.0/token");
-        assert_eq!(china.scope(), "https://microsoftgraph.chinacloudapi.cn/.default");
+        assert_eq!(
+            china.token_url("t"),
+            "https://login.chinacloudapi.cn/t/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            china.scope(),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
         let proxied = CloudEndpoints::resolve(
             Cloud::Global,
             Some(&Endpoints {
@@ -70,7 +88,10 @@ mod tests {
                 graph: Some("http://127.0.0.1:8080".to_owned()),
             }),
         );
-        assert_eq!(proxied.token_url("t"), "http://127.0.0.1:8080/t/oauth2/v2.0/token");
+        assert_eq!(
+            proxied.token_url("t"),
+            "http://127.0.0.1:8080/t/oauth2/v2.0/token"
+        );
         assert_eq!(proxied.scope(), "https://graph.microsoft.com/.default");
     }
 }

@@ -99,16 +99,19 @@ impl SeenIds {
     /// Forgets ids whose event time is before `threshold`.
     pub fn forget_before(&mut self, threshold: Timestamp) {
         let threshold = threshold.as_millis();
-        self.entries.retain(|_, event_time| *event_time >= threshold);
+        self.entries
+            .retain(|_, event_time| *event_time >= threshold);
     }
 
     pub fn merge(&mut self, other: &SeenIds) {
-        self.entries.extend(other.entries.iter().map(|(id, time)| (*id, *time)));
+        self.entries
+            .extend(other.entries.iter().map(|(id, time)| (*id, *time)));
     }
 
     /// Packed as sorted (event time, id) pairs: 24 bytes each, base64.
     fn to_packed(&self) -> String {
-        let mut sorted: Vec<(i64, IdHash)> = self.entries.iter().map(|(id, time)| (*time, *id)).collect();
+        let mut sorted: Vec<(i64, IdHash)> =
+            self.entries.iter().map(|(id, time)| (*time, *id)).collect();
         sorted.sort_unstable();
         let mut bytes = Vec::with_capacity(sorted.len() * 24);
         for (time, id) in sorted {
@@ -119,9 +122,14 @@ impl SeenIds {
     }
 
     fn from_packed(text: &str) -> Result<SeenIds, String> {
-        let bytes = STANDARD.decode(text).map_err(|error| format!("seen ids are not base64: {error}"))?;
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|error| format!("seen ids are not base64: {error}"))?;
         if bytes.len() % 24 != 0 {
-            return Err(format!("seen ids have {} bytes, not a multiple of 24", bytes.len()));
+            return Err(format!(
+                "seen ids have {} bytes, not a multiple of 24",
+                bytes.len()
+            ));
         }
         let entries = bytes
             .chunks_exact(24)
@@ -195,7 +203,10 @@ impl Cursor {
             return None;
         }
         let to = target.min(self.watermark.saturating_add(settings.max_window));
-        let from = self.watermark.saturating_sub(settings.overlap).max(self.origin);
+        let from = self
+            .watermark
+            .saturating_sub(settings.overlap)
+            .max(self.origin);
         Some(Window {
             from,
             to,
@@ -205,12 +216,17 @@ impl Cursor {
 
     /// True when the watermark is within one window of "now" (nothing to catch up).
     pub fn caught_up(&self, now: Timestamp, settings: &CursorSettings) -> bool {
-        self.next_regular(now, settings)
-            .is_none_or(|window| window.to >= now.saturating_sub(settings.settle_delay).floor_to_second())
+        self.next_regular(now, settings).is_none_or(|window| {
+            window.to >= now.saturating_sub(settings.settle_delay).floor_to_second()
+        })
     }
 
     pub fn reconcile_due(&self, now: Timestamp, settings: &CursorSettings) -> bool {
-        self.reconcile.is_some() || now >= self.last_reconcile_started.saturating_add(settings.reconcile_every)
+        self.reconcile.is_some()
+            || now
+                >= self
+                    .last_reconcile_started
+                    .saturating_add(settings.reconcile_every)
     }
 
     /// The next chunk of the reconciliation pass, starting a pass if none is under way.
@@ -280,14 +296,17 @@ impl Cursor {
 
     /// Ids older than anything that can be read again are forgotten.
     fn forget_old_ids(&mut self, settings: &CursorSettings) {
-        let next_pass_start = self.last_reconcile_started.saturating_sub(settings.lateness);
+        let next_pass_start = self
+            .last_reconcile_started
+            .saturating_sub(settings.lateness);
         let regular_start = self.watermark.saturating_sub(settings.overlap);
         let mut horizon = next_pass_start.min(regular_start);
         if let Some(progress) = self.reconcile {
             horizon = horizon.min(progress.next_from);
         }
         // a minute of slack for records whose time Graph rounds differently in filters
-        self.seen.forget_before(horizon.saturating_sub(Duration::from_secs(60)));
+        self.seen
+            .forget_before(horizon.saturating_sub(Duration::from_secs(60)));
     }
 }
 
@@ -342,7 +361,10 @@ mod tests {
             chunks.push((window.from, window.to));
             cursor.complete(&window, &SeenIds::default(), &settings);
         }
-        assert_eq!(chunks, vec![(t(-120), t(-60)), (t(-60), t(0)), (t(0), t(30))]);
+        assert_eq!(
+            chunks,
+            vec![(t(-120), t(-60)), (t(-60), t(0)), (t(0), t(30))]
+        );
         assert_eq!(cursor.last_reconcile_started, t(31));
         assert_eq!(cursor.reconcile, None);
         assert!(!cursor.reconcile_due(t(45), &settings));

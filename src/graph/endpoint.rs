@@ -56,9 +56,15 @@ pub fn window_url(
     if version == ApiVersion::Beta
         && let Some(event_type) = sign_in_event_type(stream)
     {
-        filter.push_str(&format!(" and signInEventTypes/any(t: t eq '{event_type}')"));
+        filter.push_str(&format!(
+            " and signInEventTypes/any(t: t eq '{event_type}')"
+        ));
     }
-    let mut url = format!("{graph_base}/{}/auditLogs/{}?", version.as_str(), resource(stream));
+    let mut url = format!(
+        "{graph_base}/{}/auditLogs/{}?",
+        version.as_str(),
+        resource(stream)
+    );
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("$filter", &filter)
         .append_pair("$top", &page_size.to_string())
@@ -75,7 +81,14 @@ mod tests {
     fn window_urls_use_the_right_field_operators_and_event_type() {
         let from = Timestamp::parse_rfc3339("2026-01-05T10:00:00Z").expect("time");
         let to = Timestamp::parse_rfc3339("2026-01-05T11:00:00Z").expect("time");
-        let url = window_url("https://graph.microsoft.com", ApiVersion::Beta, StreamKind::SignInsNonInteractive, from, to, 1000);
+        let url = window_url(
+            "https://graph.microsoft.com",
+            ApiVersion::Beta,
+            StreamKind::SignInsNonInteractive,
+            from,
+            to,
+            1000,
+        );
         let parsed = url::Url::parse(&url).expect("url");
         assert_eq!(parsed.path(), "/beta/auditLogs/signIns");
         let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
@@ -91,10 +104,24 @@ mod tests {
                 ("$top".to_owned(), "1000".to_owned()),
             ]
         );
-        let audits = window_url("https://graph.microsoft.com", ApiVersion::V1, StreamKind::DirectoryAudits, from, to, 500);
+        let audits = window_url(
+            "https://graph.microsoft.com",
+            ApiVersion::V1,
+            StreamKind::DirectoryAudits,
+            from,
+            to,
+            500,
+        );
         assert!(audits.starts_with("https://graph.microsoft.com/v1.0/auditLogs/directoryAudits?"));
         assert!(audits.contains("activityDateTime+ge+2026-01-05T10%3A00%3A00Z"));
-        let v1_sign_ins = window_url("https://graph.microsoft.com", ApiVersion::V1, StreamKind::SignInsInteractive, from, to, 500);
+        let v1_sign_ins = window_url(
+            "https://graph.microsoft.com",
+            ApiVersion::V1,
+            StreamKind::SignInsInteractive,
+            from,
+            to,
+            500,
+        );
         assert!(!v1_sign_ins.contains("signInEventTypes"));
     }
 }

@@ -10,7 +10,10 @@ pub enum GraphError {
     /// 429: the tenant's budget is spent.
     Throttled { retry_after: Option<Duration> },
     /// 5xx: Graph or its gateway is unwell.
-    Unavailable { status: u16, retry_after: Option<Duration> },
+    Unavailable {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// No complete answer within the request timeout.
     Timeout,
     /// The connection failed or broke off mid-body.
@@ -26,7 +29,11 @@ pub enum GraphError {
     /// 400 `Directory_ExpiredPageToken`: the skip token expired; the window starts again.
     ExpiredPageToken,
     /// Any other refusal (400, 404, ...): a request Graph does not accept.
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// No token could be obtained.
     Auth(AuthError),
 }
@@ -85,7 +92,9 @@ impl GraphError {
     /// The wait Graph asked for, which wins over the backoff rule.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            GraphError::Throttled { retry_after } | GraphError::Unavailable { retry_after, .. } => *retry_after,
+            GraphError::Throttled { retry_after } | GraphError::Unavailable { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }
@@ -133,21 +142,50 @@ impl fmt::Display for GraphError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GraphError::Throttled { retry_after } => match retry_after {
-                Some(wait) => write!(formatter, "throttled by Graph (429), retry after {}s", wait.as_secs()),
+                Some(wait) => write!(
+                    formatter,
+                    "throttled by Graph (429), retry after {}s",
+                    wait.as_secs()
+                ),
                 None => write!(formatter, "throttled by Graph (429)"),
             },
-            GraphError::Unavailable { status, .. } => write!(formatter, "Graph unavailable ({status})"),
-            GraphError::Timeout => write!(formatter, "Graph did not answer within the request timeout"),
-            GraphError::Transport(detail) => write!(formatter, "connection to Graph failed: {detail}"),
-            GraphError::MalformedBody(detail) => write!(formatter, "Graph sent an unusable page: {detail}"),
-            GraphError::Unauthorized { message } => write!(formatter, "Graph rejected the token (401): {message}"),
-            GraphError::Unlicensed { message } => {
-                write!(formatter, "tenant not licensed for sign-in logs (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant): {message}")
+            GraphError::Unavailable { status, .. } => {
+                write!(formatter, "Graph unavailable ({status})")
             }
-            GraphError::Forbidden { code, message } => write!(formatter, "Graph refused access (403 {code}): {message}"),
-            GraphError::ExpiredPageToken => write!(formatter, "the page token expired (400 Directory_ExpiredPageToken)"),
-            GraphError::Rejected { status, code, message } => {
-                write!(formatter, "Graph refused the request ({status} {code}): {message}")
+            GraphError::Timeout => {
+                write!(formatter, "Graph did not answer within the request timeout")
+            }
+            GraphError::Transport(detail) => {
+                write!(formatter, "connection to Graph failed: {detail}")
+            }
+            GraphError::MalformedBody(detail) => {
+                write!(formatter, "Graph sent an unusable page: {detail}")
+            }
+            GraphError::Unauthorized { message } => {
+                write!(formatter, "Graph rejected the token (401): {message}")
+            }
+            GraphError::Unlicensed { message } => {
+                write!(
+                    formatter,
+                    "tenant not licensed for sign-in logs (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant): {message}"
+                )
+            }
+            GraphError::Forbidden { code, message } => {
+                write!(formatter, "Graph refused access (403 {code}): {message}")
+            }
+            GraphError::ExpiredPageToken => write!(
+                formatter,
+                "the page token expired (400 Directory_ExpiredPageToken)"
+            ),
+            GraphError::Rejected {
+                status,
+                code,
+                message,
+            } => {
+                write!(
+                    formatter,
+                    "Graph refused the request ({status} {code}): {message}"
+                )
             }
             GraphError::Auth(error) => write!(formatter, "{error}"),
         }

@@ -9,7 +9,10 @@ use super::client::{FetchContext, fetch_page};
 use super::error::GraphError;
 use super::record::PageBody;
 
-pub fn pages<'a>(context: &'a FetchContext<'a>, first_url: String) -> impl Stream<Item = Result<PageBody, GraphError>> + 'a {
+pub fn pages<'a>(
+    context: &'a FetchContext<'a>,
+    first_url: String,
+) -> impl Stream<Item = Result<PageBody, GraphError>> + 'a {
     async_stream::stream! {
         let mut url = first_url;
         loop {

@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::clock::Timestamp;
@@ -45,8 +45,10 @@ struct PageShape<'a> {
 impl PageBody {
     /// Splits a page into records; a truncated or malformed body is an error (retried).
     pub fn parse(bytes: bytes::Bytes) -> Result<PageBody, MalformedPage> {
-        let text = std::str::from_utf8(&bytes).map_err(|error| MalformedPage(format!("not UTF-8: {error}")))?;
-        let shape: PageShape = serde_json::from_str(text).map_err(|error| MalformedPage(error.to_string()))?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|error| MalformedPage(format!("not UTF-8: {error}")))?;
+        let shape: PageShape =
+            serde_json::from_str(text).map_err(|error| MalformedPage(error.to_string()))?;
         let Some(values) = shape.value else {
             return Err(MalformedPage("the page has no `value` array".to_owned()));
         };
@@ -132,11 +134,18 @@ pub enum RecordError {
 impl fmt::Display for RecordError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecordError::NotAnObject(detail) => write!(formatter, "the record is not a JSON object: {detail}"),
+            RecordError::NotAnObject(detail) => {
+                write!(formatter, "the record is not a JSON object: {detail}")
+            }
             RecordError::MissingId => formatter.write_str("the record has no string `id`"),
-            RecordError::MissingTime { field } => write!(formatter, "the record has no string `{field}`"),
+            RecordError::MissingTime { field } => {
+                write!(formatter, "the record has no string `{field}`")
+            }
             RecordError::BadTime { field, value } => {
-                write!(formatter, "`{field}` is not an RFC 3339 UTC time: {value:?}")
+                write!(
+                    formatter,
+                    "`{field}` is not an RFC 3339 UTC time: {value:?}"
+                )
             }
         }
     }
@@ -182,14 +191,19 @@ impl<'a> Record<'a> {
 
     /// Every property in order, repeated keys included.
     pub fn fields(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
-        self.fields.iter().map(|(key, value)| (key.0.as_ref(), *value))
+        self.fields
+            .iter()
+            .map(|(key, value)| (key.0.as_ref(), *value))
     }
 
     /// Properties without repeats (the last occurrence of a repeated key), in first-seen order.
     pub fn distinct_fields(&self) -> Vec<(&str, &'a RawValue)> {
         let mut distinct: Vec<(&str, &'a RawValue)> = Vec::with_capacity(self.fields.len());
         for (key, value) in &self.fields {
-            match distinct.iter_mut().find(|(name, _)| *name == key.0.as_ref()) {
+            match distinct
+                .iter_mut()
+                .find(|(name, _)| *name == key.0.as_ref())
+            {
                 Some(entry) => entry.1 = *value,
                 None => distinct.push((key.0.as_ref(), *value)),
             }
@@ -204,7 +218,9 @@ impl<'a> Record<'a> {
 
     /// The record's Graph id.
     pub fn id(&self) -> Result<Cow<'a, str>, RecordError> {
-        self.str("id").filter(|id| !id.is_empty()).ok_or(RecordError::MissingId)
+        self.str("id")
+            .filter(|id| !id.is_empty())
+            .ok_or(RecordError::MissingId)
     }
 
     /// The record's event time from `field`.
@@ -244,10 +260,17 @@ mod tests {
         assert!(texts[0].starts_with("{\"id\":\"a\"") && texts[0].ends_with("}}"));
         let second = Record::parse(texts[1]).expect("record");
         assert_eq!(second.id().expect("id"), "bé");
-        assert_eq!(second.str("riskState").as_deref(), Some("none"), "the last repeated key wins");
+        assert_eq!(
+            second.str("riskState").as_deref(),
+            Some("none"),
+            "the last repeated key wins"
+        );
         assert_eq!(second.fields().count(), 5);
         assert_eq!(second.distinct_fields().len(), 4);
-        assert_eq!(second.get("new").map(RawValue::get), Some(r#"{"deep":[1,2]}"#));
+        assert_eq!(
+            second.get("new").map(RawValue::get),
+            Some(r#"{"deep":[1,2]}"#)
+        );
         let first = Record::parse(texts[0]).expect("record");
         assert_eq!(
             first.time("createdDateTime").expect("time"),
@@ -262,13 +285,23 @@ mod tests {
             PageBody::parse(bytes::Bytes::from_static(b"{\"error\":{}}")).err(),
             Some(MalformedPage("the page has no `value` array".to_owned()))
         );
-        let page = PageBody::parse(bytes::Bytes::from_static(b"{\"value\":[null,{\"id\":7},{\"id\":\"x\",\"createdDateTime\":\"soon\"}]}"))
-            .expect("a page of odd records is still a page");
+        let page = PageBody::parse(bytes::Bytes::from_static(
+            b"{\"value\":[null,{\"id\":7},{\"id\":\"x\",\"createdDateTime\":\"soon\"}]}",
+        ))
+        .expect("a page of odd records is still a page");
         let texts: Vec<&str> = page.record_texts().collect();
-        assert!(matches!(Record::parse(texts[0]), Err(RecordError::NotAnObject(_))));
-        assert_eq!(Record::parse(texts[1]).expect("object").id(), Err(RecordError::MissingId));
+        assert!(matches!(
+            Record::parse(texts[0]),
+            Err(RecordError::NotAnObject(_))
+        ));
         assert_eq!(
-            Record::parse(texts[2]).expect("object").time("createdDateTime"),
+            Record::parse(texts[1]).expect("object").id(),
+            Err(RecordError::MissingId)
+        );
+        assert_eq!(
+            Record::parse(texts[2])
+                .expect("object")
+                .time("createdDateTime"),
             Err(RecordError::BadTime {
                 field: "createdDateTime",
                 value: "soon".to_owned()

@@ -29,14 +29,19 @@ pub enum KafkaError {
 impl fmt::Display for KafkaError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KafkaError::Setup(detail) => write!(formatter, "cannot create the Kafka producer: {detail}"),
+            KafkaError::Setup(detail) => {
+                write!(formatter, "cannot create the Kafka producer: {detail}")
+            }
             KafkaError::Fatal(detail) => write!(
                 formatter,
                 "the Kafka producer failed fatally ({detail}); the process stops so that it restarts from its \
                  last committed checkpoints"
             ),
             KafkaError::Rejected(detail) => write!(formatter, "Kafka refused a record: {detail}"),
-            KafkaError::DeliveryFailed { failed, first_error } => write!(
+            KafkaError::DeliveryFailed {
+                failed,
+                first_error,
+            } => write!(
                 formatter,
                 "{failed} records of the batch were not acknowledged by Kafka (first error: {first_error}); \
                  the batch is produced again"

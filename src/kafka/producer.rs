@@ -80,7 +80,11 @@ impl Publisher {
     }
 
     /// Hands a record to the producer, waiting while its queue is full.
-    pub async fn send(&self, tracker: &Arc<BatchTracker>, record: OutgoingRecord<'_>) -> Result<(), KafkaError> {
+    pub async fn send(
+        &self,
+        tracker: &Arc<BatchTracker>,
+        record: OutgoingRecord<'_>,
+    ) -> Result<(), KafkaError> {
         let context = self.producer.context();
         let mut headers = Some(record.headers);
         loop {
@@ -133,10 +137,13 @@ impl Publisher {
 
 /// Headers every record carries.
 pub fn headers(pairs: &[(&str, &str)]) -> OwnedHeaders {
-    pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |headers, (key, value)| {
-        headers.insert(Header {
-            key,
-            value: Some(*value),
-        })
-    })
+    pairs.iter().fold(
+        OwnedHeaders::new_with_capacity(pairs.len()),
+        |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(*value),
+            })
+        },
+    )
 }

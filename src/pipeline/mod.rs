@@ -179,14 +179,18 @@ impl StreamTask {
                 detail = detail.unwrap_or_default(),
                 "stream retrying"
             ),
-            _ if matches!(previous, StreamState::Blocked(_) | StreamState::Retrying) => tracing::info!(
-                tenant,
-                stream,
-                state = state.as_str(),
-                previous = previous.as_str(),
-                "stream recovered"
-            ),
-            StreamState::CaughtUp => tracing::info!(tenant, stream, state = state.as_str(), "stream caught up"),
+            _ if matches!(previous, StreamState::Blocked(_) | StreamState::Retrying) => {
+                tracing::info!(
+                    tenant,
+                    stream,
+                    state = state.as_str(),
+                    previous = previous.as_str(),
+                    "stream recovered"
+                )
+            }
+            StreamState::CaughtUp => {
+                tracing::info!(tenant, stream, state = state.as_str(), "stream caught up")
+            }
             _ => tracing::info!(tenant, stream, state = state.as_str(), "stream state"),
         }
     }
@@ -246,7 +250,8 @@ impl StreamTask {
                 })
             })?
             .map_err(PipelineError::Checkpoint)?;
-        self.metrics.checkpoint_commit_seconds(started.elapsed().as_secs_f64());
+        self.metrics
+            .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -269,7 +274,9 @@ impl StreamTask {
             .watermark
             .saturating_add(settings.settle_delay)
             .saturating_add(self.shared.polling.interval);
-        let next_pass = cursor.last_reconcile_started.saturating_add(settings.reconcile_every);
+        let next_pass = cursor
+            .last_reconcile_started
+            .saturating_add(settings.reconcile_every);
         next_poll.min(next_pass)
     }
 
@@ -278,7 +285,8 @@ impl StreamTask {
         let _participant = participant;
         self.metrics.set_state(self.state.as_str());
         let mut cursor = self.load_cursor().await?;
-        self.metrics.committed(cursor.watermark, None, self.shared.clock.now());
+        self.metrics
+            .committed(cursor.watermark, None, self.shared.clock.now());
         loop {
             if self.stopping() {
                 return Ok(());
@@ -287,7 +295,9 @@ impl StreamTask {
             match self.next_window(&mut cursor, now) {
                 Some(window) => {
                     let behind = !cursor.caught_up(now, &self.cursor_settings);
-                    if self.state == StreamState::Starting || (behind && self.state == StreamState::CaughtUp) {
+                    if self.state == StreamState::Starting
+                        || (behind && self.state == StreamState::CaughtUp)
+                    {
                         self.transition(StreamState::CatchingUp, None);
                     }
                     match self.run_window(&mut cursor, window).await? {
@@ -307,14 +317,23 @@ impl StreamTask {
     }
 
     /// Reads a window until it is published and committed, retrying as its errors say.
-    async fn run_window(&mut self, cursor: &mut Cursor, window: Window) -> Result<WindowEnd, PipelineError> {
+    async fn run_window(
+        &mut self,
+        cursor: &mut Cursor,
+        window: Window,
+    ) -> Result<WindowEnd, PipelineError> {
         let mut window = window;
         let mut pending = SeenIds::default();
         let mut failures = 0u32;
         let mut licence_refusals = 0u32;
         loop {
             let attempt = self.read_window(cursor, &window, &mut pending).await;
-            let (read, delivery, counts, newest) = (attempt.read, attempt.delivery, attempt.counts, attempt.newest);
+            let (read, delivery, counts, newest) = (
+                attempt.read,
+                attempt.delivery,
+                attempt.counts,
+                attempt.newest,
+            );
             if let Err(KafkaError::Fatal(fatal)) = &delivery {
                 self.shared.health.kafka_fatal(fatal.clone());
                 return Err(PipelineError::Kafka(KafkaError::Fatal(fatal.clone())));
@@ -334,7 +353,10 @@ impl StreamTask {
                     self.transition(StreamState::Retrying, Some(&delivery_error.to_string()));
                     let _ = read;
                     let delay = self.shared.backoff.delay(failures, None);
-                    if !self.sleep_until(self.shared.clock.now().saturating_add(delay)).await {
+                    if !self
+                        .sleep_until(self.shared.clock.now().saturating_add(delay))
+                        .await
+                    {
                         return Ok(WindowEnd::Stopped);
                     }
                 }
@@ -342,9 +364,11 @@ impl StreamTask {
                     cursor.complete(&window, &pending, &self.cursor_settings);
                     self.commit(cursor).await?;
                     self.metrics.published.inc_by(counts.published);
-                    self.metrics.dead_lettered("unmappable", counts.dead_lettered);
+                    self.metrics
+                        .dead_lettered("unmappable", counts.dead_lettered);
                     self.metrics.batch("committed");
-                    self.metrics.committed(cursor.watermark, newest, self.shared.clock.now());
+                    self.metrics
+                        .committed(cursor.watermark, newest, self.shared.clock.now());
                     if matches!(self.state, StreamState::Blocked(_) | StreamState::Retrying) {
                         self.transition(StreamState::CatchingUp, None);
                     }
@@ -361,7 +385,8 @@ impl StreamTask {
                 (Err(window::ReadError::Graph(error)), Ok(())) => {
                     // records delivered before the error stay pending: the retry skips them
                     self.metrics.published.inc_by(counts.published);
-                    self.metrics.dead_lettered("unmappable", counts.dead_lettered);
+                    self.metrics
+                        .dead_lettered("unmappable", counts.dead_lettered);
                     let delay = match error.class() {
                         ErrorClass::Transient => {
                             failures += 1;
@@ -378,7 +403,9 @@ impl StreamTask {
                             }
                             self.shared.backoff.delay(failures, error.retry_after())
                         }
-                        ErrorClass::Blocked(BlockReason::Unlicensed) if licence_refusals < LICENCE_RETRIES => {
+                        ErrorClass::Blocked(BlockReason::Unlicensed)
+                            if licence_refusals < LICENCE_RETRIES =>
+                        {
                             licence_refusals += 1;
                             tracing::info!(
                                 tenant = self.tenant.tenant_id.as_str(),
@@ -394,13 +421,18 @@ impl StreamTask {
                                 None => error.to_string(),
                             };
                             if reason == BlockReason::Credentials {
-                                self.shared.health.tenant_auth(&self.tenant.tenant_id, Some(detail.clone()));
+                                self.shared
+                                    .health
+                                    .tenant_auth(&self.tenant.tenant_id, Some(detail.clone()));
                             }
                             self.transition(StreamState::Blocked(reason), Some(&detail));
                             self.shared.polling.blocked_retry
                         }
                     };
-                    if !self.sleep_until(self.shared.clock.now().saturating_add(delay)).await {
+                    if !self
+                        .sleep_until(self.shared.clock.now().saturating_add(delay))
+                        .await
+                    {
                         cursor.remember(&pending);
                         self.commit(cursor).await?;
                         return Ok(WindowEnd::Stopped);

@@ -63,7 +63,12 @@ struct PageJob<'a> {
 }
 
 impl StreamTask {
-    pub(super) async fn read_window(&self, cursor: &Cursor, window: &Window, pending: &mut SeenIds) -> Attempt {
+    pub(super) async fn read_window(
+        &self,
+        cursor: &Cursor,
+        window: &Window,
+        pending: &mut SeenIds,
+    ) -> Attempt {
         let tracker = BatchTracker::new();
         let mut scratch = Scratch {
             payload: Vec::with_capacity(16 * 1024),
@@ -71,7 +76,9 @@ impl StreamTask {
             counts: Counts::default(),
             newest: None,
         };
-        let read = self.read_pages(cursor, window, pending, &tracker, &mut scratch).await;
+        let read = self
+            .read_pages(cursor, window, pending, &tracker, &mut scratch)
+            .await;
         // whatever happened, the records already handed to Kafka are waited for
         let delivery = tracker.wait().await;
         if tracker.sent() > 0 {
@@ -127,7 +134,8 @@ impl StreamTask {
                 Some(Ok(page)) => page,
             };
             // the next page is requested while this one is mapped and produced
-            let (following, processed) = tokio::join!(page_stream.next(), job.process(&page, pending, scratch));
+            let (following, processed) =
+                tokio::join!(page_stream.next(), job.process(&page, pending, scratch));
             processed.map_err(ReadError::Kafka)?;
             next = following;
         }
@@ -135,7 +143,12 @@ impl StreamTask {
 }
 
 impl PageJob<'_> {
-    async fn process(&self, page: &PageBody, pending: &mut SeenIds, scratch: &mut Scratch) -> Result<(), KafkaError> {
+    async fn process(
+        &self,
+        page: &PageBody,
+        pending: &mut SeenIds,
+        scratch: &mut Scratch,
+    ) -> Result<(), KafkaError> {
         let task = self.task;
         let stream = task.stream;
         let time_field = endpoint::time_field(stream);
@@ -153,7 +166,8 @@ impl PageJob<'_> {
             let record = match Record::parse(text) {
                 Ok(record) => record,
                 Err(error) => {
-                    self.dead_letter_once(text, None, &error.to_string(), pending, scratch).await?;
+                    self.dead_letter_once(text, None, &error.to_string(), pending, scratch)
+                        .await?;
                     continue;
                 }
             };
@@ -161,7 +175,14 @@ impl PageJob<'_> {
                 (Ok(id), Ok(time)) => (id, time),
                 (Err(error), _) | (_, Err(error)) => {
                     let id = record.id().ok();
-                    self.dead_letter_once(text, id.as_deref(), &error.to_string(), pending, scratch).await?;
+                    self.dead_letter_once(
+                        text,
+                        id.as_deref(),
+                        &error.to_string(),
+                        pending,
+                        scratch,
+                    )
+                    .await?;
                     continue;
                 }
             };
@@ -199,7 +220,11 @@ impl PageJob<'_> {
                         )
                         .await?;
                     scratch.counts.published += 1;
-                    scratch.newest = Some(scratch.newest.map_or(event_time, |newest| newest.max(event_time)));
+                    scratch.newest = Some(
+                        scratch
+                            .newest
+                            .map_or(event_time, |newest| newest.max(event_time)),
+                    );
                 }
                 Err(error) => {
                     self.dead_letter(text, Some(&id), &error.0, scratch).await?;
@@ -238,7 +263,13 @@ impl PageJob<'_> {
 
     /// Sends a record that cannot be read or mapped to the dead-letter topic, as received, with
     /// the reason in a header: never dropped.
-    async fn dead_letter(&self, text: &str, id: Option<&str>, reason: &str, scratch: &mut Scratch) -> Result<(), KafkaError> {
+    async fn dead_letter(
+        &self,
+        text: &str,
+        id: Option<&str>,
+        reason: &str,
+        scratch: &mut Scratch,
+    ) -> Result<(), KafkaError> {
         let task = self.task;
         let key = dead_letter_key(&task.tenant.tenant_id, id, text);
         tracing::warn!(

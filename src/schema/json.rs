@@ -77,7 +77,8 @@ impl<'a> ObjectWriter<'a> {
 
     pub fn boolean(&mut self, key: &str, value: bool) {
         self.key(key);
-        self.out.extend_from_slice(if value { b"true" } else { b"false" });
+        self.out
+            .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
     pub fn opt_boolean(&mut self, key: &str, value: Option<bool>) {

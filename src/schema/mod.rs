@@ -52,7 +52,12 @@ pub fn schema_version(schema: SchemaKind) -> &'static str {
 }
 
 /// Appends the event of `record` to `out`; on error `out` is left as it was.
-pub fn map_record(schema: SchemaKind, record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(), MapError> {
+pub fn map_record(
+    schema: SchemaKind,
+    record: &Record,
+    context: &MapContext,
+    out: &mut Vec<u8>,
+) -> Result<(), MapError> {
     let start = out.len();
     let result = match schema {
         SchemaKind::Raw => {

@@ -12,7 +12,9 @@ pub fn object(raw: &RawValue) -> Option<Record<'_>> {
     if !raw.get().starts_with('{') {
         return None;
     }
-    Record::parse(raw.get()).ok().filter(|record| record.fields().next().is_some())
+    Record::parse(raw.get())
+        .ok()
+        .filter(|record| record.fields().next().is_some())
 }
 
 pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
@@ -21,13 +23,19 @@ pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
 
 pub fn integer(raw: &RawValue) -> Option<i64> {
     let text = raw.get();
-    text.parse::<i64>()
-        .ok()
-        .or_else(|| text.parse::<f64>().ok().filter(|value| value.fract() == 0.0).map(|value| value as i64))
+    text.parse::<i64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|value| value.fract() == 0.0)
+            .map(|value| value as i64)
+    })
 }
 
 pub fn number(raw: &RawValue) -> Option<f64> {
-    raw.get().parse::<f64>().ok().filter(|value| value.is_finite())
+    raw.get()
+        .parse::<f64>()
+        .ok()
+        .filter(|value| value.is_finite())
 }
 
 pub fn boolean(raw: &RawValue) -> Option<bool> {

@@ -208,7 +208,9 @@ impl TokenAuthority {
                         401,
                         "invalid_client",
                         7000222,
-                        format!("The provided client secret keys for app '{client_id}' are expired."),
+                        format!(
+                            "The provided client secret keys for app '{client_id}' are expired."
+                        ),
                     ));
                 }
             }
@@ -254,7 +256,14 @@ impl TokenAuthority {
             &claims,
             &EncodingKey::from_secret(&self.signing_key),
         )
-        .map_err(|error| TokenError::new(500, "server_error", 90033, format!("token signing failed: {error}")))?;
+        .map_err(|error| {
+            TokenError::new(
+                500,
+                "server_error",
+                90033,
+                format!("token signing failed: {error}"),
+            )
+        })?;
         Ok(IssuedToken {
             access_token,
             expires_in: lifetime.as_secs(),
@@ -269,13 +278,22 @@ impl TokenAuthority {
         accepted_audiences: &[String],
         now: Timestamp,
     ) -> Result<(), TokenError> {
-        let invalid = |code: u32, description: String| TokenError::new(401, "invalid_client", code, description);
-        let header = jsonwebtoken::decode_header(assertion)
-            .map_err(|error| invalid(50012, format!("Client assertion is not a valid JWT: {error}.")))?;
+        let invalid = |code: u32, description: String| {
+            TokenError::new(401, "invalid_client", code, description)
+        };
+        let header = jsonwebtoken::decode_header(assertion).map_err(|error| {
+            invalid(
+                50012,
+                format!("Client assertion is not a valid JWT: {error}."),
+            )
+        })?;
         if !matches!(header.alg, Algorithm::PS256 | Algorithm::RS256) {
             return Err(invalid(
                 5002738,
-                format!("Client assertion algorithm {:?} is not supported; use PS256 or RS256.", header.alg),
+                format!(
+                    "Client assertion algorithm {:?} is not supported; use PS256 or RS256.",
+                    header.alg
+                ),
             ));
         }
         let thumbprint_sha256 = header.x5t_s256.clone();
@@ -298,7 +316,8 @@ impl TokenAuthority {
             validation.validate_nbf = false;
             validation.validate_aud = false;
             validation.required_spec_claims.clear();
-            if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
+            if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
+            {
                 verified_claims = Some(data.claims);
                 break;
             }
@@ -315,7 +334,8 @@ impl TokenAuthority {
         if claims.iss.as_deref() != Some(client_id) || claims.sub.as_deref() != Some(client_id) {
             return Err(invalid(
                 700021,
-                "Client assertion application identifier doesn't match 'client_id' parameter.".to_owned(),
+                "Client assertion application identifier doesn't match 'client_id' parameter."
+                    .to_owned(),
             ));
         }
         let audiences: Vec<String> = match &claims.aud {
@@ -326,7 +346,10 @@ impl TokenAuthority {
                 .collect(),
             _ => Vec::new(),
         };
-        if !audiences.iter().any(|audience| accepted_audiences.contains(audience)) {
+        if !audiences
+            .iter()
+            .any(|audience| accepted_audiences.contains(audience))
+        {
             return Err(invalid(
                 700023,
                 format!(
@@ -338,8 +361,12 @@ impl TokenAuthority {
         }
         let now_seconds = now.as_millis() / 1000;
         const SKEW_SECONDS: i64 = 300;
-        let expired = claims.exp.is_none_or(|exp| exp + SKEW_SECONDS < now_seconds);
-        let not_yet_valid = claims.nbf.is_some_and(|nbf| nbf - SKEW_SECONDS > now_seconds);
+        let expired = claims
+            .exp
+            .is_none_or(|exp| exp + SKEW_SECONDS < now_seconds);
+        let not_yet_valid = claims
+            .nbf
+            .is_some_and(|nbf| nbf - SKEW_SECONDS > now_seconds);
         if expired || not_yet_valid {
             return Err(invalid(
                 700024,
@@ -347,7 +374,10 @@ impl TokenAuthority {
             ));
         }
         let Some(assertion_id) = claims.jti else {
-            return Err(invalid(50012, "Client assertion contains no jti claim.".to_owned()));
+            return Err(invalid(
+                50012,
+                "Client assertion contains no jti claim.".to_owned(),
+            ));
         };
         let mut used = self.used_assertion_ids.lock();
         used.retain(|_, expiry| *expiry + SKEW_SECONDS >= now_seconds);
@@ -363,7 +393,12 @@ impl TokenAuthority {
     }
 
     /// Checks a bearer token as Graph does: signature, lifetime (on the simulator's clock), audience.
-    pub fn validate_bearer(&self, token: &str, graph_resource: &str, now: Timestamp) -> Result<Bearer, BearerError> {
+    pub fn validate_bearer(
+        &self,
+        token: &str,
+        graph_resource: &str,
+        now: Timestamp,
+    ) -> Result<Bearer, BearerError> {
         if token.is_empty() {
             return Err(BearerError("Access token is empty.".to_owned()));
         }
@@ -377,13 +412,19 @@ impl TokenAuthority {
             &DecodingKey::from_secret(&self.signing_key),
             &validation,
         )
-        .map_err(|_| BearerError("Access token validation failure. Invalid signature.".to_owned()))?;
+        .map_err(|_| {
+            BearerError("Access token validation failure. Invalid signature.".to_owned())
+        })?;
         let claims = data.claims;
         if claims.exp <= now.as_millis() / 1000 {
-            return Err(BearerError("Lifetime validation failed, the token is expired.".to_owned()));
+            return Err(BearerError(
+                "Lifetime validation failed, the token is expired.".to_owned(),
+            ));
         }
         if claims.aud != graph_resource {
-            return Err(BearerError("Access token validation failure. Invalid audience.".to_owned()));
+            return Err(BearerError(
+                "Access token validation failure. Invalid audience.".to_owned(),
+            ));
         }
         Ok(Bearer {
             tenant_id: claims.tid,
@@ -401,7 +442,9 @@ pub struct Thumbprints {
 /// Base64url thumbprints of the first certificate in a PEM document (`x5t`, `x5t#S256`).
 pub fn certificate_thumbprints(pem: &str) -> Option<Thumbprints> {
     use base64::Engine;
-    let der = CertificateDer::pem_slice_iter(pem.as_bytes()).next()?.ok()?;
+    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()?
+        .ok()?;
     let encode = |digest: aws_lc_rs::digest::Digest| {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
     };
@@ -410,6 +453,9 @@ pub fn certificate_thumbprints(pem: &str) -> Option<Thumbprints> {
             &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
             der.as_ref(),
         )),
-        sha256: encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der.as_ref())),
+        sha256: encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            der.as_ref(),
+        )),
     })
 }

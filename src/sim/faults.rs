@@ -32,7 +32,10 @@ pub fn choose(
 ) -> Option<FaultKind> {
     let scripted = spec.scripted.iter().find(|fault| {
         fault.at_request == request_number
-            && fault.tenant.as_deref().is_none_or(|tenant| tenant == tenant_id)
+            && fault
+                .tenant
+                .as_deref()
+                .is_none_or(|tenant| tenant == tenant_id)
     });
     if let Some(fault) = scripted {
         return Some(fault.kind).filter(|kind| kind.applies_to(shape));
@@ -66,7 +69,10 @@ mod tests {
             }],
             ..FaultSpec::default()
         };
-        assert_eq!(choose(&spec, 1, 0, "t1", 3, PLAIN), Some(FaultKind::Http503));
+        assert_eq!(
+            choose(&spec, 1, 0, "t1", 3, PLAIN),
+            Some(FaultKind::Http503)
+        );
         assert_eq!(choose(&spec, 1, 0, "t1", 2, PLAIN), None);
         assert_eq!(choose(&spec, 1, 1, "t2", 3, PLAIN), None);
     }
@@ -86,11 +92,24 @@ mod tests {
             ],
             ..FaultSpec::default()
         };
-        let draws: Vec<Option<FaultKind>> = (1..=2000).map(|request| choose(&spec, 9, 0, "t", request, PLAIN)).collect();
-        let again: Vec<Option<FaultKind>> = (1..=2000).map(|request| choose(&spec, 9, 0, "t", request, PLAIN)).collect();
+        let draws: Vec<Option<FaultKind>> = (1..=2000)
+            .map(|request| choose(&spec, 9, 0, "t", request, PLAIN))
+            .collect();
+        let again: Vec<Option<FaultKind>> = (1..=2000)
+            .map(|request| choose(&spec, 9, 0, "t", request, PLAIN))
+            .collect();
         assert_eq!(draws, again);
-        assert!(!draws.contains(&Some(FaultKind::SkiptokenExpired)), "no skip token, no expiry");
-        let errors = draws.iter().filter(|fault| **fault == Some(FaultKind::Http500)).count();
-        assert!((100..300).contains(&errors), "{errors} of 2000 at 10% after the first rate");
+        assert!(
+            !draws.contains(&Some(FaultKind::SkiptokenExpired)),
+            "no skip token, no expiry"
+        );
+        let errors = draws
+            .iter()
+            .filter(|fault| **fault == Some(FaultKind::Http500))
+            .count();
+        assert!(
+            (100..300).contains(&errors),
+            "{errors} of 2000 at 10% after the first rate"
+        );
     }
 }

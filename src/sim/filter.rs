@@ -81,8 +81,12 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
             _ => {
                 let start = position;
                 while position < characters.len()
-                    && !matches!(characters[position].1, ' ' | '\t' | '\n' | '(' | ')' | '\'' | '/')
-                    && !(characters[position].1 == ':' && !looks_like_time(&characters[start..position]))
+                    && !matches!(
+                        characters[position].1,
+                        ' ' | '\t' | '\n' | '(' | ')' | '\'' | '/'
+                    )
+                    && (characters[position].1 != ':'
+                        || looks_like_time(&characters[start..position]))
                 {
                     position += 1;
                 }
@@ -125,7 +129,10 @@ impl Parser<'_> {
     }
 
     fn next(&mut self) -> Option<Token> {
-        let token = self.tokens.get(self.position).map(|(_, token)| token.clone());
+        let token = self
+            .tokens
+            .get(self.position)
+            .map(|(_, token)| token.clone());
         self.position += 1;
         token
     }
@@ -148,7 +155,11 @@ impl Parser<'_> {
 }
 
 /// Parses `$filter` for an endpoint whose time field is `time_field`.
-pub fn parse(input: &str, time_field: &str, allow_event_types: bool) -> Result<Filter, FilterError> {
+pub fn parse(
+    input: &str,
+    time_field: &str,
+    allow_event_types: bool,
+) -> Result<Filter, FilterError> {
     let mut parser = Parser {
         input,
         tokens: tokenize(input)?,
@@ -157,7 +168,11 @@ pub fn parse(input: &str, time_field: &str, allow_event_types: bool) -> Result<F
     let mut filter = Filter::default();
     parse_conjunction(&mut parser, &mut filter, time_field, allow_event_types, 0)?;
     if parser.position < parser.tokens.len() {
-        return Err(syntax_error(input, parser.offset(), "unexpected text after the expression"));
+        return Err(syntax_error(
+            input,
+            parser.offset(),
+            "unexpected text after the expression",
+        ));
     }
     validate_event_types(&filter.event_types)?;
     Ok(filter)
@@ -197,7 +212,11 @@ fn parse_term(
 ) -> Result<(), FilterError> {
     if parser.peek() == Some(&Token::Open) {
         if depth > 8 {
-            return Err(syntax_error(parser.input, parser.offset(), "nesting too deep"));
+            return Err(syntax_error(
+                parser.input,
+                parser.offset(),
+                "nesting too deep",
+            ));
         }
         parser.next();
         parse_conjunction(parser, filter, time_field, allow_event_types, depth + 1)?;
@@ -212,7 +231,13 @@ fn parse_term(
     let value = match parser.next() {
         Some(Token::Word(word)) => word,
         Some(Token::Text(text)) => text,
-        _ => return Err(syntax_error(parser.input, value_offset, "a value was expected")),
+        _ => {
+            return Err(syntax_error(
+                parser.input,
+                value_offset,
+                "a value was expected",
+            ));
+        }
     };
     if property != time_field {
         return Err(FilterError(format!(
@@ -258,7 +283,11 @@ fn parse_lambda(
     parser.expect(&Token::Slash, "'/' expected")?;
     let function = parser.word("'any' expected")?;
     if function != "any" {
-        return Err(syntax_error(parser.input, parser.offset(), "only 'any' is supported"));
+        return Err(syntax_error(
+            parser.input,
+            parser.offset(),
+            "only 'any' is supported",
+        ));
     }
     parser.expect(&Token::Open, "'(' expected")?;
     let variable = parser.word("a range variable was expected")?;
@@ -266,7 +295,11 @@ fn parse_lambda(
     loop {
         let name = parser.word("the range variable was expected")?;
         if name != variable {
-            return Err(syntax_error(parser.input, parser.offset(), "unknown range variable"));
+            return Err(syntax_error(
+                parser.input,
+                parser.offset(),
+                "unknown range variable",
+            ));
         }
         let operator = parser.word("'eq' expected")?;
         if operator != "eq" {
@@ -278,7 +311,13 @@ fn parse_lambda(
         let value_offset = parser.offset();
         match parser.next() {
             Some(Token::Text(text)) => filter.event_types.push(text),
-            _ => return Err(syntax_error(parser.input, value_offset, "a quoted event type was expected")),
+            _ => {
+                return Err(syntax_error(
+                    parser.input,
+                    value_offset,
+                    "a quoted event type was expected",
+                ));
+            }
         }
         match parser.peek() {
             Some(Token::Word(word)) if word == "or" => {
@@ -309,7 +348,9 @@ fn validate_event_types(event_types: &[String]) -> Result<(), FilterError> {
         .filter(|event_type| WORKLOAD_EVENT_TYPES.contains(&event_type.as_str()))
         .collect();
     if (has_user && !workload_types.is_empty())
-        || workload_types.iter().any(|first| workload_types.iter().any(|second| first != second))
+        || workload_types
+            .iter()
+            .any(|first| workload_types.iter().any(|second| first != second))
     {
         return Err(FilterError(
             "Invalid filter clause: signInEventTypes of user sign-ins cannot be combined with \
@@ -339,9 +380,16 @@ mod tests {
         .expect("accepted");
         assert_eq!(filter.from, Some(at("2024-05-01T10:00:00Z")));
         assert_eq!(filter.to, Some(at("2024-05-01T11:00:00.500Z")));
-        assert_eq!(filter.event_types, vec!["interactiveUser", "nonInteractiveUser"]);
-        let exact = parse("activityDateTime eq 2024-05-01T10:00:00Z", "activityDateTime", false)
-            .expect("accepted");
+        assert_eq!(
+            filter.event_types,
+            vec!["interactiveUser", "nonInteractiveUser"]
+        );
+        let exact = parse(
+            "activityDateTime eq 2024-05-01T10:00:00Z",
+            "activityDateTime",
+            false,
+        )
+        .expect("accepted");
         assert_eq!(exact.from, exact.to);
     }
 
@@ -350,29 +398,60 @@ mod tests {
         let refused = |filter: &str, time_field: &str, beta: bool| {
             parse(filter, time_field, beta).expect_err("refused").0
         };
-        assert!(refused("createdDateTime gt 2024-05-01T10:00:00Z", "createdDateTime", true)
-            .contains("operator 'gt' is not supported"));
+        assert!(
+            refused(
+                "createdDateTime gt 2024-05-01T10:00:00Z",
+                "createdDateTime",
+                true
+            )
+            .contains("operator 'gt' is not supported")
+        );
         // Wazuh's bug: the sign-in time field on directory audits
-        assert!(refused("createdDateTime ge 2024-05-01T10:00:00Z", "activityDateTime", true)
-            .contains("Could not find a property named 'createdDateTime'"));
-        assert!(refused(
-            "signInEventTypes/any(t: t eq 'interactiveUser' or t eq 'servicePrincipal')",
-            "createdDateTime",
-            true
-        )
-        .contains("cannot be combined"));
-        assert!(refused("signInEventTypes/any(t: t eq 'interactiveUser')", "createdDateTime", false)
-            .contains("Could not find a property named 'signInEventTypes'"));
+        assert!(
+            refused(
+                "createdDateTime ge 2024-05-01T10:00:00Z",
+                "activityDateTime",
+                true
+            )
+            .contains("Could not find a property named 'createdDateTime'")
+        );
+        assert!(
+            refused(
+                "signInEventTypes/any(t: t eq 'interactiveUser' or t eq 'servicePrincipal')",
+                "createdDateTime",
+                true
+            )
+            .contains("cannot be combined")
+        );
+        assert!(
+            refused(
+                "signInEventTypes/any(t: t eq 'interactiveUser')",
+                "createdDateTime",
+                false
+            )
+            .contains("Could not find a property named 'signInEventTypes'")
+        );
         assert!(refused(
             "createdDateTime ge 2024-05-01T10:00:00Z or createdDateTime le 2024-05-01T11:00:00Z",
             "createdDateTime",
             true
         )
         .contains("'or' is supported only"));
-        assert!(refused("createdDateTime ge yesterday", "createdDateTime", true)
-            .contains("DateTimeOffset text 'yesterday'"));
-        assert!(refused("createdDateTime ge", "createdDateTime", true).starts_with("Invalid filter clause"));
-        assert!(refused("signInEventTypes/any(t: t eq 'robot')", "createdDateTime", true)
-            .contains("'robot' is not"));
+        assert!(
+            refused("createdDateTime ge yesterday", "createdDateTime", true)
+                .contains("DateTimeOffset text 'yesterday'")
+        );
+        assert!(
+            refused("createdDateTime ge", "createdDateTime", true)
+                .starts_with("Invalid filter clause")
+        );
+        assert!(
+            refused(
+                "signInEventTypes/any(t: t eq 'robot')",
+                "createdDateTime",
+                true
+            )
+            .contains("'robot' is not")
+        );
     }
 }

@@ -131,9 +131,7 @@ impl TenantData {
 fn client_secret_for(seed: u64, index: u64) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
     let mut rng = SimRng::new(&[seed, PATH_SECRET, index]);
-    let mut secret: String = (0..40)
-        .map(|_| char::from(*rng.pick(ALPHABET)))
-        .collect();
+    let mut secret: String = (0..40).map(|_| char::from(*rng.pick(ALPHABET))).collect();
     secret.replace_range(3..4, "~");
     secret
 }
@@ -150,7 +148,12 @@ fn generate_user(seed: u64, tenant_index: u64, user_index: u64, domain: &str) ->
     } else {
         format!("{first} {last}")
     };
-    let local_part = format!("{}.{}{}", first.to_lowercase(), last.to_lowercase(), user_index);
+    let local_part = format!(
+        "{}.{}{}",
+        first.to_lowercase(),
+        last.to_lowercase(),
+        user_index
+    );
     let (user_principal_name, guest_home_tenant) = if is_guest {
         let partner = *rng.pick(pools::TENANT_NAMES);
         (
@@ -344,8 +347,16 @@ mod tests {
         };
         let other_tenant = TenantData::generate(&other_seed, 0);
         assert_ne!(other_tenant.tenant_id, tenant.tenant_id);
-        let other = minute_records(&other_seed, &other_tenant, StreamKind::SignInsInteractive, 29_000_000);
-        assert_ne!(other.first().map(|record| &record.id), first.first().map(|record| &record.id));
+        let other = minute_records(
+            &other_seed,
+            &other_tenant,
+            StreamKind::SignInsInteractive,
+            29_000_000,
+        );
+        assert_ne!(
+            other.first().map(|record| &record.id),
+            first.first().map(|record| &record.id)
+        );
     }
 
     #[test]
@@ -355,7 +366,9 @@ mod tests {
         let latency = config.latency.get(StreamKind::SignInsNonInteractive);
         let mut latencies = Vec::new();
         for minute in 29_000_000..29_000_030 {
-            for record in minute_records(&config, &tenant, StreamKind::SignInsNonInteractive, minute) {
+            for record in
+                minute_records(&config, &tenant, StreamKind::SignInsNonInteractive, minute)
+            {
                 assert_eq!(record.event.as_millis().div_euclid(MINUTE_MILLIS), minute);
                 let delay = record.visible.duration_since(record.event);
                 assert!(delay <= latency.max);
@@ -365,7 +378,10 @@ mod tests {
         latencies.sort();
         let median = latencies[latencies.len() / 2];
         // 12 minutes configured; a few thousand draws land close to it
-        assert!(median > Duration::from_secs(9 * 60) && median < Duration::from_secs(15 * 60), "{median:?}");
+        assert!(
+            median > Duration::from_secs(9 * 60) && median < Duration::from_secs(15 * 60),
+            "{median:?}"
+        );
     }
 
     #[test]

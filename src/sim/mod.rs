@@ -138,19 +138,25 @@ impl SimState {
             throttles
                 .entry((tenant_id.to_owned(), client_id.to_owned()))
                 .or_insert_with(|| {
-                    let requests = std::num::NonZeroU32::new(spec.requests.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+                    let requests = std::num::NonZeroU32::new(spec.requests.max(1))
+                        .unwrap_or(std::num::NonZeroU32::MIN);
                     let period = spec.per / spec.requests.max(1);
                     let quota = Quota::with_period(period)
                         .unwrap_or_else(|| Quota::per_second(requests))
                         .allow_burst(requests);
-                    Arc::new(RateLimiter::direct_with_clock(quota, GovernorClock(self.clock.clone())))
+                    Arc::new(RateLimiter::direct_with_clock(
+                        quota,
+                        GovernorClock(self.clock.clone()),
+                    ))
                 })
                 .clone()
         };
         match limiter.check() {
             Ok(()) => None,
             Err(not_until) => {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&GovernorClock(self.clock.clone())));
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(&GovernorClock(
+                    self.clock.clone(),
+                )));
                 let _ = now;
                 Some(wait.as_secs_f64().ceil().max(1.0) as u64)
             }
@@ -164,7 +170,11 @@ impl Simulator {
         Simulator::start_with(config, clock, ListenOptions::default()).await
     }
 
-    pub async fn start_with(config: SimConfig, clock: Clock, options: ListenOptions) -> std::io::Result<Simulator> {
+    pub async fn start_with(
+        config: SimConfig,
+        clock: Clock,
+        options: ListenOptions,
+    ) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(options.address).await?;
         let local_address = listener.local_addr()?;
         let tenants: Vec<Arc<TenantData>> = (0..config.total_tenants())
@@ -177,7 +187,8 @@ impl Simulator {
             .collect();
         let data_start = clock.now().saturating_sub(config.history);
         let mut secret = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut secret).map_err(|_| std::io::Error::other("no randomness available"))?;
+        aws_lc_rs::rand::fill(&mut secret)
+            .map_err(|_| std::io::Error::other("no randomness available"))?;
         let tls = if options.tls {
             Some(tls::generate().map_err(std::io::Error::other)?)
         } else {
@@ -214,7 +225,10 @@ impl Simulator {
                 let shutdown = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 };
-                if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                if let Err(error) = axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
                     tracing::warn!(%error, "simulator server stopped");
                 }
             }),
@@ -266,9 +280,9 @@ impl Simulator {
 
     /// Data requests a tenant has made so far (the numbering scripted faults use).
     pub fn data_requests(&self, tenant_id: &str) -> u64 {
-        self.state
-            .tenant_index(tenant_id)
-            .map_or(0, |index| self.state.request_counters[index].load(std::sync::atomic::Ordering::Relaxed))
+        self.state.tenant_index(tenant_id).map_or(0, |index| {
+            self.state.request_counters[index].load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     pub fn stats(&self) -> &Stats {
@@ -283,7 +297,9 @@ impl Simulator {
     /// Answers with gzip when the client asks for it (Graph does; off by default to keep the
     /// simulator cheap in benchmarks).
     pub fn set_gzip(&self, enabled: bool) {
-        self.state.gzip.store(enabled, std::sync::atomic::Ordering::Relaxed);
+        self.state
+            .gzip
+            .store(enabled, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Changes a tenant's licence, permission or secret state while running.
@@ -319,7 +335,9 @@ impl Simulator {
         let last_minute = to.as_millis().div_euclid(MINUTE_MILLIS);
         (first_minute..=last_minute)
             .flat_map(|minute| minute_records(&self.state.config, &tenant, stream, minute))
-            .filter(|record| record.event >= lower && record.event <= to && record.visible <= visible_by)
+            .filter(|record| {
+                record.event >= lower && record.event <= to && record.visible <= visible_by
+            })
             .map(|record| record.id)
             .collect()
     }
@@ -352,9 +370,10 @@ async fn serve_tls(
                 return;
             };
             let service = hyper_util::service::TowerToHyperService::new(router);
-            let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(tls_stream), service)
-                .await;
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls_stream), service)
+                    .await;
         });
     }
 }

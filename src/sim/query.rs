@@ -92,7 +92,9 @@ pub fn run_page(
     let newest_first = query.newest_first();
     let minutes: Box<dyn Iterator<Item = i64>> = match (newest_first, after) {
         (true, Some(position)) => {
-            let resume_minute = (-position.primary).div_euclid(MINUTE_MILLIS).min(last_minute);
+            let resume_minute = (-position.primary)
+                .div_euclid(MINUTE_MILLIS)
+                .min(last_minute);
             Box::new((first_minute..=resume_minute).rev())
         }
         (true, None) => Box::new((first_minute..=last_minute).rev()),
@@ -127,7 +129,10 @@ pub fn run_page(
     } else {
         None
     };
-    Page { records, next_after }
+    Page {
+        records,
+        next_after,
+    }
 }
 
 /// What a `$skiptoken` carries: the query, the position and when the token was issued.
@@ -218,7 +223,10 @@ mod tests {
         let data_start = Timestamp::from_millis(start - MINUTE_MILLIS);
         for streams in [
             vec![StreamKind::SignInsInteractive],
-            vec![StreamKind::SignInsInteractive, StreamKind::SignInsNonInteractive],
+            vec![
+                StreamKind::SignInsInteractive,
+                StreamKind::SignInsNonInteractive,
+            ],
             vec![StreamKind::DirectoryAudits],
         ] {
             let query = query(streams.clone(), start, end, 97);
@@ -237,9 +245,9 @@ mod tests {
             let tenant_ref = &tenant;
             let expected: usize = (29_000_000..29_000_030)
                 .flat_map(|minute| {
-                    streams
-                        .iter()
-                        .flat_map(move |stream| minute_records(config_ref, tenant_ref, *stream, minute))
+                    streams.iter().flat_map(move |stream| {
+                        minute_records(config_ref, tenant_ref, *stream, minute)
+                    })
                 })
                 .count();
             assert_eq!(served.len(), expected);

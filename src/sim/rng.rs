@@ -20,9 +20,11 @@ pub const fn mix64(mut value: u64) -> u64 {
 
 /// Hashes a path of numbers into one.
 pub fn hash_path(parts: &[u64]) -> u64 {
-    parts.iter().fold(0x51_7cc1_b727_220a_u64, |accumulator, part| {
-        mix64(accumulator ^ mix64(part.wrapping_add(0x9e37_79b9_7f4a_7c15)))
-    })
+    parts
+        .iter()
+        .fold(0x51_7cc1_b727_220a_u64, |accumulator, part| {
+            mix64(accumulator ^ mix64(part.wrapping_add(0x9e37_79b9_7f4a_7c15)))
+        })
 }
 
 impl SimRng {
@@ -153,7 +155,10 @@ mod tests {
             let draws = 20_000;
             let total: u64 = (0..draws).map(|_| rng.poisson(mean)).sum();
             let observed = total as f64 / f64::from(draws);
-            assert!((observed - mean).abs() < mean * 0.05 + 0.05, "mean {mean}: {observed}");
+            assert!(
+                (observed - mean).abs() < mean * 0.05 + 0.05,
+                "mean {mean}: {observed}"
+            );
         }
     }
 }

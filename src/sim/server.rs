@@ -28,7 +28,10 @@ use crate::stream::StreamKind;
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .route("/{version}/auditLogs/{resource}", get(audit_logs))
         .fallback(not_found)
         .with_state(state)
@@ -43,7 +46,12 @@ fn http_date(now: Timestamp) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
 }
 
-fn json_response(status: StatusCode, body: impl Into<Body>, now: Timestamp, request_id: &str) -> Response {
+fn json_response(
+    status: StatusCode,
+    body: impl Into<Body>,
+    now: Timestamp,
+    request_id: &str,
+) -> Response {
     let mut response = Response::new(body.into());
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -91,7 +99,10 @@ async fn not_found(State(state): State<Arc<SimState>>) -> Response {
     )
 }
 
-async fn openid_configuration(State(state): State<Arc<SimState>>, Path(tenant): Path<String>) -> Response {
+async fn openid_configuration(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+) -> Response {
     let base = state.base_url();
     let body = json!({
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
@@ -114,7 +125,11 @@ async fn openid_configuration(State(state): State<Arc<SimState>>, Path(tenant): 
     json_response(StatusCode::OK, body.to_string(), now, &request_id())
 }
 
-async fn token(State(state): State<Arc<SimState>>, Path(tenant): Path<String>, body: Bytes) -> Response {
+async fn token(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
     let now = state.clock.now();
     let mut request = TokenRequest::default();
     for (key, value) in url::form_urlencoded::parse(&body) {
@@ -177,7 +192,11 @@ async fn token(State(state): State<Arc<SimState>>, Path(tenant): Path<String>, b
     response
 }
 
-fn endpoint_streams(resource: &str, version: ApiVersion, event_types: &[String]) -> Option<(Vec<StreamKind>, &'static str)> {
+fn endpoint_streams(
+    resource: &str,
+    version: ApiVersion,
+    event_types: &[String],
+) -> Option<(Vec<StreamKind>, &'static str)> {
     match resource {
         "directoryAudits" => Some((vec![StreamKind::DirectoryAudits], "activityDateTime")),
         "provisioning" => Some((vec![StreamKind::Provisioning], "activityDateTime")),
@@ -207,7 +226,11 @@ fn bearer_token(headers: &HeaderMap) -> &str {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
         .unwrap_or_default()
         .trim()
 }
@@ -228,7 +251,16 @@ async fn audit_logs(
         records: 0,
         has_skiptoken: false,
     };
-    let (response, fault) = serve_audit_logs(&state, &version, &resource, raw_query.as_deref(), &headers, now, &mut record).await;
+    let (response, fault) = serve_audit_logs(
+        &state,
+        &version,
+        &resource,
+        raw_query.as_deref(),
+        &headers,
+        now,
+        &mut record,
+    )
+    .await;
     record.status = response.status().as_u16();
     record.fault = fault;
     state.stats.record(record);
@@ -256,26 +288,42 @@ async fn serve_audit_logs(
         "beta" => ApiVersion::Beta,
         _ => {
             return (
-                graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Invalid version: {version_text}"), now),
+                graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("Invalid version: {version_text}"),
+                    now,
+                ),
                 None,
             );
         }
     };
-    let bearer = match state
-        .authority
-        .validate_bearer(bearer_token(headers), &state.config.graph_resource, now)
-    {
+    let bearer = match state.authority.validate_bearer(
+        bearer_token(headers),
+        &state.config.graph_resource,
+        now,
+    ) {
         Ok(bearer) => bearer,
         Err(error) => {
             return (
-                graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", &error.0, now),
+                graph_error(
+                    StatusCode::UNAUTHORIZED,
+                    "InvalidAuthenticationToken",
+                    &error.0,
+                    now,
+                ),
                 None,
             );
         }
     };
     let Some(tenant_index) = state.tenant_index(&bearer.tenant_id) else {
         return (
-            graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token validation failure. Invalid tenant.", now),
+            graph_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                "Access token validation failure. Invalid tenant.",
+                now,
+            ),
             None,
         );
     };
@@ -297,7 +345,11 @@ async fn serve_audit_logs(
     }
 
     let parameters: HashMap<String, String> = raw_query
-        .map(|query| url::form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        .map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let skiptoken = parameters.get("$skiptoken");
     record.has_skiptoken = skiptoken.is_some();
@@ -319,15 +371,28 @@ async fn serve_audit_logs(
     // faults that replace the response outright
     match fault {
         Some(FaultKind::Http500) => {
-            return (graph_error(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", "", now), fault);
+            return (
+                graph_error(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", "", now),
+                fault,
+            );
         }
         Some(FaultKind::Http502) => {
-            return (graph_error(StatusCode::BAD_GATEWAY, "BadGateway", "Bad Gateway", now), fault);
+            return (
+                graph_error(StatusCode::BAD_GATEWAY, "BadGateway", "Bad Gateway", now),
+                fault,
+            );
         }
         Some(FaultKind::Http503) => {
-            let mut response = graph_error(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable", "Service unavailable.", now);
+            let mut response = graph_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "Service unavailable.",
+                now,
+            );
             if fastrand::bool() {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
             }
             return (response, fault);
         }
@@ -343,11 +408,22 @@ async fn serve_audit_logs(
             );
         }
         Some(FaultKind::Throttle429) => {
-            return (throttled(state.faults.read().injected_retry_after.as_secs().max(1), now), fault);
+            return (
+                throttled(
+                    state.faults.read().injected_retry_after.as_secs().max(1),
+                    now,
+                ),
+                fault,
+            );
         }
         Some(FaultKind::Unauthorized401) => {
             return (
-                graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.", now),
+                graph_error(
+                    StatusCode::UNAUTHORIZED,
+                    "InvalidAuthenticationToken",
+                    "Access token has expired or is not yet valid.",
+                    now,
+                ),
                 fault,
             );
         }
@@ -357,15 +433,32 @@ async fn serve_audit_logs(
     let page_state = match skiptoken {
         Some(token) => {
             let Some(page_state) = state.skip_tokens.decode(token) else {
-                return (graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid Skip Token", now), fault);
+                return (
+                    graph_error(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "Invalid Skip Token",
+                        now,
+                    ),
+                    fault,
+                );
             };
             if page_state.query.tenant_id != tenant.tenant_id
                 || page_state.query.endpoint != resource
                 || page_state.query.version != version.as_str()
             {
-                return (graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid Skip Token", now), fault);
+                return (
+                    graph_error(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "Invalid Skip Token",
+                        now,
+                    ),
+                    fault,
+                );
             }
-            let expired = now.as_millis() - page_state.issued > state.config.skiptoken_ttl.as_millis() as i64;
+            let expired =
+                now.as_millis() - page_state.issued > state.config.skiptoken_ttl.as_millis() as i64;
             if expired || fault == Some(FaultKind::SkiptokenExpired) {
                 return (
                     graph_error(
@@ -385,7 +478,7 @@ async fn serve_audit_logs(
                 after: None,
                 issued: now.as_millis(),
             },
-            Err(response) => return (response, fault),
+            Err(response) => return (*response, fault),
         },
     };
 
@@ -411,7 +504,14 @@ async fn serve_audit_logs(
             })),
         }
     } else {
-        run_page(&state.config, &tenant, &query, page_state.after, state.data_start, now)
+        run_page(
+            &state.config,
+            &tenant,
+            &query,
+            page_state.after,
+            state.data_start,
+            now,
+        )
     };
     let mut records = page.records;
     let mut next_after = page.next_after;
@@ -431,7 +531,11 @@ async fn serve_audit_logs(
             after: Some(after).filter(|position| position.primary != i64::MIN),
             issued: now.as_millis(),
         });
-        let mut url = format!("{}/{}/auditLogs/{resource}?", state.base_url(), version.as_str());
+        let mut url = format!(
+            "{}/{}/auditLogs/{resource}?",
+            state.base_url(),
+            version.as_str()
+        );
         let mut serializer = url::form_urlencoded::Serializer::new(String::new());
         serializer.append_pair("$top", &query.top.to_string());
         if let Some(filter) = parameters.get("$filter") {
@@ -479,7 +583,12 @@ struct DeliveredBody {
     gzip: bool,
 }
 
-async fn apply_body_faults(state: &SimState, body: Vec<u8>, fault: Option<FaultKind>, headers: &HeaderMap) -> DeliveredBody {
+async fn apply_body_faults(
+    state: &SimState,
+    body: Vec<u8>,
+    fault: Option<FaultKind>,
+    headers: &HeaderMap,
+) -> DeliveredBody {
     match fault {
         Some(FaultKind::TruncatedJson) => {
             let cut = (body.len() * 3 / 5).max(1).min(body.len());
@@ -509,7 +618,10 @@ async fn apply_body_faults(state: &SimState, body: Vec<u8>, fault: Option<FaultK
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("gzip"));
     if state.config_gzip() && accepts_gzip {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 6), flate2::Compression::fast());
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 6),
+            flate2::Compression::fast(),
+        );
         if encoder.write_all(&body).is_ok()
             && let Ok(compressed) = encoder.finish()
         {
@@ -544,23 +656,28 @@ fn new_query(
     resource: &str,
     parameters: &HashMap<String, String>,
     now: Timestamp,
-) -> Result<Query, Response> {
-    let bad_request = |message: &str| graph_error(StatusCode::BAD_REQUEST, "BadRequest", message, now);
+) -> Result<Query, Box<Response>> {
+    let bad_request = |message: &str| {
+        Box::new(graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            message,
+            now,
+        ))
+    };
     let time_field = match resource {
         "signIns" => "createdDateTime",
         "directoryAudits" | "provisioning" => "activityDateTime",
         _ => {
-            return Err(graph_error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                &format!("Resource not found for the segment '{resource}'."),
-                now,
-            ));
+            return Err(bad_request(&format!(
+                "Resource not found for the segment '{resource}'."
+            )));
         }
     };
     let allow_event_types = resource == "signIns" && version == ApiVersion::Beta;
     let parsed = match parameters.get("$filter") {
-        Some(text) => filter::parse(text, time_field, allow_event_types).map_err(|error| bad_request(&error.0))?,
+        Some(text) => filter::parse(text, time_field, allow_event_types)
+            .map_err(|error| bad_request(&error.0))?,
         None => filter::Filter::default(),
     };
     let retention_start = now.saturating_sub(tenant.retention);

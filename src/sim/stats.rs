@@ -50,6 +50,10 @@ impl Stats {
 
     /// Responses with this status (429 for throttling, ...).
     pub fn count_status(&self, status: u16) -> usize {
-        self.log.lock().iter().filter(|record| record.status == status).count()
+        self.log
+            .lock()
+            .iter()
+            .filter(|record| record.status == status)
+            .count()
     }
 }

@@ -14,7 +14,8 @@ pub struct SimTls {
 
 /// Makes a CA and a certificate for `localhost` and `127.0.0.1` signed by it.
 pub fn generate() -> Result<SimTls, String> {
-    let describe = |error: rcgen::Error| format!("cannot generate the simulator's certificates: {error}");
+    let describe =
+        |error: rcgen::Error| format!("cannot generate the simulator's certificates: {error}");
     let ca_key = KeyPair::generate().map_err(describe)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(describe)?;
     ca_params
@@ -27,11 +28,14 @@ pub fn generate() -> Result<SimTls, String> {
 
     let server_key = KeyPair::generate().map_err(describe)?;
     let mut server_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(describe)?;
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .map_err(describe)?;
     server_params
         .distinguished_name
         .push(DnType::CommonName, "entrastream simulator");
-    let server_certificate = server_params.signed_by(&server_key, &issuer).map_err(describe)?;
+    let server_certificate = server_params
+        .signed_by(&server_key, &issuer)
+        .map_err(describe)?;
 
     let chain = vec![
         CertificateDer::from(server_certificate.der().to_vec()),

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::clock::{Clock, Timestamp};
@@ -21,9 +21,13 @@ use crate::stream::StreamKind;
 /// Latency buckets for Graph pages: from a quick page to a slow one near the request timeout.
 const GRAPH_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0];
 /// Kafka acknowledgement of a batch: milliseconds normally, minutes in a broker outage.
-const KAFKA_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+const KAFKA_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
 /// Checkpoint commits: an fsync on a local disk.
-const CHECKPOINT_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const CHECKPOINT_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// The states a stream can be in (`entrastream_stream_state`).
 pub const STREAM_STATES: [&str; 8] = [
@@ -66,12 +70,16 @@ struct StreamTimes {
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|error| invalid_metric(name, &error))
+    IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|error| invalid_metric(name, &error))
 }
 
 fn histogram(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
-    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
-        .unwrap_or_else(|error| invalid_metric(name, &error))
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .unwrap_or_else(|error| invalid_metric(name, &error))
 }
 
 /// Metric definitions are constants of this file; a bad one is a programming error caught by
@@ -156,7 +164,9 @@ impl Metrics {
                 ),
                 TENANT_STREAM,
             )
-            .unwrap_or_else(|error| invalid_metric("entrastream_last_success_timestamp_seconds", &error)),
+            .unwrap_or_else(|error| {
+                invalid_metric("entrastream_last_success_timestamp_seconds", &error)
+            }),
             token_requests: counter(
                 "entrastream_token_requests_total",
                 "Access token requests to the identity platform by outcome (success, failure).",
@@ -213,7 +223,10 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buffer).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .is_err()
+        {
             return String::new();
         }
         String::from_utf8(buffer).unwrap_or_default()
@@ -265,7 +278,10 @@ impl StreamMetrics {
             .graph_requests
             .with_label_values(&[labels[0], labels[1], outcome, status_class])
             .inc();
-        self.metrics.graph_page_duration.with_label_values(&labels).observe(seconds);
+        self.metrics
+            .graph_page_duration
+            .with_label_values(&labels)
+            .observe(seconds);
     }
 
     pub fn dead_lettered(&self, reason: &str, count: u64) {
@@ -306,7 +322,12 @@ impl StreamMetrics {
         }
     }
 
-    pub fn committed(&self, watermark: Timestamp, newest_published: Option<Timestamp>, at: Timestamp) {
+    pub fn committed(
+        &self,
+        watermark: Timestamp,
+        newest_published: Option<Timestamp>,
+        at: Timestamp,
+    ) {
         self.metrics
             .last_success
             .with_label_values(&[self.tenant.as_str(), self.stream.as_str()])
@@ -315,14 +336,21 @@ impl StreamMetrics {
         let entry = times.entry((self.tenant.clone(), self.stream)).or_default();
         entry.watermark = Some(watermark);
         if let Some(newest) = newest_published {
-            entry.newest_published = Some(entry.newest_published.map_or(newest, |known| known.max(newest)));
+            entry.newest_published = Some(
+                entry
+                    .newest_published
+                    .map_or(newest, |known| known.max(newest)),
+            );
         }
     }
 
     pub fn token_request(&self, success: bool) {
         self.metrics
             .token_requests
-            .with_label_values(&[self.tenant.as_str(), if success { "success" } else { "failure" }])
+            .with_label_values(&[
+                self.tenant.as_str(),
+                if success { "success" } else { "failure" },
+            ])
             .inc();
     }
 
@@ -339,7 +367,8 @@ struct TimeGauges {
 }
 
 const LAG_NAME: &str = "entrastream_watermark_lag_seconds";
-const LAG_HELP: &str = "Now minus the stream's watermark: how far behind real time the stream is complete.";
+const LAG_HELP: &str =
+    "Now minus the stream's watermark: how far behind real time the stream is complete.";
 const FRESHNESS_NAME: &str = "entrastream_freshness_seconds";
 const FRESHNESS_HELP: &str = "Now minus the newest event time the stream has published.";
 
@@ -391,7 +420,10 @@ impl Collector for TimeGauges {
 
 fn build_info() -> IntGaugeVec {
     let info = IntGaugeVec::new(
-        Opts::new("entrastream_build_info", "Always 1; the labels name the running version."),
+        Opts::new(
+            "entrastream_build_info",
+            "Always 1; the labels name the running version.",
+        ),
         &["version"],
     )
     .unwrap_or_else(|error| invalid_metric("entrastream_build_info", &error));
@@ -408,9 +440,16 @@ mod tests {
         let clock = Clock::manual(Timestamp::from_secs(10_000));
         let metrics = Metrics::new(clock.clone());
         let stream = metrics.stream("tenant-a", StreamKind::SignInsInteractive);
-        stream.committed(Timestamp::from_secs(9_940), Some(Timestamp::from_secs(9_900)), clock.now());
+        stream.committed(
+            Timestamp::from_secs(9_940),
+            Some(Timestamp::from_secs(9_900)),
+            clock.now(),
+        );
         stream.set_state("caught_up");
-        clock.as_manual().expect("manual").advance(std::time::Duration::from_secs(120));
+        clock
+            .as_manual()
+            .expect("manual")
+            .advance(std::time::Duration::from_secs(120));
         let text = metrics.render();
         assert!(text.contains(
             "entrastream_watermark_lag_seconds{stream=\"sign_ins_interactive\",tenant=\"tenant-a\"} 180"

@@ -23,7 +23,9 @@ struct Telemetry {
 /// Binds `listen`; the returned address is the one actually bound (port 0 picks a free one).
 pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), String> {
     let listener = TcpListener::bind(listen).await.map_err(|error| {
-        format!("cannot listen on {listen} for metrics ({error}); set metrics.listen to a free address")
+        format!(
+            "cannot listen on {listen} for metrics ({error}); set metrics.listen to a free address"
+        )
     })?;
     let local = listener
         .local_addr()
@@ -31,7 +33,12 @@ pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), Strin
     Ok((listener, local))
 }
 
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) {
     let router = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -40,14 +47,20 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Hea
     let shutdown = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
-    if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!(%error, "metrics server stopped");
     }
 }
 
 async fn render_metrics(State(telemetry): State<Telemetry>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         telemetry.metrics.render(),
     )
         .into_response()

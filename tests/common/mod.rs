@@ -12,8 +12,8 @@ use entrastream::app::{self, AppError, RunOptions};
 use entrastream::checkpoint::CheckpointStore;
 use entrastream::clock::{Clock, ManualClock, Timestamp};
 use entrastream::config::{
-    CheckpointConfig, CheckpointStoreKind, Config, Endpoints, KafkaConfig, LogConfig, MetricsConfig, PollingConfig,
-    SchemaKind, SecretSource, TenantConfig, Topics,
+    CheckpointConfig, CheckpointStoreKind, Config, Endpoints, KafkaConfig, LogConfig,
+    MetricsConfig, PollingConfig, SchemaKind, SecretSource, TenantConfig, Topics,
 };
 use entrastream::retry::Backoff;
 use entrastream::sim::Simulator;
@@ -66,7 +66,10 @@ pub struct Consumed {
 
 impl Consumed {
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or_default()
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 }
 
@@ -82,14 +85,21 @@ pub fn consume(bootstrap: &str, topic: &str) -> Vec<Consumed> {
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|partition| partition.id()).collect();
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|partition| partition.id())
+        .collect();
     let mut assignment = TopicPartitionList::new();
     let mut remaining = BTreeMap::new();
     for partition in &partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, *partition, Duration::from_secs(10))
             .expect("watermarks");
-        assert_eq!(low, 0, "the mock cluster dropped records of {topic}/{partition}: keep test volumes smaller");
+        assert_eq!(
+            low, 0,
+            "the mock cluster dropped records of {topic}/{partition}: keep test volumes smaller"
+        );
         if high > 0 {
             assignment
                 .add_partition_offset(topic, *partition, Offset::Beginning)
@@ -104,7 +114,10 @@ pub fn consume(bootstrap: &str, topic: &str) -> Vec<Consumed> {
     consumer.assign(&assignment).expect("assign");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !remaining.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "reading {topic} back timed out");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reading {topic} back timed out"
+        );
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
@@ -147,8 +160,7 @@ pub fn ids_by_stream(records: &[Consumed]) -> BTreeMap<(String, String), BTreeMa
     for record in records {
         let (tenant, id) = record.key.split_once(':').expect("key is tenant:id");
         assert_eq!(tenant, record.header("tenant_id"));
-        *ids
-            .entry((tenant.to_owned(), record.header("stream").to_owned()))
+        *ids.entry((tenant.to_owned(), record.header("stream").to_owned()))
             .or_default()
             .entry(id.to_owned())
             .or_default() += 1;
@@ -165,7 +177,8 @@ pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingCo
         .enumerate()
         .map(|(index, tenant)| {
             let secret_file = secrets.join(format!("secret-{index}"));
-            std::fs::write(&secret_file, format!("{}\n", tenant.client_secret)).expect("secret file");
+            std::fs::write(&secret_file, format!("{}\n", tenant.client_secret))
+                .expect("secret file");
             TenantConfig {
                 id: tenant.tenant_id.clone(),
                 client_id: tenant.client_id.clone(),
@@ -221,10 +234,18 @@ impl Running {
 }
 
 /// Starts the service on `clock` and waits until its stream tasks exist.
-pub async fn start(config: Config, clock: &Clock, store: Option<Arc<dyn CheckpointStore>>) -> Running {
+pub async fn start(
+    config: Config,
+    clock: &Clock,
+    store: Option<Arc<dyn CheckpointStore>>,
+) -> Running {
     let manual = clock.as_manual().expect("tests use a manual clock").clone();
     let before = manual.participants();
-    let streams: usize = config.tenants.iter().map(|tenant| tenant.streams().len()).sum();
+    let streams: usize = config
+        .tenants
+        .iter()
+        .map(|tenant| tenant.streams().len())
+        .sum();
     let metrics = Metrics::new(clock.clone());
     let mut options = RunOptions::new(clock.clone());
     options.checkpoint_store = store;
@@ -235,7 +256,10 @@ pub async fn start(config: Config, clock: &Clock, store: Option<Arc<dyn Checkpoi
     let task = tokio::spawn(app::run(config, options, async move {
         let _ = stopped.await;
     }));
-    wait_for(Duration::from_secs(30), || manual.participants() >= before + streams || task.is_finished()).await;
+    wait_for(Duration::from_secs(30), || {
+        manual.participants() >= before + streams || task.is_finished()
+    })
+    .await;
     Running {
         task,
         stop: Some(stop),
@@ -247,7 +271,10 @@ pub async fn start(config: Config, clock: &Clock, store: Option<Arc<dyn Checkpoi
 pub async fn wait_for(deadline: Duration, mut condition: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + deadline;
     while !condition() {
-        assert!(std::time::Instant::now() < until, "condition not met within {deadline:?}");
+        assert!(
+            std::time::Instant::now() < until,
+            "condition not met within {deadline:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -259,7 +286,12 @@ pub async fn drive(manual: &ManualClock, end: Timestamp, real_time_limit: Durati
         manual.wait_until_parked().await;
     })
     .await
-    .unwrap_or_else(|_| panic!("the simulated run to {end} did not finish within {real_time_limit:?} (clock at {})", manual.now()));
+    .unwrap_or_else(|_| {
+        panic!(
+            "the simulated run to {end} did not finish within {real_time_limit:?} (clock at {})",
+            manual.now()
+        )
+    });
 }
 
 /// The simulator's ground truth for every tenant and stream: ids with an event time in
@@ -285,7 +317,9 @@ pub fn truth(
 /// Starts a simulator on a manual clock at `START`.
 pub async fn simulator(config: SimConfig) -> (Simulator, Clock) {
     let clock = Clock::manual(START);
-    let sim = Simulator::start(config, clock.clone()).await.expect("simulator");
+    let sim = Simulator::start(config, clock.clone())
+        .await
+        .expect("simulator");
     (sim, clock)
 }
 
@@ -296,7 +330,8 @@ pub fn metric_sum(metrics: &Metrics, family: &str, labels: &[(&str, &str)]) -> f
         .iter()
         .filter(|metric_family| metric_family.name() == family)
         .flat_map(|metric_family| {
-            let is_counter = metric_family.get_field_type() == prometheus::proto::MetricType::COUNTER;
+            let is_counter =
+                metric_family.get_field_type() == prometheus::proto::MetricType::COUNTER;
             metric_family
                 .get_metric()
                 .iter()

@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 
 use super::{
-    CATEGORY_APPLICATION, CATEGORY_IAM, ClassHeader, Coverage, category_name, write_cloud, write_metadata,
-    write_severity, write_status, write_time, write_unmapped,
+    CATEGORY_APPLICATION, CATEGORY_IAM, ClassHeader, Coverage, category_name, write_cloud,
+    write_metadata, write_severity, write_status, write_time, write_unmapped,
 };
 use crate::graph::record::Record;
 use crate::schema::json::ObjectWriter;
@@ -47,14 +47,21 @@ struct Modified<'a> {
 
 impl Target<'_> {
     fn is(&self, kind: &str) -> bool {
-        self.kind.as_deref().is_some_and(|value| value.eq_ignore_ascii_case(kind))
+        self.kind
+            .as_deref()
+            .is_some_and(|value| value.eq_ignore_ascii_case(kind))
     }
 
     fn modified_value(&self, name: &str) -> Option<String> {
         self.modified
             .iter()
             .find(|property| property.name == name)
-            .and_then(|property| property.new_value.as_deref().or(property.old_value.as_deref()))
+            .and_then(|property| {
+                property
+                    .new_value
+                    .as_deref()
+                    .or(property.old_value.as_deref())
+            })
             .map(|value| value.trim_matches('"').to_owned())
             .filter(|value| !value.is_empty())
     }
@@ -131,11 +138,18 @@ fn classify(category: &str, activity: &str, operation: Option<&str>, targets: &[
                 Class::AccountChange(4)
             } else if has("password") && has("change") {
                 Class::AccountChange(3)
-            } else if (has("security info") || has("strong authentication") || has("fido2") || has("hello for business"))
+            } else if (has("security info")
+                || has("strong authentication")
+                || has("fido2")
+                || has("hello for business"))
                 && (has("registered") || has("enable") || name.starts_with("add"))
             {
                 Class::AccountChange(10)
-            } else if has("security info") || has("strong authentication") || has("fido2") || has("hello for business") {
+            } else if has("security info")
+                || has("strong authentication")
+                || has("fido2")
+                || has("hello for business")
+            {
                 Class::AccountChange(11)
             } else if has("app role assignment") {
                 Class::UserAccess(if name.starts_with("remove") { 2 } else { 1 })
@@ -151,12 +165,28 @@ fn classify(category: &str, activity: &str, operation: Option<&str>, targets: &[
             } else if name.starts_with("delete group") || name.starts_with("hard delete group") {
                 Class::GroupManagement(5)
             } else if has("member to group") {
-                Class::GroupManagement(if member_is_user { 3 } else if member_is_group { 7 } else { 99 })
+                Class::GroupManagement(if member_is_user {
+                    3
+                } else if member_is_group {
+                    7
+                } else {
+                    99
+                })
             } else if has("member from group") {
-                Class::GroupManagement(if member_is_user { 4 } else if member_is_group { 8 } else { 99 })
-            } else if has("owner to group") || (has("app role assignment") && name.starts_with("add")) {
+                Class::GroupManagement(if member_is_user {
+                    4
+                } else if member_is_group {
+                    8
+                } else {
+                    99
+                })
+            } else if has("owner to group")
+                || (has("app role assignment") && name.starts_with("add"))
+            {
                 Class::GroupManagement(1)
-            } else if has("owner from group") || (has("app role assignment") && name.starts_with("remove")) {
+            } else if has("owner from group")
+                || (has("app role assignment") && name.starts_with("remove"))
+            {
                 Class::GroupManagement(2)
             } else {
                 Class::GroupManagement(99)
@@ -167,16 +197,26 @@ fn classify(category: &str, activity: &str, operation: Option<&str>, targets: &[
             if has("role definition") {
                 Class::EntityManagement(operation_activity(operation))
             } else if name.starts_with("add") && has("member to role") {
-                if member_is_group { Class::GroupManagement(1) } else { Class::UserAccess(1) }
+                if member_is_group {
+                    Class::GroupManagement(1)
+                } else {
+                    Class::UserAccess(1)
+                }
             } else if name.starts_with("remove") && has("member from role") {
-                if member_is_group { Class::GroupManagement(2) } else { Class::UserAccess(2) }
+                if member_is_group {
+                    Class::GroupManagement(2)
+                } else {
+                    Class::UserAccess(2)
+                }
             } else {
                 Class::ApiActivity(operation_activity(operation))
             }
         }
         "ApplicationManagement" => {
             if has("app role assignment") || has("delegated permission grant") || has("consent") {
-                let revoke = name.starts_with("remove") || name.starts_with("revoke") || name.starts_with("delete");
+                let revoke = name.starts_with("remove")
+                    || name.starts_with("revoke")
+                    || name.starts_with("delete");
                 Class::UserAccess(if revoke { 2 } else { 1 })
             } else if has("application") || has("service principal") {
                 Class::EntityManagement(operation_activity(operation))
@@ -199,51 +239,75 @@ fn classify(category: &str, activity: &str, operation: Option<&str>, targets: &[
 }
 
 fn header(class: Class, activity_display_name: &str) -> ClassHeader {
-    let (class_uid, class_name, activity_id, captions): (i64, &str, i64, &[(i64, &str)]) = match class {
-        Class::AccountChange(id) => (
-            3001,
-            "Account Change",
-            id,
-            &[
-                (1, "Create"),
-                (2, "Enable"),
-                (3, "Password Change"),
-                (4, "Password Reset"),
-                (5, "Disable"),
-                (6, "Delete"),
-                (10, "MFA Factor Enable"),
-                (11, "MFA Factor Disable"),
-            ],
-        ),
-        Class::UserAccess(id) => (3005, "User Access Management", id, &[(1, "Assign Privileges"), (2, "Revoke Privileges")]),
-        Class::GroupManagement(id) => (
-            3006,
-            "Group Management",
-            id,
-            &[
-                (1, "Assign Privileges"),
-                (2, "Revoke Privileges"),
-                (3, "Add User"),
-                (4, "Remove User"),
-                (5, "Delete"),
-                (6, "Create"),
-                (7, "Add Subgroup"),
-                (8, "Remove Subgroup"),
-            ],
-        ),
-        Class::EntityManagement(id) => (
-            3004,
-            "Entity Management",
-            id,
-            &[(1, "Create"), (3, "Update"), (4, "Delete"), (6, "Enroll"), (7, "Unenroll")],
-        ),
-        Class::ApiActivity(id) => (6003, "API Activity", id, &[(1, "Create"), (2, "Read"), (3, "Update"), (4, "Delete")]),
-    };
+    let (class_uid, class_name, activity_id, captions): (i64, &str, i64, &[(i64, &str)]) =
+        match class {
+            Class::AccountChange(id) => (
+                3001,
+                "Account Change",
+                id,
+                &[
+                    (1, "Create"),
+                    (2, "Enable"),
+                    (3, "Password Change"),
+                    (4, "Password Reset"),
+                    (5, "Disable"),
+                    (6, "Delete"),
+                    (10, "MFA Factor Enable"),
+                    (11, "MFA Factor Disable"),
+                ],
+            ),
+            Class::UserAccess(id) => (
+                3005,
+                "User Access Management",
+                id,
+                &[(1, "Assign Privileges"), (2, "Revoke Privileges")],
+            ),
+            Class::GroupManagement(id) => (
+                3006,
+                "Group Management",
+                id,
+                &[
+                    (1, "Assign Privileges"),
+                    (2, "Revoke Privileges"),
+                    (3, "Add User"),
+                    (4, "Remove User"),
+                    (5, "Delete"),
+                    (6, "Create"),
+                    (7, "Add Subgroup"),
+                    (8, "Remove Subgroup"),
+                ],
+            ),
+            Class::EntityManagement(id) => (
+                3004,
+                "Entity Management",
+                id,
+                &[
+                    (1, "Create"),
+                    (3, "Update"),
+                    (4, "Delete"),
+                    (6, "Enroll"),
+                    (7, "Unenroll"),
+                ],
+            ),
+            Class::ApiActivity(id) => (
+                6003,
+                "API Activity",
+                id,
+                &[(1, "Create"), (2, "Read"), (3, "Update"), (4, "Delete")],
+            ),
+        };
     let activity_name = captions
         .iter()
         .find(|(id, _)| *id == activity_id)
-        .map_or_else(|| activity_display_name.to_owned(), |(_, caption)| (*caption).to_owned());
-    let category_uid = if class_uid == 6003 { CATEGORY_APPLICATION } else { CATEGORY_IAM };
+        .map_or_else(
+            || activity_display_name.to_owned(),
+            |(_, caption)| (*caption).to_owned(),
+        );
+    let category_uid = if class_uid == 6003 {
+        CATEGORY_APPLICATION
+    } else {
+        CATEGORY_IAM
+    };
     ClassHeader {
         category_uid,
         category_name: category_name(category_uid),
@@ -257,7 +321,13 @@ fn header(class: Class, activity_display_name: &str) -> ClassHeader {
 fn write_target_user(event: &mut ObjectWriter, key: &str, target: &Target) {
     event.object(key, |user| {
         user.text("uid", target.id.as_deref());
-        user.text("name", target.user_principal_name.as_deref().or(target.display_name.as_deref()));
+        user.text(
+            "name",
+            target
+                .user_principal_name
+                .as_deref()
+                .or(target.display_name.as_deref()),
+        );
         user.text("display_name", target.display_name.as_deref());
         let (type_id, caption) = if target.is("User") {
             (1, "User")
@@ -275,25 +345,40 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
     let activity = record
         .non_empty("activityDisplayName")
         .ok_or_else(|| MapError::new("the audit record has no activityDisplayName"))?;
-    let category = record.non_empty("category").unwrap_or(Cow::Borrowed("Other"));
+    let category = record
+        .non_empty("category")
+        .unwrap_or(Cow::Borrowed("Other"));
     let operation = record.non_empty("operationType");
     let service = record.non_empty("loggedByService");
     let targets = targets(record);
     let initiated_by = record.object("initiatedBy");
-    let initiating_user = initiated_by.as_ref().and_then(|initiator| initiator.object("user"));
-    let initiating_app = initiated_by.as_ref().and_then(|initiator| initiator.object("app"));
+    let initiating_user = initiated_by
+        .as_ref()
+        .and_then(|initiator| initiator.object("user"));
+    let initiating_app = initiated_by
+        .as_ref()
+        .and_then(|initiator| initiator.object("app"));
 
-    let user_target = targets.iter().find(|target| target.is("User")).or(targets.first());
+    let user_target = targets
+        .iter()
+        .find(|target| target.is("User"))
+        .or(targets.first());
     let group_target = targets.iter().find(|target| target.is("Group"));
     let group_from_properties = targets.iter().find_map(|target| {
         let uid = target.modified_value("Group.ObjectID");
         let name = target.modified_value("Group.DisplayName");
         (uid.is_some() || name.is_some()).then_some((uid, name))
     });
-    let entity_target = targets.first().filter(|target| target.id.is_some() || target.display_name.is_some());
+    let entity_target = targets
+        .first()
+        .filter(|target| target.id.is_some() || target.display_name.is_some());
     let role_name = targets
         .iter()
-        .find_map(|target| target.modified_value("Role.DisplayName").or_else(|| target.modified_value("AppRole.Value")))
+        .find_map(|target| {
+            target
+                .modified_value("Role.DisplayName")
+                .or_else(|| target.modified_value("AppRole.Value"))
+        })
         .or_else(|| {
             targets
                 .iter()
@@ -310,7 +395,9 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         Class::GroupManagement(_) if group_target.is_none() && group_from_properties.is_none() => {
             Class::ApiActivity(operation_activity(operation.as_deref()))
         }
-        Class::EntityManagement(_) if entity_target.is_none() => Class::ApiActivity(operation_activity(operation.as_deref())),
+        Class::EntityManagement(_) if entity_target.is_none() => {
+            Class::ApiActivity(operation_activity(operation.as_deref()))
+        }
         other => other,
     };
     let result = record.non_empty("result");
@@ -322,10 +409,20 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
     };
     let actor_label = initiating_user
         .as_ref()
-        .and_then(|user| user.non_empty("userPrincipalName").or_else(|| user.non_empty("id")))
-        .or_else(|| initiating_app.as_ref().and_then(|app| app.non_empty("displayName")))
+        .and_then(|user| {
+            user.non_empty("userPrincipalName")
+                .or_else(|| user.non_empty("id"))
+        })
+        .or_else(|| {
+            initiating_app
+                .as_ref()
+                .and_then(|app| app.non_empty("displayName"))
+        })
         .unwrap_or(Cow::Borrowed("an unknown actor"));
-    let target_label = targets.first().and_then(Target::label).unwrap_or("no target");
+    let target_label = targets
+        .first()
+        .and_then(Target::label)
+        .unwrap_or("no target");
 
     ObjectWriter::write(out, |event| {
         header(class, &activity).write(event);
@@ -358,31 +455,53 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 });
             }
             if let Some(app) = &initiating_app {
-                actor.text("app_uid", app.non_empty("appId").or_else(|| app.non_empty("servicePrincipalId")).as_deref());
+                actor.text(
+                    "app_uid",
+                    app.non_empty("appId")
+                        .or_else(|| app.non_empty("servicePrincipalId"))
+                        .as_deref(),
+                );
                 actor.text("app_name", app.non_empty("displayName").as_deref());
             }
             if actor.fields() == 0 {
                 // neither a user nor an app: the service that logged the change acted
-                actor.string("app_name", service.as_deref().unwrap_or("Microsoft Entra ID"));
+                actor.string(
+                    "app_name",
+                    service.as_deref().unwrap_or("Microsoft Entra ID"),
+                );
             }
         });
 
         event.object("src_endpoint", |endpoint| {
             endpoint.text(
                 "ip",
-                initiating_user.as_ref().and_then(|user| user.non_empty("ipAddress")).as_deref(),
+                initiating_user
+                    .as_ref()
+                    .and_then(|user| user.non_empty("ipAddress"))
+                    .as_deref(),
             );
             if endpoint.fields() == 0 {
-                endpoint.string("svc_name", service.as_deref().unwrap_or("Microsoft Entra ID"));
+                endpoint.string(
+                    "svc_name",
+                    service.as_deref().unwrap_or("Microsoft Entra ID"),
+                );
             }
         });
 
         let user_agent = record.non_empty("userAgent").or_else(|| {
-            record.items("additionalDetails").into_iter().filter_map(values::object).find_map(|detail| {
-                (detail.text("key").as_deref() == Some("User-Agent")).then(|| detail.non_empty("value")).flatten()
-            })
+            record
+                .items("additionalDetails")
+                .into_iter()
+                .filter_map(values::object)
+                .find_map(|detail| {
+                    (detail.text("key").as_deref() == Some("User-Agent"))
+                        .then(|| detail.non_empty("value"))
+                        .flatten()
+                })
         });
-        event.object("http_request", |request| request.text("user_agent", user_agent.as_deref()));
+        event.object("http_request", |request| {
+            request.text("user_agent", user_agent.as_deref())
+        });
 
         match class {
             Class::AccountChange(_) => {
@@ -407,28 +526,27 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 });
             }
             Class::GroupManagement(activity_id) => {
-                event.object("group", |group| {
-                    match group_target {
-                        Some(target) => {
-                            group.text("uid", target.id.as_deref());
-                            group.text(
-                                "name",
-                                target
-                                    .display_name
-                                    .as_deref()
-                                    .or(group_from_properties.as_ref().and_then(|(_, name)| name.as_deref())),
-                            );
-                            group.text("type", target.group_type.as_deref());
-                        }
-                        None => {
-                            if let Some((uid, name)) = &group_from_properties {
-                                group.text("uid", uid.as_deref());
-                                group.text("name", name.as_deref());
-                            }
+                event.object("group", |group| match group_target {
+                    Some(target) => {
+                        group.text("uid", target.id.as_deref());
+                        group.text(
+                            "name",
+                            target.display_name.as_deref().or(group_from_properties
+                                .as_ref()
+                                .and_then(|(_, name)| name.as_deref())),
+                        );
+                        group.text("type", target.group_type.as_deref());
+                    }
+                    None => {
+                        if let Some((uid, name)) = &group_from_properties {
+                            group.text("uid", uid.as_deref());
+                            group.text("name", name.as_deref());
                         }
                     }
                 });
-                let member = targets.iter().find(|target| !target.is("Group") || (activity_id == 7 || activity_id == 8));
+                let member = targets
+                    .iter()
+                    .find(|target| !target.is("Group") || (activity_id == 7 || activity_id == 8));
                 if let Some(member) = member.filter(|member| member.is("User")) {
                     write_target_user(event, "user", member);
                 }
@@ -453,7 +571,13 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 if let Some(target) = entity_target {
                     event.object("entity", |entity| {
                         entity.text("uid", target.id.as_deref());
-                        entity.text("name", target.display_name.as_deref().or(target.user_principal_name.as_deref()));
+                        entity.text(
+                            "name",
+                            target
+                                .display_name
+                                .as_deref()
+                                .or(target.user_principal_name.as_deref()),
+                        );
                         let (type_id, caption) = match target.kind.as_deref().unwrap_or_default() {
                             kind if kind.eq_ignore_ascii_case("Device") => (1, "Device"),
                             kind if kind.eq_ignore_ascii_case("User") => (2, "User"),
@@ -466,7 +590,9 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                         entity.string("type", caption);
                         if !target.modified.is_empty() {
                             entity.object("data", |data| {
-                                data.array("modified_properties", |list| write_modified(list, target, false));
+                                data.array("modified_properties", |list| {
+                                    write_modified(list, target, false)
+                                });
                             });
                         }
                     });
@@ -483,7 +609,13 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                     for target in &targets {
                         resources.object(|resource| {
                             resource.text("uid", target.id.as_deref());
-                            resource.text("name", target.display_name.as_deref().or(target.user_principal_name.as_deref()));
+                            resource.text(
+                                "name",
+                                target
+                                    .display_name
+                                    .as_deref()
+                                    .or(target.user_principal_name.as_deref()),
+                            );
                             resource.text("type", target.kind.as_deref());
                         });
                     }
@@ -500,7 +632,9 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             Some(&activity),
         );
         write_cloud(event, context);
-        write_unmapped(event, record, COVERED, &[], |unmapped| write_decoded(unmapped, &targets));
+        write_unmapped(event, record, COVERED, &[], |unmapped| {
+            write_decoded(unmapped, &targets)
+        });
     });
     Ok(())
 }

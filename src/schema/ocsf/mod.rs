@@ -53,7 +53,10 @@ impl ClassHeader {
         event.int("activity_id", self.activity_id);
         event.string("activity_name", &self.activity_name);
         event.int("type_uid", self.class_uid * 100 + self.activity_id);
-        event.string("type_name", &format!("{}: {}", self.class_name, self.activity_name));
+        event.string(
+            "type_name",
+            &format!("{}: {}", self.class_name, self.activity_name),
+        );
     }
 }
 

@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 
 use super::{
-    CATEGORY_IAM, ClassHeader, Coverage, write_cloud, write_metadata, write_severity, write_status, write_time,
-    write_unmapped,
+    CATEGORY_IAM, ClassHeader, Coverage, write_cloud, write_metadata, write_severity, write_status,
+    write_time, write_unmapped,
 };
 use crate::graph::record::Record;
 use crate::schema::json::ObjectWriter;
@@ -24,7 +24,10 @@ const COVERED: &[(&str, Coverage)] = &[
     ("changeId", Coverage::Full),
     ("provisioningAction", Coverage::Full),
     ("durationInMilliseconds", Coverage::Full),
-    ("targetIdentity", Coverage::Except(&["id", "displayName", "identityType"])),
+    (
+        "targetIdentity",
+        Coverage::Except(&["id", "displayName", "identityType"]),
+    ),
     ("servicePrincipal", Coverage::Full),
 ];
 
@@ -33,15 +36,21 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
     let source = record.object("sourceIdentity");
     let identity = target
         .as_ref()
-        .filter(|identity| identity.non_empty("id").is_some() || identity.non_empty("displayName").is_some())
+        .filter(|identity| {
+            identity.non_empty("id").is_some() || identity.non_empty("displayName").is_some()
+        })
         .or(source.as_ref())
-        .ok_or_else(|| MapError::new("the provisioning record names neither a target nor a source identity"))?;
-    let identity_is_target = target
-        .as_ref()
-        .is_some_and(|target| target.non_empty("id").is_some() || target.non_empty("displayName").is_some());
-    let action = record
-        .non_empty("provisioningAction")
-        .or_else(|| record.non_empty("action").map(|action| Cow::Owned(action.to_ascii_lowercase())));
+        .ok_or_else(|| {
+            MapError::new("the provisioning record names neither a target nor a source identity")
+        })?;
+    let identity_is_target = target.as_ref().is_some_and(|target| {
+        target.non_empty("id").is_some() || target.non_empty("displayName").is_some()
+    });
+    let action = record.non_empty("provisioningAction").or_else(|| {
+        record
+            .non_empty("action")
+            .map(|action| Cow::Owned(action.to_ascii_lowercase()))
+    });
     let (activity_id, activity_name) = match action.as_deref() {
         Some("create") => (1, "Create".to_owned()),
         Some("update") => (3, "Update".to_owned()),
@@ -50,9 +59,15 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         Some(other) => (99, other.to_owned()),
         None => (0, "Unknown".to_owned()),
     };
-    let status_info = record.object("provisioningStatusInfo").or_else(|| record.object("statusInfo"));
-    let status = status_info.as_ref().and_then(|info| info.non_empty("status"));
-    let error = status_info.as_ref().and_then(|info| info.object("errorInformation"));
+    let status_info = record
+        .object("provisioningStatusInfo")
+        .or_else(|| record.object("statusInfo"));
+    let status = status_info
+        .as_ref()
+        .and_then(|info| info.non_empty("status"));
+    let error = status_info
+        .as_ref()
+        .and_then(|info| info.object("errorInformation"));
     let (status_id, original_status, severity_id) = match status.as_deref() {
         Some("success") => (1, None, 1),
         Some("failure") => (2, None, 2),
@@ -60,8 +75,12 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         None => (0, None, 1),
     };
     let job = record.object("servicePrincipal");
-    let source_system = record.object("sourceSystem").and_then(|system| system.non_empty("displayName"));
-    let target_system = record.object("targetSystem").and_then(|system| system.non_empty("displayName"));
+    let source_system = record
+        .object("sourceSystem")
+        .and_then(|system| system.non_empty("displayName"));
+    let target_system = record
+        .object("targetSystem")
+        .and_then(|system| system.non_empty("displayName"));
     let identity_name = identity.non_empty("displayName");
     let identity_type = identity.non_empty("identityType");
 
@@ -98,7 +117,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         event.object("entity", |entity| {
             entity.text("uid", identity.non_empty("id").as_deref());
             entity.text("name", identity_name.as_deref());
-            let lower = identity_type.as_deref().unwrap_or_default().to_ascii_lowercase();
+            let lower = identity_type
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             let (type_id, caption) = if lower.contains("group") {
                 (3, "Group")
             } else if lower.contains("user") || lower == "worker" {
@@ -111,17 +133,36 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             entity.int("type_id", type_id);
             entity.string("type", caption);
             entity.object("data", |data| {
-                data.string("role", if identity_is_target { "target" } else { "source" });
+                data.string(
+                    "role",
+                    if identity_is_target {
+                        "target"
+                    } else {
+                        "source"
+                    },
+                );
                 data.text("source_system", source_system.as_deref());
                 data.text("target_system", target_system.as_deref());
                 data.array("modified_properties", |list| {
-                    for property in record.items("modifiedProperties").into_iter().filter_map(values::object) {
+                    for property in record
+                        .items("modifiedProperties")
+                        .into_iter()
+                        .filter_map(values::object)
+                    {
                         list.object(|entry| {
                             entry.text("name", property.non_empty("displayName").as_deref());
-                            if let Some(old) = property.text("oldValue").as_deref().and_then(decode_json_string) {
+                            if let Some(old) = property
+                                .text("oldValue")
+                                .as_deref()
+                                .and_then(decode_json_string)
+                            {
                                 entry.raw("old_value", &old);
                             }
-                            if let Some(new) = property.text("newValue").as_deref().and_then(decode_json_string) {
+                            if let Some(new) = property
+                                .text("newValue")
+                                .as_deref()
+                                .and_then(decode_json_string)
+                            {
                                 entry.raw("new_value", &new);
                             }
                         });
@@ -138,9 +179,20 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 actor.string("app_name", "Microsoft Entra provisioning service");
             }
         });
-        write_metadata(event, record, context, "Provisioning logs", TIME_FIELD, action.as_deref());
+        write_metadata(
+            event,
+            record,
+            context,
+            "Provisioning logs",
+            TIME_FIELD,
+            action.as_deref(),
+        );
         write_cloud(event, context);
-        let not_written: &[&str] = if identity_is_target { &[] } else { &["targetIdentity"] };
+        let not_written: &[&str] = if identity_is_target {
+            &[]
+        } else {
+            &["targetIdentity"]
+        };
         write_unmapped(event, record, COVERED, not_written, |_| {});
     });
     Ok(())

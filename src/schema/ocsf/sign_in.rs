@@ -3,8 +3,8 @@
 //! hard-coded Kerberos), the state goes to `region` (never to the country).
 
 use super::{
-    CATEGORY_IAM, ClassHeader, Coverage, domain_of, sign_in_feature, write_cloud, write_metadata, write_severity,
-    write_status, write_time, write_unmapped,
+    CATEGORY_IAM, ClassHeader, Coverage, domain_of, sign_in_feature, write_cloud, write_metadata,
+    write_severity, write_status, write_time, write_unmapped,
 };
 use crate::graph::record::Record;
 use crate::schema::json::ObjectWriter;
@@ -33,8 +33,20 @@ const COVERED: &[(&str, Coverage)] = &[
     ("resourceDisplayName", Coverage::Full),
     ("ipAddress", Coverage::Full),
     ("autonomousSystemNumber", Coverage::Full),
-    ("location", Coverage::Except(&["city", "state", "countryOrRegion", "geoCoordinates"])),
-    ("deviceDetail", Coverage::Except(&["deviceId", "displayName", "operatingSystem", "isCompliant", "isManaged"])),
+    (
+        "location",
+        Coverage::Except(&["city", "state", "countryOrRegion", "geoCoordinates"]),
+    ),
+    (
+        "deviceDetail",
+        Coverage::Except(&[
+            "deviceId",
+            "displayName",
+            "operatingSystem",
+            "isCompliant",
+            "isManaged",
+        ]),
+    ),
     ("status", Coverage::Full),
     ("riskLevelAggregated", Coverage::Full),
     ("authenticationProtocol", Coverage::Full),
@@ -70,7 +82,9 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
     }
 
     let status = record.object("status");
-    let error_code = status.as_ref().and_then(|status| status.integer("errorCode"));
+    let error_code = status
+        .as_ref()
+        .and_then(|status| status.integer("errorCode"));
     let (status_id, outcome_word) = match error_code {
         Some(0) => (1, "succeeded"),
         Some(_) => (2, "failed"),
@@ -105,7 +119,9 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             event.string("status_code", &code.to_string());
         }
         if let Some(status) = &status {
-            let reason = status.non_empty("failureReason").filter(|reason| error_code != Some(0) || reason != "Other.");
+            let reason = status
+                .non_empty("failureReason")
+                .filter(|reason| error_code != Some(0) || reason != "Other.");
             let details = status.non_empty("additionalDetails");
             let detail = match (reason, details) {
                 (Some(reason), Some(details)) => Some(format!("{reason} ({details})")),
@@ -124,7 +140,9 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         } else {
             user_principal_name.clone().or_else(|| user_id.clone())
         };
-        let target = record.non_empty("resourceDisplayName").or_else(|| record.non_empty("resourceId"));
+        let target = record
+            .non_empty("resourceDisplayName")
+            .or_else(|| record.non_empty("resourceId"));
         event.string(
             "message",
             &format!(
@@ -136,8 +154,18 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
 
         event.object("user", |user| {
             if is_workload {
-                user.text("uid", service_principal_id.as_deref().or(record.non_empty("appId").as_deref()));
-                user.text("name", service_principal_name.as_deref().or(record.non_empty("appDisplayName").as_deref()));
+                user.text(
+                    "uid",
+                    service_principal_id
+                        .as_deref()
+                        .or(record.non_empty("appId").as_deref()),
+                );
+                user.text(
+                    "name",
+                    service_principal_name
+                        .as_deref()
+                        .or(record.non_empty("appDisplayName").as_deref()),
+                );
                 user.int("type_id", 4);
                 user.string(
                     "type",
@@ -150,7 +178,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             } else {
                 user.text("uid", user_id.as_deref());
                 user.text("name", user_principal_name.as_deref());
-                user.text("display_name", record.non_empty("userDisplayName").as_deref());
+                user.text(
+                    "display_name",
+                    record.non_empty("userDisplayName").as_deref(),
+                );
                 user.text("domain", user_principal_name.as_deref().and_then(domain_of));
                 match record.non_empty("userType").as_deref() {
                     Some("guest") => {
@@ -168,7 +199,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 }
                 if let Some(level) = risk_level_id {
                     user.int("risk_level_id", level);
-                    user.string("risk_level", ["Info", "Low", "Medium", "High"][level as usize]);
+                    user.string(
+                        "risk_level",
+                        ["Info", "Low", "Medium", "High"][level as usize],
+                    );
                 } else if let Some(original) = risk.as_deref() {
                     user.int("risk_level_id", 99);
                     user.string("risk_level", original);
@@ -242,7 +276,14 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             session.text("issuer", record.non_empty("tokenIssuerName").as_deref());
         });
 
-        write_metadata(event, record, context, sign_in_feature(context.stream), TIME_FIELD, Some("Sign-in activity"));
+        write_metadata(
+            event,
+            record,
+            context,
+            sign_in_feature(context.stream),
+            TIME_FIELD,
+            Some("Sign-in activity"),
+        );
         write_cloud(event, context);
         write_unmapped(event, record, COVERED, &uncovered, |_| {});
     });
@@ -270,15 +311,20 @@ fn write_src_endpoint(event: &mut ObjectWriter, record: &Record) -> bool {
                 }
                 location_written = true;
                 if let Some(coordinates) = location.object("geoCoordinates")
-                    && let (Some(latitude), Some(longitude)) =
-                        (coordinates.number("latitude"), coordinates.number("longitude"))
+                    && let (Some(latitude), Some(longitude)) = (
+                        coordinates.number("latitude"),
+                        coordinates.number("longitude"),
+                    )
                 {
                     geo.float("lat", latitude);
                     geo.float("long", longitude);
                 }
             });
         }
-        if let Some(number) = record.integer("autonomousSystemNumber").filter(|number| *number > 0) {
+        if let Some(number) = record
+            .integer("autonomousSystemNumber")
+            .filter(|number| *number > 0)
+        {
             endpoint.object("autonomous_system", |system| system.int("number", number));
         }
     });
@@ -355,9 +401,15 @@ fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
                 (3, "Phone Call")
             } else if lower.contains("notification") || lower.contains("push") {
                 (5, "Push Notification")
-            } else if lower.contains("verification code") || lower.contains("oath") || lower.contains("otp") {
+            } else if lower.contains("verification code")
+                || lower.contains("oath")
+                || lower.contains("otp")
+            {
                 (7, "OTP")
-            } else if lower.contains("fido2") || lower.contains("passkey") || lower.contains("security key") {
+            } else if lower.contains("fido2")
+                || lower.contains("passkey")
+                || lower.contains("security key")
+            {
                 (10, "WebAuthn")
             } else if lower.contains("windows hello") || lower.contains("biometric") {
                 (4, "Biometric")
@@ -366,14 +418,20 @@ fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
             } else {
                 (99, method.as_ref())
             };
-            if seen.iter().any(|(id, name)| *id == factor_type_id && name == caption) {
+            if seen
+                .iter()
+                .any(|(id, name)| *id == factor_type_id && name == caption)
+            {
                 continue;
             }
             seen.push((factor_type_id, caption.to_owned()));
             factors.object(|factor| {
                 factor.int("factor_type_id", factor_type_id);
                 factor.string("factor_type", caption);
-                factor.text("provider", step.non_empty("authenticationMethodDetail").as_deref());
+                factor.text(
+                    "provider",
+                    step.non_empty("authenticationMethodDetail").as_deref(),
+                );
             });
         }
     });

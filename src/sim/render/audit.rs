@@ -123,53 +123,446 @@ const fn activity(
 const CORE: &str = "Core Directory";
 
 static ACTIVITIES: &[(Activity, u32)] = &[
-    (activity("UserManagement", "Add user", "Add", CORE, Target::User), 8),
-    (activity("UserManagement", "Update user", "Update", CORE, Target::UserUpdate), 30),
-    (activity("UserManagement", "Delete user", "Delete", CORE, Target::User), 3),
-    (activity("UserManagement", "Hard Delete user", "Delete", CORE, Target::User), 1),
-    (activity("UserManagement", "Restore user", "Update", CORE, Target::User), 1),
-    (activity("UserManagement", "Disable account", "Update", CORE, Target::UserUpdate), 2),
-    (activity("UserManagement", "Enable account", "Update", CORE, Target::UserUpdate), 1),
-    (activity("UserManagement", "Change user password", "Update", CORE, Target::User), 4),
-    (activity("UserManagement", "Reset user password", "Update", CORE, Target::User), 4),
-    (activity("UserManagement", "Reset password (self-service)", "Update", "Self-service Password Management", Target::User), 3),
-    (activity("UserManagement", "Set force change user password", "Update", CORE, Target::User), 1),
-    (activity("UserManagement", "Change user license", "Update", CORE, Target::UserUpdate), 4),
-    (activity("UserManagement", "Update StsRefreshTokenValidFrom Timestamp", "Update", CORE, Target::UserUpdate), 6),
-    (activity("UserManagement", "User registered security info", "Add", "Authentication Methods", Target::User), 3),
-    (activity("UserManagement", "User deleted security info", "Delete", "Authentication Methods", Target::User), 1),
-    (activity("UserManagement", "Disable Strong Authentication", "Update", CORE, Target::UserUpdate), 1),
-    (activity("GroupManagement", "Add member to group", "Assign", CORE, Target::GroupMember), 15),
-    (activity("GroupManagement", "Remove member from group", "Unassign", CORE, Target::GroupMember), 8),
-    (activity("GroupManagement", "Add group", "Add", CORE, Target::Group), 2),
-    (activity("GroupManagement", "Delete group", "Delete", CORE, Target::Group), 1),
-    (activity("GroupManagement", "Update group", "Update", CORE, Target::Group), 3),
-    (activity("GroupManagement", "Add owner to group", "Assign", CORE, Target::GroupOwner), 2),
-    (activity("GroupManagement", "Remove owner from group", "Unassign", CORE, Target::GroupOwner), 1),
-    (activity("RoleManagement", "Add member to role", "Assign", CORE, Target::RoleMember), 3),
-    (activity("RoleManagement", "Remove member from role", "Unassign", CORE, Target::RoleMember), 2),
-    (activity("RoleManagement", "Add eligible member to role in PIM completed (permanent)", "Assign", "PIM", Target::RoleMember), 1),
-    (activity("RoleManagement", "Add member to role completed (PIM activation)", "Assign", "PIM", Target::RoleMember), 2),
-    (activity("ApplicationManagement", "Add app role assignment to service principal", "Assign", CORE, Target::ServicePrincipalRole), 2),
-    (activity("ApplicationManagement", "Remove app role assignment from service principal", "Unassign", CORE, Target::ServicePrincipalRole), 1),
-    (activity("ApplicationManagement", "Consent to application", "Assign", CORE, Target::ServicePrincipalRole), 2),
-    (activity("ApplicationManagement", "Add delegated permission grant", "Assign", CORE, Target::ServicePrincipalRole), 1),
-    (activity("ApplicationManagement", "Add application", "Add", CORE, Target::Application), 1),
-    (activity("ApplicationManagement", "Update application", "Update", CORE, Target::Application), 3),
-    (activity("ApplicationManagement", "Update application \u{2013} Certificates and secrets management ", "Update", CORE, Target::Application), 2),
-    (activity("ApplicationManagement", "Add service principal", "Add", CORE, Target::ServicePrincipal), 1),
-    (activity("ApplicationManagement", "Add service principal credentials", "Update", CORE, Target::ServicePrincipal), 1),
-    (activity("ApplicationManagement", "Delete application", "Delete", CORE, Target::Application), 1),
-    (activity("Device", "Register device", "Add", "Device Registration Service", Target::Device), 3),
-    (activity("Device", "Add device", "Add", CORE, Target::Device), 2),
-    (activity("Device", "Update device", "Update", CORE, Target::Device), 4),
-    (activity("Device", "Delete device", "Delete", CORE, Target::Device), 1),
-    (activity("Policy", "Add conditional access policy", "Add", "Conditional Access", Target::Policy), 1),
-    (activity("Policy", "Update conditional access policy", "Update", "Conditional Access", Target::Policy), 2),
-    (activity("Policy", "Delete conditional access policy", "Delete", "Conditional Access", Target::Policy), 1),
-    (activity("Policy", "Add named location", "Add", "Conditional Access", Target::Policy), 1),
-    (activity("DirectoryManagement", "Set Company Information", "Update", CORE, Target::Domain), 1),
-    (activity("DirectoryManagement", "Verify domain", "Update", CORE, Target::Domain), 1),
+    (
+        activity("UserManagement", "Add user", "Add", CORE, Target::User),
+        8,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Update user",
+            "Update",
+            CORE,
+            Target::UserUpdate,
+        ),
+        30,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Delete user",
+            "Delete",
+            CORE,
+            Target::User,
+        ),
+        3,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Hard Delete user",
+            "Delete",
+            CORE,
+            Target::User,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Restore user",
+            "Update",
+            CORE,
+            Target::User,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Disable account",
+            "Update",
+            CORE,
+            Target::UserUpdate,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Enable account",
+            "Update",
+            CORE,
+            Target::UserUpdate,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Change user password",
+            "Update",
+            CORE,
+            Target::User,
+        ),
+        4,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Reset user password",
+            "Update",
+            CORE,
+            Target::User,
+        ),
+        4,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Reset password (self-service)",
+            "Update",
+            "Self-service Password Management",
+            Target::User,
+        ),
+        3,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Set force change user password",
+            "Update",
+            CORE,
+            Target::User,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Change user license",
+            "Update",
+            CORE,
+            Target::UserUpdate,
+        ),
+        4,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Update StsRefreshTokenValidFrom Timestamp",
+            "Update",
+            CORE,
+            Target::UserUpdate,
+        ),
+        6,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "User registered security info",
+            "Add",
+            "Authentication Methods",
+            Target::User,
+        ),
+        3,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "User deleted security info",
+            "Delete",
+            "Authentication Methods",
+            Target::User,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "UserManagement",
+            "Disable Strong Authentication",
+            "Update",
+            CORE,
+            Target::UserUpdate,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "GroupManagement",
+            "Add member to group",
+            "Assign",
+            CORE,
+            Target::GroupMember,
+        ),
+        15,
+    ),
+    (
+        activity(
+            "GroupManagement",
+            "Remove member from group",
+            "Unassign",
+            CORE,
+            Target::GroupMember,
+        ),
+        8,
+    ),
+    (
+        activity("GroupManagement", "Add group", "Add", CORE, Target::Group),
+        2,
+    ),
+    (
+        activity(
+            "GroupManagement",
+            "Delete group",
+            "Delete",
+            CORE,
+            Target::Group,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "GroupManagement",
+            "Update group",
+            "Update",
+            CORE,
+            Target::Group,
+        ),
+        3,
+    ),
+    (
+        activity(
+            "GroupManagement",
+            "Add owner to group",
+            "Assign",
+            CORE,
+            Target::GroupOwner,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "GroupManagement",
+            "Remove owner from group",
+            "Unassign",
+            CORE,
+            Target::GroupOwner,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "RoleManagement",
+            "Add member to role",
+            "Assign",
+            CORE,
+            Target::RoleMember,
+        ),
+        3,
+    ),
+    (
+        activity(
+            "RoleManagement",
+            "Remove member from role",
+            "Unassign",
+            CORE,
+            Target::RoleMember,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "RoleManagement",
+            "Add eligible member to role in PIM completed (permanent)",
+            "Assign",
+            "PIM",
+            Target::RoleMember,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "RoleManagement",
+            "Add member to role completed (PIM activation)",
+            "Assign",
+            "PIM",
+            Target::RoleMember,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Add app role assignment to service principal",
+            "Assign",
+            CORE,
+            Target::ServicePrincipalRole,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Remove app role assignment from service principal",
+            "Unassign",
+            CORE,
+            Target::ServicePrincipalRole,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Consent to application",
+            "Assign",
+            CORE,
+            Target::ServicePrincipalRole,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Add delegated permission grant",
+            "Assign",
+            CORE,
+            Target::ServicePrincipalRole,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Add application",
+            "Add",
+            CORE,
+            Target::Application,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Update application",
+            "Update",
+            CORE,
+            Target::Application,
+        ),
+        3,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Update application \u{2013} Certificates and secrets management ",
+            "Update",
+            CORE,
+            Target::Application,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Add service principal",
+            "Add",
+            CORE,
+            Target::ServicePrincipal,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Add service principal credentials",
+            "Update",
+            CORE,
+            Target::ServicePrincipal,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "ApplicationManagement",
+            "Delete application",
+            "Delete",
+            CORE,
+            Target::Application,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "Device",
+            "Register device",
+            "Add",
+            "Device Registration Service",
+            Target::Device,
+        ),
+        3,
+    ),
+    (
+        activity("Device", "Add device", "Add", CORE, Target::Device),
+        2,
+    ),
+    (
+        activity("Device", "Update device", "Update", CORE, Target::Device),
+        4,
+    ),
+    (
+        activity("Device", "Delete device", "Delete", CORE, Target::Device),
+        1,
+    ),
+    (
+        activity(
+            "Policy",
+            "Add conditional access policy",
+            "Add",
+            "Conditional Access",
+            Target::Policy,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "Policy",
+            "Update conditional access policy",
+            "Update",
+            "Conditional Access",
+            Target::Policy,
+        ),
+        2,
+    ),
+    (
+        activity(
+            "Policy",
+            "Delete conditional access policy",
+            "Delete",
+            "Conditional Access",
+            Target::Policy,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "Policy",
+            "Add named location",
+            "Add",
+            "Conditional Access",
+            Target::Policy,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "DirectoryManagement",
+            "Set Company Information",
+            "Update",
+            CORE,
+            Target::Domain,
+        ),
+        1,
+    ),
+    (
+        activity(
+            "DirectoryManagement",
+            "Verify domain",
+            "Update",
+            CORE,
+            Target::Domain,
+        ),
+        1,
+    ),
 ];
 
 pub(super) fn render(
@@ -219,13 +612,21 @@ pub(super) fn render(
         }
     } else if initiator_is_app {
         InitiatedBy {
-            user: if quirk == Some(Quirk::NullOrEmptyObjects) { Obj::Empty } else { Obj::Null },
+            user: if quirk == Some(Quirk::NullOrEmptyObjects) {
+                Obj::Empty
+            } else {
+                Obj::Null
+            },
             app: Obj::Present(app_identity),
         }
     } else {
         InitiatedBy {
             user: Obj::Present(user_identity),
-            app: if quirk == Some(Quirk::NullOrEmptyObjects) { Obj::Empty } else { Obj::Null },
+            app: if quirk == Some(Quirk::NullOrEmptyObjects) {
+                Obj::Empty
+            } else {
+                Obj::Null
+            },
         }
     };
 
@@ -245,8 +646,16 @@ pub(super) fn render(
                 ("AccountEnabled", "[true]", "[false]"),
                 ("DisplayName", "[\"Alex Wilber\"]", "[\"Alex W. Wilber\"]"),
                 ("Department", "[\"Sales\"]", "[\"Marketing\"]"),
-                ("StsRefreshTokensValidFrom", "[\"2024-01-01T00:00:00Z\"]", "[\"2024-05-01T10:00:00Z\"]"),
-                ("AssignedLicense", "[]", "[\"[SKUName=ENTERPRISEPACK, AccountId=...]\"]"),
+                (
+                    "StsRefreshTokensValidFrom",
+                    "[\"2024-01-01T00:00:00Z\"]",
+                    "[\"2024-05-01T10:00:00Z\"]",
+                ),
+                (
+                    "AssignedLicense",
+                    "[]",
+                    "[\"[SKUName=ENTERPRISEPACK, AccountId=...]\"]",
+                ),
             ]);
             vec![user_target(vec![
                 ModifiedProperty {
@@ -419,8 +828,20 @@ pub(super) fn render(
 
     let (result, result_reason) = *rng.weighted(&[
         (("success", ""), 95),
-        (("failure", "Microsoft.Online.Workflows.ObjectAlreadyExistsException"), 2),
-        (("failure", "User's password does not meet complexity requirements"), 2),
+        (
+            (
+                "failure",
+                "Microsoft.Online.Workflows.ObjectAlreadyExistsException",
+            ),
+            2,
+        ),
+        (
+            (
+                "failure",
+                "User's password does not meet complexity requirements",
+            ),
+            2,
+        ),
         (("timeout", "Request timed out"), 1),
     ]);
     let result = if quirk == Some(Quirk::UnknownEnumValues) {
@@ -446,7 +867,12 @@ pub(super) fn render(
     if matches!(activity.target, Target::User | Target::UserUpdate) {
         additional_details.push(KeyValue {
             key: "UserType",
-            value: if target_user.guest_home_tenant.is_some() { "Guest" } else { "Member" }.to_owned(),
+            value: if target_user.guest_home_tenant.is_some() {
+                "Guest"
+            } else {
+                "Member"
+            }
+            .to_owned(),
         });
     }
     if activity.service == "PIM" {

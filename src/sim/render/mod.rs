@@ -29,7 +29,12 @@ impl ApiVersion {
 }
 
 /// Appends the JSON of one record to `out`.
-pub fn render_record(out: &mut Vec<u8>, tenant: &TenantData, meta: &RecordMeta, version: ApiVersion) {
+pub fn render_record(
+    out: &mut Vec<u8>,
+    tenant: &TenantData,
+    meta: &RecordMeta,
+    version: ApiVersion,
+) {
     let start = out.len();
     let result = match meta.stream {
         StreamKind::DirectoryAudits => audit::render(out, tenant, meta, version),
@@ -86,7 +91,11 @@ impl<T> Obj<T> {
     /// Under the null-or-empty quirk an object becomes `null` or `{}`; otherwise it stays.
     pub(crate) fn quirky(value: T, quirk: Option<Quirk>, rng: &mut SimRng) -> Obj<T> {
         if quirk == Some(Quirk::NullOrEmptyObjects) {
-            if rng.chance(0.5) { Obj::Null } else { Obj::Empty }
+            if rng.chance(0.5) {
+                Obj::Null
+            } else {
+                Obj::Empty
+            }
         } else {
             Obj::Present(value)
         }
@@ -159,11 +168,15 @@ mod tests {
                 for (meta, tenant, _) in records_of(stream, 0.3) {
                     let mut out = Vec::new();
                     render_record(&mut out, &tenant, &meta, version);
-                    let value: serde_json::Value = serde_json::from_slice(&out)
-                        .unwrap_or_else(|error| panic!("{stream} {error}: {}", String::from_utf8_lossy(&out)));
+                    let value: serde_json::Value =
+                        serde_json::from_slice(&out).unwrap_or_else(|error| {
+                            panic!("{stream} {error}: {}", String::from_utf8_lossy(&out))
+                        });
                     assert_eq!(value["id"], serde_json::Value::String(meta.id.clone()));
                     let time_field = match stream {
-                        StreamKind::DirectoryAudits | StreamKind::Provisioning => "activityDateTime",
+                        StreamKind::DirectoryAudits | StreamKind::Provisioning => {
+                            "activityDateTime"
+                        }
                         _ => "createdDateTime",
                     };
                     let time = value[time_field].as_str().expect("time is a string");
@@ -192,7 +205,10 @@ mod tests {
             assert_eq!(beta_value["signInEventTypes"][0], "interactiveUser");
         }
         let average = total_beta / records.len();
-        assert!((2500..=4500).contains(&average), "average beta sign-in is {average} bytes");
+        assert!(
+            (2500..=4500).contains(&average),
+            "average beta sign-in is {average} bytes"
+        );
     }
 
     #[test]
@@ -212,7 +228,13 @@ mod tests {
 
     #[test]
     fn graph_time_has_seven_fractional_digits() {
-        assert_eq!(graph_time(1_700_000_000_123), "2023-11-14T22:13:20.1230000Z");
-        assert_eq!(graph_time_seconds(1_700_000_000_123), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            graph_time(1_700_000_000_123),
+            "2023-11-14T22:13:20.1230000Z"
+        );
+        assert_eq!(
+            graph_time_seconds(1_700_000_000_123),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }

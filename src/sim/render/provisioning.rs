@@ -134,7 +134,12 @@ pub(super) fn render(
         ("delete", 4),
         ("stagedDelete", 3),
     ]);
-    let status = *rng.weighted(&[("success", 82), ("skipped", 10), ("failure", 6), ("warning", 2)]);
+    let status = *rng.weighted(&[
+        ("success", 82),
+        ("skipped", 10),
+        ("failure", 6),
+        ("warning", 2),
+    ]);
     let status = if quirk == Some(Quirk::UnknownEnumValues) {
         "unknownFutureValue"
     } else {
@@ -149,7 +154,11 @@ pub(super) fn render(
     });
     let job_id = format!(
         "{}.{}",
-        job_app.split_whitespace().next().unwrap_or("App").to_lowercase(),
+        job_app
+            .split_whitespace()
+            .next()
+            .unwrap_or("App")
+            .to_lowercase(),
         rng.guid().replace('-', "")
     );
     let source_id = rng.guid();
@@ -158,7 +167,10 @@ pub(super) fn render(
     } else {
         user.display_name.as_str()
     };
-    let step = |name: &'static str, step_type: &'static str, step_status: &'static str, description: String| Step {
+    let step = |name: &'static str,
+                step_type: &'static str,
+                step_status: &'static str,
+                description: String| Step {
         name,
         provisioning_step_type: step_type,
         status: step_status,
@@ -175,7 +187,11 @@ pub(super) fn render(
         step(
             "EntrySynchronizationScoping",
             "scoping",
-            if status == "skipped" { "skipped" } else { "success" },
+            if status == "skipped" {
+                "skipped"
+            } else {
+                "success"
+            },
             format!("Determine if {display_name} is in scope."),
         ),
         step(
@@ -189,7 +205,11 @@ pub(super) fn render(
         steps.push(step(
             "EntryExportUpdate",
             "export",
-            if status == "failure" { "failure" } else { "success" },
+            if status == "failure" {
+                "failure"
+            } else {
+                "success"
+            },
             format!("{action} {display_name} in {target_name}"),
         ));
     }
@@ -198,7 +218,7 @@ pub(super) fn render(
         status,
         error_information,
     };
-    let beta = (version == ApiVersion::Beta).then(|| BetaProvisioning {
+    let beta = (version == ApiVersion::Beta).then_some(BetaProvisioning {
         action: match action {
             "create" => "Create",
             "update" => "Update",
@@ -246,9 +266,17 @@ pub(super) fn render(
             details: Vec::new(),
         },
         target_identity: Identity {
-            id: if action == "create" { String::new() } else { user.id.clone() },
+            id: if action == "create" {
+                String::new()
+            } else {
+                user.id.clone()
+            },
             display_name,
-            identity_type: if is_inbound { "User" } else { "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User" },
+            identity_type: if is_inbound {
+                "User"
+            } else {
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+            },
             details: vec![KeyValue {
                 key: "UserPrincipalName",
                 value: user.user_principal_name.clone(),

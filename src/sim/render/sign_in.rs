@@ -248,7 +248,11 @@ pub(super) fn render(
         pools::SERVICE_PRINCIPAL_STATUSES
     };
     let (error_code, failure_reason, additional_details) = *rng.weighted(statuses);
-    let failure_reason = if error_code == 0 { "Other." } else { failure_reason };
+    let failure_reason = if error_code == 0 {
+        "Other."
+    } else {
+        failure_reason
+    };
     let additional_details = Some(additional_details).filter(|details| !details.is_empty());
 
     let location_index = match subject {
@@ -285,32 +289,52 @@ pub(super) fn render(
     let (operating_system, browser) = pools::DEVICE_PLATFORMS[platform_index];
     let device_is_registered = is_user_sign_in && rng.chance(0.55);
     let device_detail = DeviceDetail {
-        device_id: if device_is_registered { rng.guid() } else { String::new() },
+        device_id: if device_is_registered {
+            rng.guid()
+        } else {
+            String::new()
+        },
         display_name: if device_is_registered {
             format!("DESKTOP-{:06X}", rng.below(0xff_ffff))
         } else {
             String::new()
         },
-        operating_system: if is_user_sign_in { operating_system } else { "" },
+        operating_system: if is_user_sign_in {
+            operating_system
+        } else {
+            ""
+        },
         browser: if is_user_sign_in { browser } else { "" },
         is_compliant: device_is_registered && rng.chance(0.8),
         is_managed: device_is_registered && rng.chance(0.85),
         trust_type: if device_is_registered {
-            *rng.pick(&["Azure AD joined", "Hybrid Azure AD joined", "Azure AD registered"])
+            rng.pick::<&str>(&[
+                "Azure AD joined",
+                "Hybrid Azure AD joined",
+                "Azure AD registered",
+            ])
         } else {
             ""
         },
     };
 
     let mut risk_level = *rng.weighted(pools::RISK_LEVELS);
-    let risk_aggregated = if risk_level == "hidden" { "hidden" } else { *rng.weighted(pools::RISK_LEVELS) };
+    let risk_aggregated = if risk_level == "hidden" {
+        "hidden"
+    } else {
+        *rng.weighted(pools::RISK_LEVELS)
+    };
     if !is_user_sign_in {
         risk_level = "none";
     }
     let (risk_state, risk_detail, risk_events) = match risk_level {
         "low" | "medium" | "high" => (
             *rng.pick(&["atRisk", "remediated", "dismissed", "confirmedCompromised"]),
-            *rng.pick(&["none", "userPerformedSecuredPasswordChange", "adminDismissedAllRiskForUser"]),
+            *rng.pick(&[
+                "none",
+                "userPerformedSecuredPasswordChange",
+                "adminDismissedAllRiskForUser",
+            ]),
             vec![*rng.pick(pools::RISK_EVENT_TYPES)],
         ),
         "hidden" => ("none", "hidden", Vec::new()),
@@ -549,7 +573,11 @@ fn beta_properties<'a>(
                 };
                 let msi = if meta.stream == StreamKind::SignInsManagedIdentity {
                     Obj::Present(ManagedServiceIdentity {
-                        msi_type: if rng.chance(0.6) { "systemAssigned" } else { "userAssigned" },
+                        msi_type: if rng.chance(0.6) {
+                            "systemAssigned"
+                        } else {
+                            "userAssigned"
+                        },
                         associated_resource_id: &workload.resource_id,
                         federated_token_id: None,
                         federated_token_issuer: None,
@@ -566,7 +594,11 @@ fn beta_properties<'a>(
                     workload.service_principal_id.as_str(),
                     Some(workload.name.as_str()),
                     workload.credential_key_id.as_str(),
-                    if credential_type == "certificate" { workload.thumbprint.as_str() } else { "" },
+                    if credential_type == "certificate" {
+                        workload.thumbprint.as_str()
+                    } else {
+                        ""
+                    },
                     credential_type,
                     msi,
                 )
@@ -644,14 +676,24 @@ fn beta_properties<'a>(
         token_issuer_type: "AzureAD",
         token_issuer_name: "",
         incoming_token_type: match meta.stream {
-            StreamKind::SignInsNonInteractive => *rng.pick(&["primaryRefreshToken", "refreshToken", "none"]),
+            StreamKind::SignInsNonInteractive => {
+                rng.pick::<&str>(&["primaryRefreshToken", "refreshToken", "none"])
+            }
             _ => "none",
         },
         cross_tenant_access_type: cross_tenant,
         home_tenant_id,
-        home_tenant_name: if user_type == "guest" { "" } else { tenant.display_name.as_str() },
+        home_tenant_name: if user_type == "guest" {
+            ""
+        } else {
+            tenant.display_name.as_str()
+        },
         resource_tenant_id: &tenant.tenant_id,
-        resource_service_principal_id: crate::sim::rng::guid_for(&[tenant.index as u64, 91, resource_id.len() as u64]),
+        resource_service_principal_id: crate::sim::rng::guid_for(&[
+            tenant.index as u64,
+            91,
+            resource_id.len() as u64,
+        ]),
         autonomous_system_number: asn,
         ip_address_from_resource_provider: None,
         is_tenant_restricted: false,
