@@ -8,10 +8,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use rustc_hash::{FxHashMap, FxHasher};
 use serde_json::value::RawValue;
 
 use crate::clock::Timestamp;
@@ -120,6 +122,20 @@ pub struct Record<'a> {
     /// The record as received.
     pub text: &'a str,
     fields: Vec<(Key<'a>, &'a RawValue)>,
+    /// Hash of a key → position of its last occurrence; empty for small objects, which are
+    /// searched directly.
+    last_by_key: FxHashMap<u64, u16>,
+    has_repeats: bool,
+}
+
+/// Objects with more properties than this get a hash index (records); smaller ones (nested
+/// objects) are searched directly, which is faster than building an index.
+const INDEX_FROM: usize = 16;
+
+fn key_hash(key: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Why a record cannot be read at all (it goes to the dead-letter topic).
@@ -174,19 +190,53 @@ impl<'a> Record<'a> {
     /// Splits a record into properties.
     pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let fields = deserializer
+        let mut fields = deserializer
             .deserialize_map(FieldsVisitor)
             .map_err(|error| RecordError::NotAnObject(error.to_string()))?;
-        Ok(Record { text, fields })
+        // a record of more than 65,535 properties is not a Graph record; keep what indexes
+        fields.truncate(usize::from(u16::MAX));
+        let mut last_by_key = FxHashMap::default();
+        let has_repeats = if fields.len() > INDEX_FROM {
+            last_by_key.reserve(fields.len());
+            for (position, (key, _)) in fields.iter().enumerate() {
+                last_by_key.insert(key_hash(&key.0), position as u16);
+            }
+            last_by_key.len() < fields.len()
+        } else {
+            fields
+                .iter()
+                .enumerate()
+                .any(|(position, (key, _))| fields[..position].iter().any(|(earlier, _)| earlier == key))
+        };
+        Ok(Record {
+            text,
+            fields,
+            last_by_key,
+            has_repeats,
+        })
+    }
+
+    /// The position of the last occurrence of `key`.
+    fn position(&self, key: &str) -> Option<usize> {
+        let scan = || {
+            self.fields
+                .iter()
+                .rposition(|(name, _)| name.0.len() == key.len() && name.0 == key)
+        };
+        if self.last_by_key.is_empty() {
+            return scan();
+        }
+        let candidate = usize::from(*self.last_by_key.get(&key_hash(key))?);
+        if self.fields[candidate].0.0 == key {
+            return Some(candidate);
+        }
+        // two keys with one 64-bit hash: never seen, but answered correctly
+        scan()
     }
 
     /// The raw value of a property; the last one when a key is repeated.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.fields
-            .iter()
-            .rev()
-            .find(|(name, _)| name.0 == key)
-            .map(|(_, value)| *value)
+        self.position(key).map(|index| self.fields[index].1)
     }
 
     /// Every property in order, repeated keys included.
@@ -196,19 +246,15 @@ impl<'a> Record<'a> {
             .map(|(key, value)| (key.0.as_ref(), *value))
     }
 
-    /// Properties without repeats (the last occurrence of a repeated key), in first-seen order.
-    pub fn distinct_fields(&self) -> Vec<(&str, &'a RawValue)> {
-        let mut distinct: Vec<(&str, &'a RawValue)> = Vec::with_capacity(self.fields.len());
-        for (key, value) in &self.fields {
-            match distinct
-                .iter_mut()
-                .find(|(name, _)| *name == key.0.as_ref())
-            {
-                Some(entry) => entry.1 = *value,
-                None => distinct.push((key.0.as_ref(), *value)),
-            }
-        }
-        distinct
+    /// Properties without repeats: the last occurrence of each key, in record order.
+    pub fn distinct_fields(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        // without repeated keys (nearly always) every field is the last of its key
+        let has_repeats = self.has_repeats;
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(move |(position, (key, _))| !has_repeats || self.position(&key.0) == Some(*position))
+            .map(|(_, (key, value))| (key.0.as_ref(), *value))
     }
 
     /// A string property; `None` when absent, null or not a string.
@@ -266,7 +312,11 @@ mod tests {
             "the last repeated key wins"
         );
         assert_eq!(second.fields().count(), 5);
-        assert_eq!(second.distinct_fields().len(), 4);
+        assert_eq!(second.distinct_fields().count(), 4);
+        let distinct: Vec<(&str, &str)> = second.distinct_fields().map(|(key, value)| (key, value.get())).collect();
+        assert_eq!(distinct[2], ("riskState", "\"none\""), "the later value, at the later place");
+        assert!(second.get("absent").is_none());
+        assert_eq!(second.get("id").map(RawValue::get), Some("\"b\\u00e9\""));
         assert_eq!(
             second.get("new").map(RawValue::get),
             Some(r#"{"deep":[1,2]}"#)

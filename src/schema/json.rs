@@ -18,8 +18,18 @@ pub struct ArrayWriter<'a> {
 }
 
 fn write_string(out: &mut Vec<u8>, value: &str) {
-    // writing a &str into a Vec cannot fail
-    let _ = serde_json::to_writer(&mut *out, value);
+    // no early exit, so that the check vectorises: most strings are short and clean
+    let needs_escaping = value
+        .bytes()
+        .fold(false, |found, byte| found | (byte < 0x20) | (byte == b'"') | (byte == b'\\'));
+    if needs_escaping {
+        // writing a &str into a Vec cannot fail
+        let _ = serde_json::to_writer(&mut *out, value);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    }
 }
 
 impl<'a> ObjectWriter<'a> {
@@ -35,7 +45,19 @@ impl<'a> ObjectWriter<'a> {
         self.fields
     }
 
+    /// A key chosen by a mapper: an identifier, written without an escape check.
     fn key(&mut self, key: &str) {
+        if self.fields > 0 {
+            self.out.push(b',');
+        }
+        self.fields += 1;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A key that came with the data (a Graph property name), escaped when it has to be.
+    fn foreign_key(&mut self, key: &str) {
         if self.fields > 0 {
             self.out.push(b',');
         }
@@ -89,8 +111,19 @@ impl<'a> ObjectWriter<'a> {
 
     /// Copies a Graph value as it came.
     pub fn raw(&mut self, key: &str, value: &RawValue) {
-        self.key(key);
+        self.raw_text(key, value.get());
+    }
+
+    /// Copies a Graph property, name and value, as it came.
+    pub fn raw_property(&mut self, name: &str, value: &RawValue) {
+        self.foreign_key(name);
         self.out.extend_from_slice(value.get().as_bytes());
+    }
+
+    /// Copies JSON text that is already known to be valid (a record split from its page).
+    pub fn raw_text(&mut self, key: &str, json: &str) {
+        self.key(key);
+        self.out.extend_from_slice(json.as_bytes());
     }
 
     /// Writes a nested object; nothing at all when the body wrote no field.

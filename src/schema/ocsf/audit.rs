@@ -19,14 +19,13 @@ use crate::schema::{MapContext, MapError};
 const TIME_FIELD: &str = "activityDateTime";
 
 const COVERED: &[(&str, Coverage)] = &[
-    ("id", Coverage::Full),
     ("activityDateTime", Coverage::Full),
     ("activityDisplayName", Coverage::Full),
     ("correlationId", Coverage::Full),
+    ("id", Coverage::Full),
     ("loggedByService", Coverage::Full),
     ("result", Coverage::Full),
     ("resultReason", Coverage::Full),
-    ("userAgent", Coverage::Full),
 ];
 
 /// One entry of `targetResources`.

@@ -162,11 +162,13 @@ pub fn write_unmapped(
 ) {
     event.object("unmapped", |unmapped| {
         for (key, value) in record.distinct_fields() {
+            // lengths first: most names differ in length, so few strings are compared
             let coverage = covered
                 .iter()
-                .find(|(name, _)| *name == key && !not_written.contains(name));
+                .find(|(name, _)| name.len() == key.len() && *name == key)
+                .filter(|(name, _)| !not_written.contains(name));
             match coverage {
-                None => unmapped.raw(key, value),
+                None => unmapped.raw_property(key, value),
                 Some((_, Coverage::Full)) => {}
                 Some((_, Coverage::Except(taken))) => write_remainder(unmapped, key, value, taken),
             }
@@ -184,12 +186,12 @@ fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &RawValue, tak
         Some(nested) => unmapped.object(key, |remainder| {
             for (name, sub_value) in nested.distinct_fields() {
                 if !taken.contains(&name) && sub_value.get() != "null" {
-                    remainder.raw(name, sub_value);
+                    remainder.raw_property(name, sub_value);
                 }
             }
         }),
         None if value.get().starts_with('{') => {}
-        None => unmapped.raw(key, value),
+        None => unmapped.raw_property(key, value),
     }
 }
 

@@ -19,16 +19,11 @@ use crate::schema::{MapContext, MapError};
 const TIME_FIELD: &str = "activityDateTime";
 
 const COVERED: &[(&str, Coverage)] = &[
-    ("id", Coverage::Full),
     ("activityDateTime", Coverage::Full),
     ("changeId", Coverage::Full),
-    ("provisioningAction", Coverage::Full),
     ("durationInMilliseconds", Coverage::Full),
-    (
-        "targetIdentity",
-        Coverage::Except(&["id", "displayName", "identityType"]),
-    ),
-    ("servicePrincipal", Coverage::Full),
+    ("id", Coverage::Full),
+    ("provisioningAction", Coverage::Full),
 ];
 
 pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(), MapError> {
