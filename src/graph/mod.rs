@@ -10,3 +10,4 @@ pub mod endpoint;
 pub mod error;
 pub mod pages;
 pub mod record;
+pub mod split;

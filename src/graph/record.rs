@@ -11,9 +11,9 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use rustc_hash::{FxHashMap, FxHasher};
 use serde_json::value::RawValue;
 
 use crate::clock::Timestamp;
@@ -117,11 +117,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     }
 }
 
-/// A record split into its top-level properties, values still raw JSON.
+/// A record split into its top-level properties, values still raw JSON text.
 pub struct Record<'a> {
     /// The record as received.
     pub text: &'a str,
-    fields: Vec<(Key<'a>, &'a RawValue)>,
+    fields: Vec<(Key<'a>, &'a str)>,
     /// Hash of a key → position of its last occurrence; empty for small objects, which are
     /// searched directly.
     last_by_key: FxHashMap<u64, u16>,
@@ -170,7 +170,7 @@ impl fmt::Display for RecordError {
 struct FieldsVisitor;
 
 impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Vec<(Key<'de>, &'de RawValue)>;
+    type Value = Vec<(Key<'de>, &'de str)>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         formatter.write_str("a JSON object")
@@ -180,19 +180,39 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(96));
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let value: &'de RawValue = map.next_value()?;
-            fields.push((key, value));
+            fields.push((key, value.get()));
         }
         Ok(fields)
     }
 }
 
 impl<'a> Record<'a> {
-    /// Splits a record into properties.
+    /// Splits a record into properties, validating it as JSON.
     pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let mut fields = deserializer
+        let fields = deserializer
             .deserialize_map(FieldsVisitor)
             .map_err(|error| RecordError::NotAnObject(error.to_string()))?;
+        Ok(Record::from_fields(text, fields))
+    }
+
+    /// Splits a record that is known to be valid JSON (it was validated with its page, or is a
+    /// value inside such a record) without validating it again; falls back to `parse` when the
+    /// text is not an object.
+    pub fn parse_validated(text: &'a str) -> Result<Record<'a>, RecordError> {
+        match super::split::split_object(text) {
+            Some(properties) => Ok(Record::from_fields(
+                text,
+                properties
+                    .into_iter()
+                    .map(|(key, value)| (Key(key), value))
+                    .collect(),
+            )),
+            None => Record::parse(text),
+        }
+    }
+
+    fn from_fields(text: &'a str, mut fields: Vec<(Key<'a>, &'a str)>) -> Record<'a> {
         // a record of more than 65,535 properties is not a Graph record; keep what indexes
         fields.truncate(usize::from(u16::MAX));
         let mut last_by_key = FxHashMap::default();
@@ -203,17 +223,16 @@ impl<'a> Record<'a> {
             }
             last_by_key.len() < fields.len()
         } else {
-            fields
-                .iter()
-                .enumerate()
-                .any(|(position, (key, _))| fields[..position].iter().any(|(earlier, _)| earlier == key))
+            fields.iter().enumerate().any(|(position, (key, _))| {
+                fields[..position].iter().any(|(earlier, _)| earlier == key)
+            })
         };
-        Ok(Record {
+        Record {
             text,
             fields,
             last_by_key,
             has_repeats,
-        })
+        }
     }
 
     /// The position of the last occurrence of `key`.
@@ -235,25 +254,27 @@ impl<'a> Record<'a> {
     }
 
     /// The raw value of a property; the last one when a key is repeated.
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
         self.position(key).map(|index| self.fields[index].1)
     }
 
     /// Every property in order, repeated keys included.
-    pub fn fields(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &'a str)> {
         self.fields
             .iter()
             .map(|(key, value)| (key.0.as_ref(), *value))
     }
 
     /// Properties without repeats: the last occurrence of each key, in record order.
-    pub fn distinct_fields(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+    pub fn distinct_fields(&self) -> impl Iterator<Item = (&str, &'a str)> {
         // without repeated keys (nearly always) every field is the last of its key
         let has_repeats = self.has_repeats;
         self.fields
             .iter()
             .enumerate()
-            .filter(move |(position, (key, _))| !has_repeats || self.position(&key.0) == Some(*position))
+            .filter(move |(position, (key, _))| {
+                !has_repeats || self.position(&key.0) == Some(*position)
+            })
             .map(|(_, (key, value))| (key.0.as_ref(), *value))
     }
 
@@ -279,9 +300,8 @@ impl<'a> Record<'a> {
     }
 }
 
-/// A JSON string value without its quotes, unescaped only when it has escapes.
-pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
+/// A JSON string value (raw text) without its quotes, unescaped only when it has escapes.
+pub fn raw_str(text: &str) -> Option<Cow<'_, str>> {
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
     if !inner.contains('\\') {
         return Some(Cow::Borrowed(inner));
@@ -313,14 +333,15 @@ mod tests {
         );
         assert_eq!(second.fields().count(), 5);
         assert_eq!(second.distinct_fields().count(), 4);
-        let distinct: Vec<(&str, &str)> = second.distinct_fields().map(|(key, value)| (key, value.get())).collect();
-        assert_eq!(distinct[2], ("riskState", "\"none\""), "the later value, at the later place");
-        assert!(second.get("absent").is_none());
-        assert_eq!(second.get("id").map(RawValue::get), Some("\"b\\u00e9\""));
+        let distinct: Vec<(&str, &str)> = second.distinct_fields().collect();
         assert_eq!(
-            second.get("new").map(RawValue::get),
-            Some(r#"{"deep":[1,2]}"#)
+            distinct[2],
+            ("riskState", "\"none\""),
+            "the later value, at the later place"
         );
+        assert!(second.get("absent").is_none());
+        assert_eq!(second.get("id"), Some("\"b\\u00e9\""));
+        assert_eq!(second.get("new"), Some(r#"{"deep":[1,2]}"#));
         let first = Record::parse(texts[0]).expect("record");
         assert_eq!(
             first.time("createdDateTime").expect("time"),

@@ -163,7 +163,8 @@ impl PageJob<'_> {
         let mut deduplicated = 0u64;
         let mut late = 0u64;
         for text in page.record_texts() {
-            let record = match Record::parse(text) {
+            // the page was validated as a whole; its records are split without a second check
+            let record = match Record::parse_validated(text) {
                 Ok(record) => record,
                 Err(error) => {
                     self.dead_letter_once(text, None, &error.to_string(), pending, scratch)

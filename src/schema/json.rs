@@ -19,9 +19,9 @@ pub struct ArrayWriter<'a> {
 
 fn write_string(out: &mut Vec<u8>, value: &str) {
     // no early exit, so that the check vectorises: most strings are short and clean
-    let needs_escaping = value
-        .bytes()
-        .fold(false, |found, byte| found | (byte < 0x20) | (byte == b'"') | (byte == b'\\'));
+    let needs_escaping = value.bytes().fold(false, |found, byte| {
+        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+    });
     if needs_escaping {
         // writing a &str into a Vec cannot fail
         let _ = serde_json::to_writer(&mut *out, value);
@@ -109,15 +109,15 @@ impl<'a> ObjectWriter<'a> {
         }
     }
 
-    /// Copies a Graph value as it came.
+    /// Writes a value produced by `serde_json` (a decoded string, ...).
     pub fn raw(&mut self, key: &str, value: &RawValue) {
         self.raw_text(key, value.get());
     }
 
-    /// Copies a Graph property, name and value, as it came.
-    pub fn raw_property(&mut self, name: &str, value: &RawValue) {
+    /// Copies a Graph property, name and raw JSON value, as it came.
+    pub fn raw_property(&mut self, name: &str, value: &str) {
         self.foreign_key(name);
-        self.out.extend_from_slice(value.get().as_bytes());
+        self.out.extend_from_slice(value.as_bytes());
     }
 
     /// Copies JSON text that is already known to be valid (a record split from its page).
@@ -185,9 +185,10 @@ impl ArrayWriter<'_> {
         write_string(self.out, value);
     }
 
-    pub fn raw(&mut self, value: &RawValue) {
+    /// Copies a raw JSON value (from a validated record).
+    pub fn raw_text(&mut self, value: &str) {
         self.separator();
-        self.out.extend_from_slice(value.get().as_bytes());
+        self.out.extend_from_slice(value.as_bytes());
     }
 
     /// Writes an object item; nothing when the body wrote no field.

@@ -6,52 +6,47 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::graph::record::{Record, raw_str};
+use crate::graph::split::split_array;
 
 /// A nested object's properties; `None` for `null`, `{}` or anything that is not an object.
-pub fn object(raw: &RawValue) -> Option<Record<'_>> {
-    if !raw.get().starts_with('{') {
+/// `raw` is a value inside a validated record.
+pub fn object(raw: &str) -> Option<Record<'_>> {
+    if !raw.starts_with('{') {
         return None;
     }
-    Record::parse(raw.get())
+    Record::parse_validated(raw)
         .ok()
         .filter(|record| record.fields().next().is_some())
 }
 
-pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub fn string(raw: &str) -> Option<Cow<'_, str>> {
     raw_str(raw)
 }
 
-pub fn integer(raw: &RawValue) -> Option<i64> {
-    let text = raw.get();
-    text.parse::<i64>().ok().or_else(|| {
-        text.parse::<f64>()
+pub fn integer(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().or_else(|| {
+        raw.parse::<f64>()
             .ok()
             .filter(|value| value.fract() == 0.0)
             .map(|value| value as i64)
     })
 }
 
-pub fn number(raw: &RawValue) -> Option<f64> {
-    raw.get()
-        .parse::<f64>()
-        .ok()
-        .filter(|value| value.is_finite())
+pub fn number(raw: &str) -> Option<f64> {
+    raw.parse::<f64>().ok().filter(|value| value.is_finite())
 }
 
-pub fn boolean(raw: &RawValue) -> Option<bool> {
-    match raw.get() {
+pub fn boolean(raw: &str) -> Option<bool> {
+    match raw {
         "true" => Some(true),
         "false" => Some(false),
         _ => None,
     }
 }
 
-/// The items of an array; empty for anything else.
-pub fn items(raw: &RawValue) -> Vec<&RawValue> {
-    if !raw.get().starts_with('[') {
-        return Vec::new();
-    }
-    serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default()
+/// The items of an array; empty for anything else. `raw` is a value inside a validated record.
+pub fn items(raw: &str) -> Vec<&str> {
+    split_array(raw).unwrap_or_default()
 }
 
 /// Shorthands on a record.
@@ -62,7 +57,7 @@ pub trait Fields<'a> {
     fn number(&self, key: &str) -> Option<f64>;
     fn boolean(&self, key: &str) -> Option<bool>;
     fn object(&self, key: &str) -> Option<Record<'a>>;
-    fn items(&self, key: &str) -> Vec<&'a RawValue>;
+    fn items(&self, key: &str) -> Vec<&'a str>;
 }
 
 impl<'a> Fields<'a> for Record<'a> {
@@ -91,7 +86,7 @@ impl<'a> Fields<'a> for Record<'a> {
         self.get(key).and_then(object)
     }
 
-    fn items(&self, key: &str) -> Vec<&'a RawValue> {
+    fn items(&self, key: &str) -> Vec<&'a str> {
         self.get(key).map(items).unwrap_or_default()
     }
 }

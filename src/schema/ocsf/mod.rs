@@ -9,8 +9,6 @@ mod audit;
 mod provisioning;
 mod sign_in;
 
-use serde_json::value::RawValue;
-
 use super::MapContext;
 use super::json::ObjectWriter;
 use super::values::{self, Fields};
@@ -178,19 +176,19 @@ pub fn write_unmapped(
 }
 
 /// The sub-properties of an object not in `taken`; the whole value when it is not an object.
-fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &RawValue, taken: &[&str]) {
-    if value.get() == "null" {
+fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &str, taken: &[&str]) {
+    if value == "null" {
         return;
     }
     match values::object(value) {
         Some(nested) => unmapped.object(key, |remainder| {
             for (name, sub_value) in nested.distinct_fields() {
-                if !taken.contains(&name) && sub_value.get() != "null" {
+                if !taken.contains(&name) && sub_value != "null" {
                     remainder.raw_property(name, sub_value);
                 }
             }
         }),
-        None if value.get().starts_with('{') => {}
+        None if value.starts_with('{') => {}
         None => unmapped.raw_property(key, value),
     }
 }
