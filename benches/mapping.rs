@@ -67,7 +67,7 @@ fn bench(criterion: &mut Criterion) {
     ] {
         let texts = records(stream);
         let bytes: usize = texts.iter().map(String::len).sum();
-        for schema in [SchemaKind::Ocsf, SchemaKind::Raw] {
+        for schema in [SchemaKind::Ocsf, SchemaKind::Ecs, SchemaKind::Raw] {
             let mut group = criterion.benchmark_group(format!("{name}/{}", schema.as_str()));
             group.throughput(Throughput::Elements(texts.len() as u64));
             let context = MapContext {

@@ -33,6 +33,41 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the Graph simulator (token endpoint and audit log endpoints) for your own tests.
     Simulate(SimulateArgs),
+    /// The output schemas: print their JSON Schemas, or sample events mapped from simulated records.
+    Schema(SchemaArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    pub command: SchemaCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SchemaCommand {
+    /// Print the JSON Schemas of an output schema (one JSON document per line).
+    Export {
+        #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
+        schema: DemoSchema,
+    },
+    /// Print events mapped from simulated records, one JSON document per line.
+    Sample {
+        #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
+        schema: DemoSchema,
+        /// The stream the records come from.
+        #[arg(long, default_value = "sign_ins_interactive")]
+        stream: crate::stream::StreamKind,
+        #[arg(long, default_value_t = 100)]
+        records: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Share of records with a quirk (null vs {}, unknown enum values, new properties, ...).
+        #[arg(long, default_value_t = 0.0)]
+        quirk_rate: f64,
+        /// The Graph API version the records come from.
+        #[arg(long, default_value = "beta")]
+        api_version: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +105,7 @@ pub struct DemoArgs {
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum DemoSchema {
     Ocsf,
+    Ecs,
     Raw,
 }
 
@@ -77,6 +113,7 @@ impl From<DemoSchema> for SchemaKind {
     fn from(schema: DemoSchema) -> Self {
         match schema {
             DemoSchema::Ocsf => SchemaKind::Ocsf,
+            DemoSchema::Ecs => SchemaKind::Ecs,
             DemoSchema::Raw => SchemaKind::Raw,
         }
     }
@@ -122,6 +159,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             logging::init(LogFormat::Pretty, "info").map_err(anyhow::Error::msg)?;
             simulate(args).await
         }
+        Command::Schema(args) => crate::schema_command::run(args.command),
     }
 }
 

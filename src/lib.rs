@@ -36,6 +36,7 @@ pub mod kafka;
 pub mod pipeline;
 pub mod retry;
 pub mod schema;
+pub mod schema_command;
 pub mod shutdown;
 pub mod sim;
 pub mod stream;

@@ -216,6 +216,8 @@ pub enum SchemaKind {
     /// OCSF 1.8.0, one class per record type.
     #[default]
     Ocsf,
+    /// Elastic Common Schema 8.x, as Elastic's Entra integration names fields.
+    Ecs,
     /// The Graph record untouched, in a small envelope.
     Raw,
 }
@@ -224,6 +226,7 @@ impl SchemaKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             SchemaKind::Ocsf => "ocsf",
+            SchemaKind::Ecs => "ecs",
             SchemaKind::Raw => "raw",
         }
     }

@@ -17,7 +17,8 @@ pub struct ArrayWriter<'a> {
     items: usize,
 }
 
-fn write_string(out: &mut Vec<u8>, value: &str) {
+/// Writes `value` as a JSON string, escaped when it has to be.
+pub fn write_string(out: &mut Vec<u8>, value: &str) {
     // no early exit, so that the check vectorises: most strings are short and clean
     let needs_escaping = value.bytes().fold(false, |found, byte| {
         found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
@@ -124,6 +125,12 @@ impl<'a> ObjectWriter<'a> {
     pub fn raw_text(&mut self, key: &str, json: &str) {
         self.key(key);
         self.out.extend_from_slice(json.as_bytes());
+    }
+
+    /// Writes a value the body produces as JSON text (it must write exactly one valid value).
+    pub fn value_with(&mut self, key: &str, body: impl FnOnce(&mut Vec<u8>)) {
+        self.key(key);
+        body(self.out);
     }
 
     /// Writes a nested object; nothing at all when the body wrote no field.

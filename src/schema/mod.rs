@@ -4,6 +4,7 @@
 //! Values are parsed only where a mapping reads them; the rest of a record is copied as raw JSON
 //! (into OCSF's `unmapped`, or whole into the raw envelope).
 
+pub mod ecs;
 pub mod json;
 pub mod ocsf;
 pub mod raw;
@@ -47,6 +48,7 @@ impl std::error::Error for MapError {}
 pub fn schema_version(schema: SchemaKind) -> &'static str {
     match schema {
         SchemaKind::Ocsf => ocsf::OCSF_VERSION,
+        SchemaKind::Ecs => ecs::ECS_VERSION,
         SchemaKind::Raw => raw::RAW_VERSION,
     }
 }
@@ -64,6 +66,7 @@ pub fn map_record(
             raw::map(record, context, out);
             Ok(())
         }
+        SchemaKind::Ecs => ecs::map(record, context, out),
         SchemaKind::Ocsf => match context.stream {
             StreamKind::DirectoryAudits => ocsf::map_directory_audit(record, context, out),
             StreamKind::Provisioning => ocsf::map_provisioning(record, context, out),

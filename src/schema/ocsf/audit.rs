@@ -18,7 +18,7 @@ use crate::schema::{MapContext, MapError};
 
 const TIME_FIELD: &str = "activityDateTime";
 
-const COVERED: &[(&str, Coverage)] = &[
+pub(super) const COVERED: &[(&str, Coverage)] = &[
     ("activityDateTime", Coverage::Full),
     ("activityDisplayName", Coverage::Full),
     ("correlationId", Coverage::Full),
@@ -26,6 +26,7 @@ const COVERED: &[(&str, Coverage)] = &[
     ("loggedByService", Coverage::Full),
     ("result", Coverage::Full),
     ("resultReason", Coverage::Full),
+    ("userAgent", Coverage::Full),
 ];
 
 /// One entry of `targetResources`.
@@ -362,7 +363,19 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         .iter()
         .find(|target| target.is("User"))
         .or(targets.first());
-    let group_target = targets.iter().find(|target| target.is("Group"));
+    // the group acted on: the one named by the member's Group.ObjectID, else the last group target
+    // (Graph lists the member first, then the group)
+    let group_object_id = targets
+        .iter()
+        .find_map(|target| target.modified_value("Group.ObjectID"));
+    let group_target = group_object_id
+        .as_deref()
+        .and_then(|id| {
+            targets
+                .iter()
+                .find(|target| target.id.as_deref() == Some(id))
+        })
+        .or_else(|| targets.iter().rev().find(|target| target.is("Group")));
     let group_from_properties = targets.iter().find_map(|target| {
         let uid = target.modified_value("Group.ObjectID");
         let name = target.modified_value("Group.DisplayName");
@@ -543,14 +556,16 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                         }
                     }
                 });
-                let member = targets
-                    .iter()
-                    .find(|target| !target.is("Group") || (activity_id == 7 || activity_id == 8));
-                if let Some(member) = member.filter(|member| member.is("User")) {
+                if let Some(member) = targets.iter().find(|target| target.is("User")) {
                     write_target_user(event, "user", member);
                 }
                 if matches!(activity_id, 7 | 8)
-                    && let Some(subgroup) = targets.iter().find(|target| target.is("Group"))
+                    && let Some(subgroup) = targets.iter().find(|target| {
+                        target.is("Group")
+                            && target.id.is_some()
+                            && target.id.as_deref()
+                                != group_target.and_then(|group| group.id.as_deref())
+                    })
                 {
                     event.object("subgroup", |group| {
                         group.text("uid", subgroup.id.as_deref());

@@ -120,7 +120,12 @@ pub fn write_metadata(
             product.string("vendor_name", "Microsoft");
             product.object("feature", |feature| feature.string("name", feature_name));
         });
-        metadata.strings("profiles", ["cloud"]);
+        // the host profile carries `device`, which only sign-ins have
+        if context.stream.is_sign_in() {
+            metadata.strings("profiles", ["cloud", "host"]);
+        } else {
+            metadata.strings("profiles", ["cloud"]);
+        }
         metadata.string("log_name", resource);
         metadata.string("log_provider", "Microsoft Graph");
         metadata.string("log_version", context.api_version.as_str());
@@ -209,4 +214,88 @@ pub fn domain_of(user_principal_name: &str) -> Option<&str> {
         .rsplit_once('@')
         .map(|(_, domain)| domain)
         .filter(|domain| !domain.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Coverage, audit, provisioning, sign_in};
+    use crate::clock::Timestamp;
+    use crate::config::ApiVersion;
+    use crate::graph::record::Record;
+    use crate::schema::MapContext;
+    use crate::sim::config::{SimConfig, StreamRates};
+    use crate::sim::generate::{TenantData, minute_records};
+    use crate::sim::render::{self, render_record};
+    use crate::stream::StreamKind;
+
+    /// A property an OCSF attribute took fully is not repeated in `unmapped`, and of a partly
+    /// taken object only the rest is; every other property is there verbatim.
+    #[test]
+    fn unmapped_holds_exactly_what_found_no_home() {
+        let config = SimConfig {
+            rates: StreamRates::uniform(30.0),
+            quirk_rate: 0.2,
+            ..SimConfig::default()
+        };
+        let tenant = TenantData::generate(&config, 0);
+        for (stream, covered) in [
+            (StreamKind::SignInsInteractive, sign_in::COVERED),
+            (StreamKind::SignInsManagedIdentity, sign_in::COVERED),
+            (StreamKind::DirectoryAudits, audit::COVERED),
+            (StreamKind::Provisioning, provisioning::COVERED),
+        ] {
+            for meta in (29_000_000..29_000_005)
+                .flat_map(|minute| minute_records(&config, &tenant, stream, minute))
+            {
+                let mut text = Vec::new();
+                render_record(&mut text, &tenant, &meta, render::ApiVersion::Beta);
+                let text = String::from_utf8(text).expect("utf-8");
+                let record = Record::parse(&text).expect("record");
+                let context = MapContext {
+                    tenant_id: "t",
+                    stream,
+                    api_version: ApiVersion::Beta,
+                    received_at: Timestamp::from_secs(1),
+                };
+                let mut out = Vec::new();
+                crate::schema::map_record(
+                    crate::config::SchemaKind::Ocsf,
+                    &record,
+                    &context,
+                    &mut out,
+                )
+                .expect("maps");
+                let event: serde_json::Value = serde_json::from_slice(&out).expect("json");
+                let unmapped = event["unmapped"].as_object().cloned().unwrap_or_default();
+                let source: serde_json::Value = serde_json::from_str(&text).expect("json");
+                for (key, value) in source.as_object().expect("object") {
+                    // a property that found no home in this record stays whole, verbatim
+                    let kept_whole = unmapped.get(key) == Some(value);
+                    match covered.iter().find(|(name, _)| name == key) {
+                        _ if kept_whole => {}
+                        Some((_, Coverage::Full)) => {
+                            assert!(!unmapped.contains_key(key), "{stream}: {key} repeated")
+                        }
+                        Some((_, Coverage::Except(taken))) => {
+                            if let Some(rest) = unmapped.get(key).and_then(|rest| rest.as_object())
+                            {
+                                for sub_key in rest.keys() {
+                                    assert!(
+                                        !taken.contains(&sub_key.as_str()),
+                                        "{stream}: {key}.{sub_key} repeated"
+                                    );
+                                }
+                            }
+                        }
+                        None if key == "modified_properties" => {}
+                        None => assert_eq!(
+                            unmapped.get(key),
+                            Some(value),
+                            "{stream}: {key} kept verbatim"
+                        ),
+                    }
+                }
+            }
+        }
+    }
 }

@@ -18,12 +18,17 @@ use crate::schema::{MapContext, MapError};
 
 const TIME_FIELD: &str = "activityDateTime";
 
-const COVERED: &[(&str, Coverage)] = &[
+pub(super) const COVERED: &[(&str, Coverage)] = &[
     ("activityDateTime", Coverage::Full),
     ("changeId", Coverage::Full),
     ("durationInMilliseconds", Coverage::Full),
     ("id", Coverage::Full),
     ("provisioningAction", Coverage::Full),
+    ("servicePrincipal", Coverage::Full),
+    (
+        "targetIdentity",
+        Coverage::Except(&["id", "displayName", "identityType"]),
+    ),
 ];
 
 pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(), MapError> {

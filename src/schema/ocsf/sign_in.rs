@@ -15,7 +15,7 @@ use crate::stream::StreamKind;
 const TIME_FIELD: &str = "createdDateTime";
 
 /// Graph properties with an OCSF home (or, for objects, the parts that have one).
-const COVERED: &[(&str, Coverage)] = &[
+pub(super) const COVERED: &[(&str, Coverage)] = &[
     ("appDisplayName", Coverage::Full),
     ("appId", Coverage::Full),
     ("authenticationProtocol", Coverage::Full),
@@ -23,10 +23,25 @@ const COVERED: &[(&str, Coverage)] = &[
     ("autonomousSystemNumber", Coverage::Full),
     ("correlationId", Coverage::Full),
     ("createdDateTime", Coverage::Full),
+    (
+        "deviceDetail",
+        Coverage::Except(&[
+            "deviceId",
+            "displayName",
+            "operatingSystem",
+            "isCompliant",
+            "isManaged",
+        ]),
+    ),
     ("homeTenantId", Coverage::Full),
     ("homeTenantName", Coverage::Full),
     ("id", Coverage::Full),
     ("ipAddress", Coverage::Full),
+    ("isInteractive", Coverage::Full),
+    (
+        "location",
+        Coverage::Except(&["city", "state", "countryOrRegion", "geoCoordinates"]),
+    ),
     ("originalRequestId", Coverage::Full),
     ("resourceDisplayName", Coverage::Full),
     ("resourceId", Coverage::Full),
@@ -193,12 +208,16 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                     user.string("risk_level", original);
                 }
             }
-            user.object("account", |account| {
-                account.int("type_id", 6);
-                account.string("type", "Azure AD Account");
-                account.text("uid", record.non_empty("homeTenantId").as_deref());
-                account.text("name", record.non_empty("homeTenantName").as_deref());
-            });
+            let home_tenant = record.non_empty("homeTenantId");
+            let home_tenant_name = record.non_empty("homeTenantName");
+            if home_tenant.is_some() || home_tenant_name.is_some() {
+                user.object("account", |account| {
+                    account.int("type_id", 6);
+                    account.string("type", "Azure AD Account");
+                    account.text("uid", home_tenant.as_deref());
+                    account.text("name", home_tenant_name.as_deref());
+                });
+            }
         });
 
         event.object("actor", |actor| {

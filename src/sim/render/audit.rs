@@ -587,7 +587,8 @@ pub(super) fn render(
     let nobody = rng.chance(0.01);
     let user_identity = UserIdentity {
         id: &actor.id,
-        display_name: None,
+        // Graph leaves the initiator's display name empty more often than not
+        display_name: rng.chance(0.4).then_some(actor.display_name.as_str()),
         user_principal_name: &actor.user_principal_name,
         ip_address: if rng.chance(0.3) {
             String::new()
@@ -669,6 +670,39 @@ pub(super) fn render(
                     new_value: Some(quoted(property)),
                 },
             ])]
+        }
+        Target::GroupMember if rng.chance(0.08) => {
+            // a group added to (or removed from) a group
+            let (member_id, member_name) = rng.pick(&tenant.groups);
+            vec![
+                TargetResource {
+                    id: member_id.clone(),
+                    display_name: Some(member_name.clone()),
+                    resource_type: "Group",
+                    user_principal_name: None,
+                    group_type: Some("azureAD"),
+                    modified_properties: vec![
+                        ModifiedProperty {
+                            display_name: "Group.ObjectID",
+                            old_value: None,
+                            new_value: Some(quoted(group_id)),
+                        },
+                        ModifiedProperty {
+                            display_name: "Group.DisplayName",
+                            old_value: None,
+                            new_value: Some(quoted(group_name)),
+                        },
+                    ],
+                },
+                TargetResource {
+                    id: group_id.clone(),
+                    display_name: None,
+                    resource_type: "Group",
+                    user_principal_name: None,
+                    group_type: Some("unifiedGroups"),
+                    modified_properties: Vec::new(),
+                },
+            ]
         }
         Target::GroupMember => vec![
             user_target(vec![

@@ -651,6 +651,7 @@ fn beta_properties<'a>(
         Vec::new()
     };
     let named_location = rng.chance(0.2);
+    let federated = matches!(subject, Subject::User(_)) && rng.chance(0.05);
     BetaSignIn {
         sign_in_event_types: vec![event_type],
         authentication_details,
@@ -673,8 +674,12 @@ fn beta_properties<'a>(
         federated_credential_id: "",
         managed_service_identity: msi,
         client_credential_type: credential_type,
-        token_issuer_type: "AzureAD",
-        token_issuer_name: "",
+        token_issuer_type: if federated {
+            "ADFederationServices"
+        } else {
+            "AzureAD"
+        },
+        token_issuer_name: if federated { "sts.corp.example" } else { "" },
         incoming_token_type: match meta.stream {
             StreamKind::SignInsNonInteractive => {
                 rng.pick::<&str>(&["primaryRefreshToken", "refreshToken", "none"])

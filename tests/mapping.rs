@@ -1,0 +1,502 @@
+//! The mappings: golden files for generated and hand-written quirky records, the mapping document
+//! kept true against real output, and a property test with arbitrary record-shaped JSON.
+//!
+//! `UPDATE_GOLDEN=1 cargo test --test mapping` rewrites the golden files; review the diff.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use entrastream::clock::Timestamp;
+use entrastream::config::{ApiVersion, SchemaKind};
+use entrastream::graph::record::Record;
+use entrastream::schema::{MapContext, map_record};
+use entrastream::stream::StreamKind;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mapping")
+}
+
+#[derive(Deserialize)]
+struct Fixture<'a> {
+    stream: StreamKind,
+    api_version: String,
+    #[serde(borrow)]
+    record: &'a RawValue,
+}
+
+fn context(stream: StreamKind, api_version: &str) -> MapContext<'static> {
+    MapContext {
+        tenant_id: TENANT,
+        stream,
+        api_version: if api_version == "v1.0" {
+            ApiVersion::V1
+        } else {
+            ApiVersion::Beta
+        },
+        received_at: Timestamp::from_secs(1_767_614_400),
+    }
+}
+
+/// The mapped event, or `{"dead_letter": reason}` when the record cannot be mapped.
+fn map_fixture(text: &str, schema: SchemaKind) -> Value {
+    let fixture: Fixture = serde_json::from_str(text).expect("fixture");
+    let record = Record::parse(fixture.record.get()).expect("a record");
+    let mut out = Vec::new();
+    match map_record(
+        schema,
+        &record,
+        &context(fixture.stream, &fixture.api_version),
+        &mut out,
+    ) {
+        Ok(()) => serde_json::from_slice(&out).expect("valid JSON"),
+        Err(error) => serde_json::json!({ "dead_letter": error.0 }),
+    }
+}
+
+fn first_difference(expected: &Value, actual: &Value, path: &str) -> Option<String> {
+    match (expected, actual) {
+        (Value::Object(left), Value::Object(right)) => {
+            let keys: BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+            keys.into_iter().find_map(|key| {
+                first_difference(
+                    left.get(key).unwrap_or(&Value::Null),
+                    right.get(key).unwrap_or(&Value::Null),
+                    &format!("{path}.{key}"),
+                )
+            })
+        }
+        (Value::Array(left), Value::Array(right)) if left.len() == right.len() => left
+            .iter()
+            .zip(right)
+            .enumerate()
+            .find_map(|(index, (left, right))| {
+                first_difference(left, right, &format!("{path}[{index}]"))
+            }),
+        _ if expected == actual => None,
+        _ => Some(format!("{path}: golden {expected} != now {actual}")),
+    }
+}
+
+#[test]
+fn every_fixture_maps_to_its_reviewed_golden_file() {
+    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|value| value == "1");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "json")
+        })
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 30, "{} fixtures", paths.len());
+    let golden_dir = fixtures_dir().join("golden");
+    let mut problems = Vec::new();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).expect("fixture");
+        let name = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .expect("name");
+        for schema in [SchemaKind::Ocsf, SchemaKind::Ecs, SchemaKind::Raw] {
+            let actual = map_fixture(&text, schema);
+            let golden_path = golden_dir.join(format!("{name}.{}.json", schema.as_str()));
+            if update {
+                std::fs::create_dir_all(&golden_dir).expect("golden dir");
+                let pretty = serde_json::to_string_pretty(&actual).expect("pretty") + "\n";
+                std::fs::write(&golden_path, pretty).expect("write golden");
+                continue;
+            }
+            let golden: Value = std::fs::read_to_string(&golden_path)
+                .ok()
+                .and_then(|golden| serde_json::from_str(&golden).ok())
+                .unwrap_or(Value::Null);
+            if let Some(difference) = first_difference(&golden, &actual, name) {
+                problems.push(format!("{} ({}): {difference}", name, schema.as_str()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "outputs differ from golden files (UPDATE_GOLDEN=1 to rewrite, then review):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_fixtures_cover_every_class_and_the_documented_quirks() {
+    let mut classes = BTreeSet::new();
+    let mut dead_letters = 0;
+    for entry in std::fs::read_dir(fixtures_dir()).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|extension| extension != "json") {
+            continue;
+        }
+        let event = map_fixture(
+            &std::fs::read_to_string(&path).expect("fixture"),
+            SchemaKind::Ocsf,
+        );
+        match event["class_uid"].as_i64() {
+            Some(class) => {
+                classes.insert(class);
+            }
+            None => dead_letters += 1,
+        }
+    }
+    assert_eq!(
+        classes,
+        BTreeSet::from([3001, 3002, 3004, 3005, 3006, 6003])
+    );
+    assert_eq!(
+        dead_letters, 1,
+        "only the sign-in without a user cannot be mapped"
+    );
+
+    let text =
+        std::fs::read_to_string(fixtures_dir().join("quirk_repeated_key.json")).expect("fixture");
+    assert_eq!(
+        text.matches("\"riskState\"").count(),
+        2,
+        "the fixture really repeats a key"
+    );
+    let event = map_fixture(&text, SchemaKind::Ocsf);
+    assert_eq!(
+        event["unmapped"]["riskState"], "none",
+        "the later value wins"
+    );
+    let unknown = map_fixture(
+        &std::fs::read_to_string(fixtures_dir().join("quirk_unknown_enum_values.json"))
+            .expect("fixture"),
+        SchemaKind::Ocsf,
+    );
+    assert_eq!(
+        (unknown["severity_id"].clone(), unknown["severity"].clone()),
+        (Value::from(99), Value::from("veryHigh"))
+    );
+    assert_eq!(
+        (
+            unknown["auth_protocol_id"].clone(),
+            unknown["auth_protocol"].clone()
+        ),
+        (Value::from(99), Value::from("primaryRefreshTokenExchange"))
+    );
+    assert_eq!(
+        (
+            unknown["user"]["type_id"].clone(),
+            unknown["user"]["type"].clone()
+        ),
+        (Value::from(99), Value::from("externalMember"))
+    );
+    let failure = map_fixture(
+        &std::fs::read_to_string(fixtures_dir().join("sign_in_interactive_wrong_password.json"))
+            .expect("fixture"),
+        SchemaKind::Ocsf,
+    );
+    assert_eq!(
+        (
+            failure["activity_id"].clone(),
+            failure["status_id"].clone(),
+            failure["status_code"].clone()
+        ),
+        (Value::from(1), Value::from(2), Value::from("50126"))
+    );
+    let ecs = map_fixture(
+        &std::fs::read_to_string(fixtures_dir().join("sign_in_interactive_mfa_success.json"))
+            .expect("fixture"),
+        SchemaKind::Ecs,
+    );
+    assert!(
+        ecs["source"]["geo"]["region_name"].is_string(),
+        "the state is a region, not a country"
+    );
+    assert!(ecs["source"]["geo"].get("country_name").is_none());
+}
+
+/// The rows of the tables in `docs/mapping.md`: (section, output field).
+fn documented_fields() -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mapping.md"))
+            .expect("docs/mapping.md");
+    let mut section = String::new();
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            section = heading
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 3 || !cells[1].starts_with('`') {
+            continue;
+        }
+        fields.push((section.clone(), cells[1].trim_matches('`').to_owned()));
+    }
+    fields
+}
+
+/// Every field path of an event (objects by key, arrays as `[]`), `unmapped` and Graph's
+/// verbatim property copies left out.
+fn paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                if path == "unmapped" || path.ends_with(".properties") || path.ends_with(".data") {
+                    out.insert(path);
+                    continue;
+                }
+                paths(child, &path, out);
+            }
+        }
+        Value::Array(items) => {
+            let path = format!("{prefix}[]");
+            if items.iter().all(|item| !item.is_object()) {
+                out.insert(path);
+            } else {
+                for item in items {
+                    paths(item, &path, out);
+                }
+            }
+        }
+        _ => {
+            out.insert(prefix.to_owned());
+        }
+    }
+}
+
+#[test]
+fn the_mapping_document_lists_exactly_the_fields_the_mappers_write() {
+    let documented = documented_fields();
+    assert!(
+        documented.len() > 80,
+        "{} documented rows",
+        documented.len()
+    );
+    let binary = env!("CARGO_BIN_EXE_entrastream");
+    for (section, schema, streams) in [
+        (
+            "3002",
+            "ocsf",
+            vec![
+                "sign_ins_interactive",
+                "sign_ins_non_interactive",
+                "sign_ins_service_principal",
+                "sign_ins_managed_identity",
+            ],
+        ),
+        ("audits", "ocsf", vec!["directory_audits"]),
+        ("3004", "ocsf", vec!["provisioning"]),
+        (
+            "ecs",
+            "ecs",
+            vec![
+                "sign_ins_interactive",
+                "sign_ins_service_principal",
+                "directory_audits",
+                "provisioning",
+            ],
+        ),
+    ] {
+        let mut produced = BTreeSet::new();
+        for stream in streams {
+            let output = std::process::Command::new(binary)
+                .args([
+                    "schema",
+                    "sample",
+                    "--schema",
+                    schema,
+                    "--stream",
+                    stream,
+                    "--records",
+                    "400",
+                    "--quirk-rate",
+                    "0.1",
+                ])
+                .output()
+                .expect("sample");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                let event: Value = serde_json::from_str(line).expect("event");
+                paths(&event, "", &mut produced);
+            }
+        }
+        let listed: BTreeSet<String> = documented
+            .iter()
+            .filter(|(documented_section, _)| documented_section == section)
+            .map(|(_, field)| field.clone())
+            .collect();
+        let undocumented: Vec<&String> = produced.difference(&listed).collect();
+        let never_written: Vec<&String> = listed.difference(&produced).collect();
+        assert!(
+            undocumented.is_empty(),
+            "section {section}: written but not in docs/mapping.md: {undocumented:?}"
+        );
+        assert!(
+            never_written.is_empty(),
+            "section {section}: in docs/mapping.md but never written: {never_written:?}"
+        );
+    }
+}
+
+/// A small deterministic generator of arbitrary JSON, biased towards the shapes of records.
+struct Arbitrary(u64);
+
+impl Arbitrary {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+
+    fn string(&mut self) -> String {
+        const PIECES: &[&str] = &[
+            "",
+            "x",
+            "2026-01-05T10:00:00Z",
+            "not a time",
+            "é€\u{200f}",
+            "\"quoted\"",
+            "\\",
+            "success",
+            "failure",
+            "User",
+            "Group",
+            "@",
+        ];
+        (0..self.below(3))
+            .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+            .collect()
+    }
+
+    fn value(&mut self, depth: u32) -> Value {
+        match self.below(if depth > 2 { 5 } else { 8 }) {
+            0 => Value::Null,
+            1 => Value::Bool(self.below(2) == 0),
+            2 => Value::from(self.below(100_000) as i64 - 50_000),
+            3 => Value::from(self.below(1000) as f64 / 7.0),
+            4 => Value::from(self.string()),
+            5 => Value::Array((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
+            _ => Value::Object(
+                (0..self.below(5))
+                    .map(|_| {
+                        const KEYS: &[&str] = &[
+                            "id",
+                            "displayName",
+                            "type",
+                            "userPrincipalName",
+                            "modifiedProperties",
+                            "newValue",
+                            "oldValue",
+                            "city",
+                            "geoCoordinates",
+                            "latitude",
+                            "errorCode",
+                            "user",
+                            "app",
+                            "key",
+                            "value",
+                        ];
+                        (
+                            KEYS[self.below(KEYS.len() as u64) as usize].to_owned(),
+                            self.value(depth + 1),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+#[test]
+fn arbitrary_record_shaped_json_never_panics_the_mappers() {
+    const RECORD_KEYS: &[&str] = &[
+        "id",
+        "createdDateTime",
+        "activityDateTime",
+        "userId",
+        "userPrincipalName",
+        "userDisplayName",
+        "appId",
+        "appDisplayName",
+        "ipAddress",
+        "status",
+        "location",
+        "deviceDetail",
+        "authenticationDetails",
+        "authenticationProtocol",
+        "riskLevelAggregated",
+        "userType",
+        "servicePrincipalId",
+        "initiatedBy",
+        "targetResources",
+        "category",
+        "activityDisplayName",
+        "operationType",
+        "result",
+        "additionalDetails",
+        "provisioningAction",
+        "provisioningStatusInfo",
+        "targetIdentity",
+        "sourceIdentity",
+        "modifiedProperties",
+        "autonomousSystemNumber",
+        "homeTenantId",
+        "correlationId",
+    ];
+    let mut arbitrary = Arbitrary(7);
+    let mut mapped = 0;
+    let mut refused = 0;
+    for case in 0..20_000 {
+        let mut record = serde_json::Map::new();
+        for _ in 0..arbitrary.below(20) {
+            let key = RECORD_KEYS[arbitrary.below(RECORD_KEYS.len() as u64) as usize];
+            record.insert(key.to_owned(), arbitrary.value(0));
+        }
+        let text = serde_json::to_string(&Value::Object(record)).expect("json");
+        let parsed = Record::parse(&text).expect("an object is a record");
+        for stream in StreamKind::ALL {
+            for schema in [SchemaKind::Ocsf, SchemaKind::Ecs, SchemaKind::Raw] {
+                let mut out = Vec::new();
+                match map_record(schema, &parsed, &context(stream, "beta"), &mut out) {
+                    Ok(()) => {
+                        serde_json::from_slice::<Value>(&out).unwrap_or_else(|error| {
+                            panic!("case {case}: invalid JSON ({error}) from {text}")
+                        });
+                        mapped += 1;
+                    }
+                    Err(error) => {
+                        assert!(!error.0.is_empty(), "a refusal names its reason");
+                        assert!(out.is_empty(), "a refused record leaves no partial output");
+                        refused += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        mapped > 100_000 && refused > 10_000,
+        "mapped {mapped}, refused {refused}"
+    );
+}
