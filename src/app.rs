@@ -112,7 +112,7 @@ pub async fn run(
         .metrics
         .clone()
         .unwrap_or_else(|| Metrics::new(clock.clone()));
-    let health = Arc::new(Health::new());
+    let health = metrics.health().clone();
     let publisher = Arc::new(
         Publisher::new(&config.kafka, metrics.kafka_records_in_flight.clone())
             .map_err(AppError::Kafka)?,

@@ -284,6 +284,13 @@ impl StreamTask {
     pub async fn run(mut self, participant: Participant) -> Result<(), PipelineError> {
         let _participant = participant;
         self.metrics.set_state(self.state.as_str());
+        tracing::info!(
+            tenant = self.tenant.tenant_id.as_str(),
+            stream = self.stream.as_str(),
+            state = self.state.as_str(),
+            api_version = self.tenant.api_version.as_str(),
+            "stream started"
+        );
         let mut cursor = self.load_cursor().await?;
         self.metrics
             .committed(cursor.watermark, None, self.shared.clock.now());

@@ -15,6 +15,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use super::health::Health;
 use crate::clock::{Clock, Timestamp};
 use crate::stream::StreamKind;
 
@@ -61,7 +62,12 @@ pub struct Metrics {
     pub stream_state: IntGaugeVec,
     pub checkpoint_commit_duration: HistogramVec,
     times: Arc<Mutex<BTreeMap<(String, StreamKind), StreamTimes>>>,
+    states: Arc<Mutex<BTreeMap<(String, StreamKind), &'static str>>>,
+    health: Arc<Health>,
 }
+
+/// The states of a tenant (`entrastream_tenant_state`), worst first: derived from its streams.
+pub const TENANT_STATES: [&str; 4] = ["auth_failed", "forbidden", "unlicensed", "ok"];
 
 #[derive(Clone, Copy, Default)]
 struct StreamTimes {
@@ -187,6 +193,8 @@ impl Metrics {
                 CHECKPOINT_BUCKETS,
             ),
             times: Arc::new(Mutex::new(BTreeMap::new())),
+            states: Arc::new(Mutex::new(BTreeMap::new())),
+            health: Arc::new(Health::new()),
         };
         let collectors: Vec<Box<dyn Collector>> = vec![
             Box::new(metrics.records_received.clone()),
@@ -210,6 +218,11 @@ impl Metrics {
                 clock: metrics.clock.clone(),
                 descs: TimeGauges::descs(),
             }),
+            Box::new(StateGauges {
+                states: metrics.states.clone(),
+                health: metrics.health.clone(),
+                descs: StateGauges::descs(),
+            }),
             Box::new(build_info()),
         ];
         for collector in collectors {
@@ -218,6 +231,11 @@ impl Metrics {
             }
         }
         Arc::new(metrics)
+    }
+
+    /// What `/readyz` reports; also exported as `entrastream_ready`.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
     }
 
     /// The Prometheus text exposition of every metric.
@@ -314,6 +332,12 @@ impl StreamMetrics {
 
     /// Marks `state` as the stream's state (1) and every other state 0.
     pub fn set_state(&self, state: &str) {
+        if let Some(known) = STREAM_STATES.iter().find(|candidate| **candidate == state) {
+            self.metrics
+                .states
+                .lock()
+                .insert((self.tenant.clone(), self.stream), known);
+        }
         for candidate in STREAM_STATES {
             self.metrics
                 .stream_state
@@ -414,6 +438,78 @@ impl Collector for TimeGauges {
         }
         let mut families = lag.collect();
         families.extend(freshness.collect());
+        families
+    }
+}
+
+/// The tenant state (from its streams' states) and readiness, computed at scrape time.
+struct StateGauges {
+    states: Arc<Mutex<BTreeMap<(String, StreamKind), &'static str>>>,
+    health: Arc<Health>,
+    descs: Vec<Desc>,
+}
+
+const TENANT_STATE_NAME: &str = "entrastream_tenant_state";
+const TENANT_STATE_HELP: &str = "1 for the tenant's licence and permission state (auth_failed, forbidden, unlicensed, ok), 0 for the others.";
+const READY_NAME: &str = "entrastream_ready";
+const READY_HELP: &str = "1 while /readyz answers 200: Kafka reachable and healthy, every tenant's credentials accepted.";
+
+impl StateGauges {
+    fn descs() -> Vec<Desc> {
+        let tenant_state = Desc::new(
+            TENANT_STATE_NAME.to_owned(),
+            TENANT_STATE_HELP.to_owned(),
+            vec!["tenant".to_owned(), "state".to_owned()],
+            Default::default(),
+        );
+        let ready = Desc::new(
+            READY_NAME.to_owned(),
+            READY_HELP.to_owned(),
+            Vec::new(),
+            Default::default(),
+        );
+        [tenant_state, ready]
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect()
+    }
+}
+
+impl Collector for StateGauges {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let tenant_state = IntGaugeVec::new(
+            Opts::new(TENANT_STATE_NAME, TENANT_STATE_HELP),
+            &["tenant", "state"],
+        )
+        .unwrap_or_else(|error| invalid_metric(TENANT_STATE_NAME, &error));
+        let mut worst: BTreeMap<&str, usize> = BTreeMap::new();
+        let states = self.states.lock();
+        for ((tenant, _), state) in states.iter() {
+            let rank = TENANT_STATES
+                .iter()
+                .position(|candidate| candidate == state)
+                .unwrap_or(TENANT_STATES.len() - 1);
+            let entry = worst
+                .entry(tenant.as_str())
+                .or_insert(TENANT_STATES.len() - 1);
+            *entry = (*entry).min(rank);
+        }
+        for (tenant, rank) in worst {
+            for (index, candidate) in TENANT_STATES.iter().enumerate() {
+                tenant_state
+                    .with_label_values(&[tenant, candidate])
+                    .set(i64::from(index == rank));
+            }
+        }
+        let ready = IntGauge::new(READY_NAME, READY_HELP)
+            .unwrap_or_else(|error| invalid_metric(READY_NAME, &error));
+        ready.set(i64::from(self.health.readiness().ready));
+        let mut families = tenant_state.collect();
+        families.extend(ready.collect());
         families
     }
 }
