@@ -2,7 +2,7 @@
 //! telemetry server, runs until the shutdown future resolves or a stream fails fatally, then stops
 //! gracefully (windows stop between pages, deliveries finish, what was delivered is committed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -172,6 +172,7 @@ pub async fn run(
 
     let mut streams = JoinSet::new();
     let mut stream_count = 0;
+    let mut spawned: BTreeSet<(String, crate::stream::StreamKind)> = BTreeSet::new();
     for (tenant, secret) in config.tenants.iter().zip(secrets) {
         let endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
         let runtime = Arc::new(TenantRuntime {
@@ -201,6 +202,7 @@ pub async fn run(
             // registered before the task runs, so that a manual clock never advances past its start
             let participant = clock.participant();
             let label = (tenant.id.clone(), stream);
+            spawned.insert(label.clone());
             streams.spawn(async move { (label, task.run(participant).await) });
             stream_count += 1;
         }
@@ -250,7 +252,13 @@ pub async fn run(
     })
     .await;
     if drained.is_err() {
+        let stuck: Vec<String> = spawned
+            .iter()
+            .filter(|label| !outcomes.contains_key(*label))
+            .map(|(tenant, stream)| format!("{tenant}/{stream}"))
+            .collect();
         tracing::warn!(
+            streams = stuck.join(", "),
             "streams did not stop within 30s; their uncommitted windows are read again at the next start"
         );
         streams.abort_all();

@@ -17,6 +17,7 @@ use super::error::GraphError;
 use super::record::PageBody;
 use crate::auth::{TokenOrigin, TokenProvider, error_chain};
 use crate::clock::{Clock, Timestamp};
+use crate::stream::StreamKind;
 use crate::telemetry::metrics::StreamMetrics;
 
 /// Consecutive 429s on one URL before the stream backs off and restarts its window.
@@ -35,6 +36,7 @@ pub fn http_client(request_timeout: Duration) -> Result<reqwest::Client, String>
 
 /// What a page fetch needs of its tenant and stream.
 pub struct FetchContext<'a> {
+    pub stream: StreamKind,
     pub http: &'a reqwest::Client,
     pub tokens: &'a TokenProvider,
     pub budget: &'a RequestBudget,
@@ -80,6 +82,14 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
         let error = match result {
             Ok(page) => {
                 context.metrics.graph_request("success", "2xx", seconds);
+                if throttled_in_a_row > 0 {
+                    tracing::info!(
+                        tenant = context.tokens.tenant_id(),
+                        stream = context.stream.as_str(),
+                        throttled_requests = throttled_in_a_row,
+                        "stream resumed after throttling"
+                    );
+                }
                 return Ok(page);
             }
             Err(error) => error,
@@ -99,6 +109,13 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
             GraphError::Throttled { retry_after } if throttled_in_a_row < MAX_THROTTLED_RETRIES => {
                 throttled_in_a_row += 1;
                 let wait = retry_after.unwrap_or(Duration::from_secs(10));
+                tracing::warn!(
+                    tenant = context.tokens.tenant_id(),
+                    stream = context.stream.as_str(),
+                    retry_after_seconds = wait.as_secs(),
+                    retry_after_sent = retry_after.is_some(),
+                    "stream throttled by graph, the tenant pauses its requests"
+                );
                 context.metrics.throttled.inc();
                 context.metrics.retry_after_seconds.inc_by(wait.as_secs());
                 context

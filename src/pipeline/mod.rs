@@ -28,7 +28,7 @@ use crate::config::{ApiVersion, PollingConfig, SchemaKind, Topics};
 use crate::graph::budget::RequestBudget;
 use crate::graph::cloud::CloudEndpoints;
 use crate::graph::cursor::{Cursor, CursorSettings, SeenIds, Window};
-use crate::graph::error::{BlockReason, ErrorClass, GraphError};
+use crate::graph::error::{BlockReason, ErrorClass};
 use crate::kafka::{KafkaError, Publisher};
 use crate::retry::Backoff;
 use crate::stream::StreamKind;
@@ -191,7 +191,12 @@ impl StreamTask {
             StreamState::CaughtUp => {
                 tracing::info!(tenant, stream, state = state.as_str(), "stream caught up")
             }
-            _ => tracing::info!(tenant, stream, state = state.as_str(), "stream state"),
+            StreamState::CatchingUp => {
+                tracing::info!(tenant, stream, state = state.as_str(), "stream catching up")
+            }
+            StreamState::Starting => {
+                tracing::info!(tenant, stream, state = state.as_str(), "stream starting")
+            }
         }
     }
 
@@ -397,13 +402,6 @@ impl StreamTask {
                     let delay = match error.class() {
                         ErrorClass::Transient => {
                             failures += 1;
-                            if matches!(error, GraphError::Throttled { .. }) {
-                                tracing::warn!(
-                                    tenant = self.tenant.tenant_id.as_str(),
-                                    stream = self.stream.as_str(),
-                                    "stream throttled by graph"
-                                );
-                            }
                             self.transition(StreamState::Retrying, Some(&error.to_string()));
                             if failures >= SPLIT_AFTER_FAILURES {
                                 window = split(window);

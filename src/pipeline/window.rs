@@ -109,6 +109,7 @@ impl StreamTask {
             self.shared.polling.page_size,
         );
         let context = FetchContext {
+            stream: self.stream,
             http: &self.shared.http,
             tokens: &self.tenant.tokens,
             budget: &self.tenant.budget,
@@ -123,7 +124,12 @@ impl StreamTask {
             tracker,
         };
         let mut page_stream = pin!(pages(&context, url));
-        let mut next = page_stream.next().await;
+        // a fetch may wait long (the tenant's budget, a Retry-After, a slow answer): shutdown
+        // interrupts it; nothing of the window is committed that was not delivered
+        let mut shutdown = self.shutdown.clone();
+        let Some(mut next) = until_shutdown(&mut shutdown, page_stream.next()).await else {
+            return Ok(ReadEnd::Stopped);
+        };
         loop {
             if self.stopping() {
                 return Ok(ReadEnd::Stopped);
@@ -133,11 +139,17 @@ impl StreamTask {
                 Some(Err(error)) => return Err(ReadError::Graph(error)),
                 Some(Ok(page)) => page,
             };
-            // the next page is requested while this one is mapped and produced
-            let (following, processed) =
-                tokio::join!(page_stream.next(), job.process(&page, pending, scratch));
+            // the next page is requested while this one is mapped and produced; the mapping and
+            // producing of a page always finishes
+            let (following, processed) = tokio::join!(
+                until_shutdown(&mut shutdown, page_stream.next()),
+                job.process(&page, pending, scratch)
+            );
             processed.map_err(ReadError::Kafka)?;
-            next = following;
+            match following {
+                Some(following) => next = following,
+                None => return Ok(ReadEnd::Stopped),
+            }
         }
     }
 }
@@ -318,5 +330,16 @@ fn dead_letter_key(tenant: &str, id: Option<&str>, text: &str) -> String {
     match id {
         Some(id) => format!("{tenant}:{id}"),
         None => format!("{tenant}:hash:{:032x}", IdHash::of(text).0),
+    }
+}
+
+/// The output of `work`, or None when shutdown comes first.
+async fn until_shutdown<T>(
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        output = work => Some(output),
+        _ = shutdown.wait_for(|stop| *stop) => None,
     }
 }
