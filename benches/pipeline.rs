@@ -292,14 +292,14 @@ async fn run_pipeline(
         },
         schema: SchemaKind::Ocsf,
         kafka: KafkaConfig {
-            bootstrap_servers: cluster.bootstrap_servers(),
             topics,
-            delivery: Default::default(),
             librdkafka: extra_librdkafka(),
+            ..KafkaConfig::new(cluster.bootstrap_servers())
         },
         checkpoint: CheckpointConfig {
             store: CheckpointStoreKind::File,
             path: Some(work.path().join("state")),
+            ..CheckpointConfig::default()
         },
         metrics: MetricsConfig {
             listen: "127.0.0.1:0".parse().expect("address"),

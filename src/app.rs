@@ -14,9 +14,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::auth::TokenProvider;
-use crate::checkpoint::{CheckpointStore, FileStore};
+use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, TakeOver};
 use crate::clock::Clock;
-use crate::config::{Config, Secret};
+use crate::config::{CheckpointStoreKind, Config, Secret};
 use crate::graph::budget::RequestBudget;
 use crate::graph::client::http_client;
 use crate::graph::cloud::CloudEndpoints;
@@ -65,6 +65,8 @@ pub enum AppError {
     Setup(String),
     Kafka(KafkaError),
     Pipeline(PipelineError),
+    /// A newer instance with the same `kafka.instance_id` took over.
+    TakenOver(TakeOver),
 }
 
 impl fmt::Display for AppError {
@@ -73,6 +75,7 @@ impl fmt::Display for AppError {
             AppError::Setup(detail) => formatter.write_str(detail),
             AppError::Kafka(error) => write!(formatter, "{error}"),
             AppError::Pipeline(error) => write!(formatter, "{error}"),
+            AppError::TakenOver(take_over) => write!(formatter, "{take_over}"),
         }
     }
 }
@@ -117,22 +120,43 @@ pub async fn run(
         Publisher::new(&config.kafka, metrics.kafka_records_in_flight.clone())
             .map_err(AppError::Kafka)?,
     );
+    if publisher.is_transactional() {
+        // fences an earlier instance with the same transactional.id before any checkpoint is read
+        let initialising = publisher.clone();
+        tokio::task::spawn_blocking(move || initialising.init_transactions())
+            .await
+            .map_err(|error| {
+                AppError::Setup(format!("initialising Kafka transactions failed: {error}"))
+            })?
+            .map_err(AppError::Kafka)?;
+    }
+    let mut kafka_store: Option<Arc<KafkaStore>> = None;
     let store: Arc<dyn CheckpointStore> = match options.checkpoint_store.clone() {
         Some(store) => store,
-        None => {
-            let directory = config
-                .checkpoint
-                .path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("./state"));
-            std::fs::create_dir_all(&directory).map_err(|error| {
-                AppError::Setup(format!(
-                    "cannot create the checkpoint directory {} ({error}); set checkpoint.path to a writable directory",
-                    directory.display()
-                ))
-            })?;
-            Arc::new(FileStore::new(directory))
-        }
+        None => match config.checkpoint.store {
+            CheckpointStoreKind::Kafka => {
+                let opened = KafkaStore::open(&config.kafka, &config.checkpoint, publisher.clone())
+                    .await
+                    .map_err(|error| AppError::Setup(error.to_string()))?;
+                let opened = Arc::new(opened);
+                kafka_store = Some(opened.clone());
+                opened
+            }
+            CheckpointStoreKind::File => {
+                let directory = config
+                    .checkpoint
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("./state"));
+                std::fs::create_dir_all(&directory).map_err(|error| {
+                    AppError::Setup(format!(
+                        "cannot create the checkpoint directory {} ({error}); set checkpoint.path to a writable directory",
+                        directory.display()
+                    ))
+                })?;
+                Arc::new(FileStore::new(directory))
+            }
+        },
     };
     let http = http_client(config.polling.request_timeout).map_err(AppError::Setup)?;
     let shared = Arc::new(Shared {
@@ -145,6 +169,7 @@ pub async fn run(
         schema: config.schema,
         topics: config.kafka.topics.clone(),
         backoff: options.backoff,
+        instance_id: config.kafka.instance_id.clone(),
     });
     let (stop_sender, stop_receiver) = watch::channel(false);
 
@@ -217,9 +242,31 @@ pub async fn run(
 
     let mut failure: Option<AppError> = None;
     tokio::pin!(shutdown);
+    let lease_watch = {
+        let kafka_store = kafka_store.clone();
+        let stop = stop_receiver.clone();
+        async move {
+            match kafka_store {
+                Some(store) => store.watch_lease(stop).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
+    tokio::pin!(lease_watch);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            take_over = &mut lease_watch => {
+                if let Some(take_over) = take_over {
+                    tracing::error!(
+                        host = take_over.host.as_str(),
+                        claimed_at = take_over.claimed_at.as_str(),
+                        "a newer instance with the same kafka.instance_id took over; stopping"
+                    );
+                    failure = Some(AppError::TakenOver(take_over));
+                    break;
+                }
+            }
             finished = streams.join_next() => match finished {
                 None => break,
                 Some(Ok((_, Ok(())))) => {}
@@ -271,6 +318,12 @@ pub async fn run(
         tracing::warn!(
             "some records were still in flight at exit; their windows were not committed"
         );
+    }
+    if let Some(store) = &kafka_store
+        && drained.is_ok()
+    {
+        // every stream committed what it delivered: a successor need not wait
+        store.release().await;
     }
     background.shutdown().await;
     tracing::info!(streams = outcomes.len(), "entrastream stopped");

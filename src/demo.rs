@@ -75,14 +75,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         },
         schema: args.schema.into(),
         kafka: KafkaConfig {
-            bootstrap_servers: bootstrap.clone(),
             topics: topics.clone(),
-            delivery: Default::default(),
-            librdkafka: BTreeMap::new(),
+            ..KafkaConfig::new(bootstrap.clone())
         },
         checkpoint: CheckpointConfig {
             store: CheckpointStoreKind::File,
             path: Some(workspace.path().join("state")),
+            ..CheckpointConfig::default()
         },
         metrics: MetricsConfig {
             listen: args.metrics_listen,

@@ -13,7 +13,9 @@ use common::{
     truth,
 };
 use entrastream::app::AppError;
-use entrastream::checkpoint::{CheckpointError, CheckpointStore, FileStore, MemoryStore};
+use entrastream::checkpoint::{
+    CheckpointError, CheckpointStore, CommitFuture, FileStore, MemoryStore,
+};
 use entrastream::config::PollingConfig;
 use entrastream::graph::cursor::Cursor;
 use entrastream::pipeline::PipelineError;
@@ -282,27 +284,27 @@ impl CheckpointStore for CrashingStore {
         self.inner.load(tenant, stream)
     }
 
-    fn commit(
-        &self,
-        tenant: &str,
-        stream: StreamKind,
-        cursor: &Cursor,
-    ) -> Result<(), CheckpointError> {
+    fn commit(&self, tenant: &str, stream: StreamKind, cursor: Cursor) -> CommitFuture {
         let number = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         let mut lost_batch = self.lost_batch.lock();
-        let previous = self.inner.load(tenant, stream)?;
+        let previous = match self.inner.load(tenant, stream) {
+            Ok(previous) => previous,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
         let new_records = previous.map_or(cursor.seen.len(), |previous| {
             cursor.seen.len().saturating_sub(previous.seen.len())
         });
         if number > self.armed_after && lost_batch.is_none() && new_records >= 20 {
             *lost_batch = Some(new_records);
-            return Err(CheckpointError::Io {
+            return Box::pin(std::future::ready(Err(CheckpointError::Io {
                 path: "injected".into(),
                 action: "commit",
                 source: std::io::Error::other("injected crash between produce and commit"),
-            });
+            })));
         }
-        self.inner.commit(tenant, stream, cursor)
+        Box::pin(std::future::ready(
+            self.inner.commit_now(tenant, stream, &cursor),
+        ))
     }
 
     fn describe(&self) -> String {

@@ -46,6 +46,8 @@ fn docs_metrics_md_matches_the_registry() {
     stream.batch("committed");
     stream.kafka_batch_seconds(0.01);
     stream.checkpoint_commit_seconds(0.001);
+    stream.transaction(true, 10);
+    stream.transaction(false, 10);
     stream.set_state("caught_up");
     stream.committed(
         Timestamp::from_secs(1_799_999_000),

@@ -6,44 +6,13 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-
-use super::{CheckpointError, CheckpointStore};
+use super::{CheckpointError, CheckpointStore, CommitFuture, document};
 use crate::graph::cursor::Cursor;
 use crate::stream::StreamKind;
 
-const FORMAT: &str = "entrastream-checkpoint/1";
-
+#[derive(Clone)]
 pub struct FileStore {
     directory: PathBuf,
-}
-
-#[derive(Serialize)]
-struct Document<'a> {
-    format: &'a str,
-    tenant: &'a str,
-    stream: &'a str,
-    sha256: String,
-    cursor: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-struct StoredDocument<'a> {
-    format: String,
-    tenant: String,
-    stream: String,
-    sha256: String,
-    #[serde(borrow)]
-    cursor: &'a RawValue,
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// A tenant id as a directory name: GUIDs and domains stay as they are.
@@ -72,6 +41,35 @@ impl FileStore {
             .join(safe_name(tenant))
             .join(format!("{}.json", stream.as_str()))
     }
+
+    /// Writes the cursor: a temporary file, fsync, rename, fsync of the directory.
+    pub fn commit_now(
+        &self,
+        tenant: &str,
+        stream: StreamKind,
+        cursor: &Cursor,
+    ) -> Result<(), CheckpointError> {
+        let path = self.path_of(tenant, stream);
+        let directory = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| self.directory.clone());
+        fs::create_dir_all(&directory).map_err(io_error(&directory, "create the directory of"))?;
+        let bytes = document::encode(tenant, stream, cursor, true, &path.display().to_string())?;
+        let temporary = path.with_extension("json.tmp");
+        {
+            let mut file = fs::File::create(&temporary).map_err(io_error(&temporary, "write"))?;
+            file.write_all(&bytes)
+                .map_err(io_error(&temporary, "write"))?;
+            file.sync_all().map_err(io_error(&temporary, "sync"))?;
+        }
+        fs::rename(&temporary, &path).map_err(io_error(&path, "replace"))?;
+        // the rename is durable only once the directory entry is
+        fs::File::open(&directory)
+            .and_then(|handle| handle.sync_all())
+            .map_err(io_error(&directory, "sync the directory of"))?;
+        Ok(())
+    }
 }
 
 fn io_error<'p>(
@@ -88,87 +86,27 @@ fn io_error<'p>(
 impl CheckpointStore for FileStore {
     fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
         let path = self.path_of(tenant, stream);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(io_error(&path, "read")(error)),
         };
-        let corrupt = |detail: String| CheckpointError::Corrupt {
-            path: path.clone(),
-            detail,
-        };
-        let document: StoredDocument = serde_json::from_str(&text)
-            .map_err(|error| corrupt(format!("not a checkpoint document: {error}")))?;
-        if document.format != FORMAT {
-            return Err(corrupt(format!(
-                "unknown format {:?}, expected {FORMAT:?}",
-                document.format
-            )));
-        }
-        if document.tenant != tenant || document.stream != stream.as_str() {
-            return Err(CheckpointError::Foreign {
-                path: path.clone(),
-                found: format!("tenant {} stream {}", document.tenant, document.stream),
-                expected: format!("tenant {tenant} stream {stream}"),
-            });
-        }
-        if sha256_hex(document.cursor.get().as_bytes()) != document.sha256 {
-            return Err(corrupt(
-                "its checksum does not match its content".to_owned(),
-            ));
-        }
-        let cursor: Cursor = serde_json::from_str(document.cursor.get())
-            .map_err(|error| corrupt(format!("unreadable cursor: {error}")))?;
-        Ok(Some(cursor))
+        document::decode(&bytes, tenant, stream, &path.display().to_string()).map(Some)
     }
 
-    fn commit(
-        &self,
-        tenant: &str,
-        stream: StreamKind,
-        cursor: &Cursor,
-    ) -> Result<(), CheckpointError> {
-        let path = self.path_of(tenant, stream);
-        let directory = path
-            .parent()
-            .map(Path::to_owned)
-            .unwrap_or_else(|| self.directory.clone());
-        fs::create_dir_all(&directory).map_err(io_error(&directory, "create the directory of"))?;
-        let cursor_json =
-            serde_json::to_string(cursor).map_err(|error| CheckpointError::Corrupt {
-                path: path.clone(),
-                detail: format!("cannot serialise the cursor: {error}"),
-            })?;
-        let cursor_raw =
-            RawValue::from_string(cursor_json).map_err(|error| CheckpointError::Corrupt {
-                path: path.clone(),
-                detail: format!("cannot serialise the cursor: {error}"),
-            })?;
-        let document = Document {
-            format: FORMAT,
-            tenant,
-            stream: stream.as_str(),
-            sha256: sha256_hex(cursor_raw.get().as_bytes()),
-            cursor: &cursor_raw,
-        };
-        let bytes =
-            serde_json::to_vec_pretty(&document).map_err(|error| CheckpointError::Corrupt {
-                path: path.clone(),
-                detail: format!("cannot serialise the checkpoint: {error}"),
-            })?;
-        let temporary = path.with_extension("json.tmp");
-        {
-            let mut file = fs::File::create(&temporary).map_err(io_error(&temporary, "write"))?;
-            file.write_all(&bytes)
-                .map_err(io_error(&temporary, "write"))?;
-            file.sync_all().map_err(io_error(&temporary, "sync"))?;
-        }
-        fs::rename(&temporary, &path).map_err(io_error(&path, "replace"))?;
-        // the rename is durable only once the directory entry is
-        fs::File::open(&directory)
-            .and_then(|handle| handle.sync_all())
-            .map_err(io_error(&directory, "sync the directory of"))?;
-        Ok(())
+    fn commit(&self, tenant: &str, stream: StreamKind, cursor: Cursor) -> CommitFuture {
+        let store = self.clone();
+        let tenant = tenant.to_owned();
+        Box::pin(async move {
+            let path = store.path_of(&tenant, stream);
+            tokio::task::spawn_blocking(move || store.commit_now(&tenant, stream, &cursor))
+                .await
+                .map_err(|error| CheckpointError::Io {
+                    path,
+                    action: "commit",
+                    source: std::io::Error::other(error.to_string()),
+                })?
+        })
     }
 
     fn describe(&self) -> String {
@@ -204,7 +142,7 @@ mod tests {
                 .is_none()
         );
         store
-            .commit("t1", StreamKind::Provisioning, &cursor())
+            .commit_now("t1", StreamKind::Provisioning, &cursor())
             .expect("commits");
         assert_eq!(
             store.load("t1", StreamKind::Provisioning).expect("loads"),
@@ -223,7 +161,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         store
-            .commit("t1", StreamKind::Provisioning, &cursor())
+            .commit_now("t1", StreamKind::Provisioning, &cursor())
             .expect("commits");
         let path = store.path_of("t1", StreamKind::Provisioning);
         let original = fs::read_to_string(&path).expect("reads");

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use super::{CheckpointError, CheckpointStore};
+use super::{CheckpointError, CheckpointStore, CommitFuture};
 use crate::graph::cursor::Cursor;
 use crate::stream::StreamKind;
 
@@ -31,16 +31,11 @@ impl CheckpointStore for MemoryStore {
         Ok(self.get(tenant, stream))
     }
 
-    fn commit(
-        &self,
-        tenant: &str,
-        stream: StreamKind,
-        cursor: &Cursor,
-    ) -> Result<(), CheckpointError> {
+    fn commit(&self, tenant: &str, stream: StreamKind, cursor: Cursor) -> CommitFuture {
         self.cursors
             .lock()
-            .insert((tenant.to_owned(), stream), cursor.clone());
-        Ok(())
+            .insert((tenant.to_owned(), stream), cursor);
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn describe(&self) -> String {

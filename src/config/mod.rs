@@ -243,9 +243,41 @@ pub struct KafkaConfig {
     /// The delivery guarantee.
     #[serde(default)]
     pub delivery: Delivery,
+    /// Names this deployment. Checkpoint records, the instance lease and (exactly_once) the
+    /// `transactional.id` (`entrastream-{instance_id}`) derive from it: a restarted instance keeps
+    /// its id, two deployments sharing a checkpoint topic need different ones.
+    #[serde(default = "default_instance_id")]
+    pub instance_id: String,
+    /// exactly_once: the longest a transaction may stay open before the broker aborts it
+    /// (`transaction.timeout.ms`); also bounds how long a commit or an abort is waited for.
+    #[serde(default = "default_transaction_timeout", with = "duration")]
+    pub transaction_timeout: Duration,
     /// librdkafka properties passed through (security.protocol, sasl.*, compression.type, ...).
+    /// They apply to the producer and to the checkpoint store's consumer and admin client.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// The defaults of every key but the bootstrap servers.
+    pub fn new(bootstrap_servers: impl Into<String>) -> KafkaConfig {
+        KafkaConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            topics: Topics::default(),
+            delivery: Delivery::default(),
+            instance_id: default_instance_id(),
+            transaction_timeout: default_transaction_timeout(),
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_instance_id() -> String {
+    "entrastream".to_owned()
+}
+
+fn default_transaction_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -275,16 +307,81 @@ pub enum Delivery {
     /// Idempotent producer, acks=all, cursor committed after every delivery of its batch succeeded.
     #[default]
     AtLeastOnce,
+    /// Kafka transactions: each page's records and the stream's cursor commit together; consumers
+    /// read with `isolation.level=read_committed`. Needs `checkpoint.store: kafka`. Experimental:
+    /// end-to-end visibility not yet verified against Apache Kafka.
+    ExactlyOnce,
+}
+
+impl Delivery {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Delivery::AtLeastOnce => "at_least_once",
+            Delivery::ExactlyOnce => "exactly_once",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointConfig {
-    /// `file`: one file per stream, written atomically.
+    /// `file`: one file per stream, written atomically; `kafka`: a compacted topic.
     pub store: CheckpointStoreKind,
     /// Directory of the file store.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// The kafka store's topic (compacted; key `cursor/{instance_id}/{tenant}/{stream}`).
+    #[serde(default = "default_checkpoint_topic")]
+    pub topic: String,
+    /// Create the topic, compacted, when it does not exist.
+    #[serde(default = "default_true")]
+    pub create_topic: bool,
+    /// Check that an existing topic is compacted (needs DescribeConfigs on it); a topic that is
+    /// not would forget cursors and make streams start over.
+    #[serde(default = "default_true")]
+    pub verify_topic: bool,
+    /// Partitions of a topic entrastream creates.
+    #[serde(default = "default_checkpoint_partitions")]
+    pub topic_partitions: i32,
+    /// Replication factor of a topic entrastream creates; the broker's default when absent.
+    #[serde(default)]
+    pub replication_factor: Option<i16>,
+    /// `max.message.bytes` of a topic entrastream creates: the largest cursor (about 32 bytes per
+    /// id published within `polling.lateness`).
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: u32,
+    /// How long reading the checkpoints at start-up may take before the service gives up (it
+    /// never starts without them).
+    #[serde(default = "default_load_timeout", with = "duration")]
+    pub load_timeout: Duration,
+    /// How long a new instance waits for the previous one with the same `kafka.instance_id` to
+    /// hand over (stop and say so) before it goes on without it.
+    #[serde(default = "default_takeover_wait", with = "duration")]
+    pub takeover_wait: Duration,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_checkpoint_topic() -> String {
+    "entrastream.checkpoints".to_owned()
+}
+
+fn default_checkpoint_partitions() -> i32 {
+    1
+}
+
+fn default_max_record_bytes() -> u32 {
+    16 * 1024 * 1024
+}
+
+fn default_load_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_takeover_wait() -> Duration {
+    Duration::from_secs(15)
 }
 
 impl Default for CheckpointConfig {
@@ -292,6 +389,14 @@ impl Default for CheckpointConfig {
         CheckpointConfig {
             store: CheckpointStoreKind::File,
             path: Some(PathBuf::from("./state")),
+            topic: default_checkpoint_topic(),
+            create_topic: true,
+            verify_topic: true,
+            topic_partitions: default_checkpoint_partitions(),
+            replication_factor: None,
+            max_record_bytes: default_max_record_bytes(),
+            load_timeout: default_load_timeout(),
+            takeover_wait: default_takeover_wait(),
         }
     }
 }
@@ -300,6 +405,7 @@ impl Default for CheckpointConfig {
 #[serde(rename_all = "snake_case")]
 pub enum CheckpointStoreKind {
     File,
+    Kafka,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -374,7 +480,15 @@ const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
     ("bootstrap.servers", "set kafka.bootstrap_servers instead"),
     (
         "transactional.id",
-        "transactions are managed by entrastream",
+        "it derives from kafka.instance_id (entrastream-{instance_id}) so that a restart fences its predecessor",
+    ),
+    (
+        "transaction.timeout.ms",
+        "set kafka.transaction_timeout instead",
+    ),
+    (
+        "isolation.level",
+        "checkpoints are always read with read_committed",
     ),
     (
         "enable.idempotence",
@@ -549,8 +663,77 @@ impl Config {
             }
         }
 
-        if self.checkpoint.store == CheckpointStoreKind::File && self.checkpoint.path.is_none() {
-            problems.push("checkpoint.path: the file store needs a directory".to_owned());
+        let instance_id = &self.kafka.instance_id;
+        if instance_id.is_empty()
+            || instance_id.len() > 100
+            || !instance_id.chars().all(|character| {
+                character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-')
+            })
+        {
+            problems.push(format!(
+                "kafka.instance_id: `{instance_id}` must be 1-100 characters of a-z, A-Z, 0-9, '.', '_', '-'"
+            ));
+        }
+        if self.kafka.transaction_timeout < Duration::from_secs(1)
+            || self.kafka.transaction_timeout > Duration::from_secs(900)
+        {
+            problems.push(
+                "kafka.transaction_timeout: must be between 1s and 15m (the broker's default \
+                 transaction.max.timeout.ms)"
+                    .to_owned(),
+            );
+        }
+
+        let checkpoint = &self.checkpoint;
+        match checkpoint.store {
+            CheckpointStoreKind::File => {
+                if checkpoint.path.is_none() {
+                    problems.push("checkpoint.path: the file store needs a directory".to_owned());
+                }
+                if self.kafka.delivery == Delivery::ExactlyOnce {
+                    problems.push(
+                        "kafka.delivery: exactly_once commits each cursor in the same Kafka transaction as \
+                         its records, so it needs checkpoint.store: kafka"
+                            .to_owned(),
+                    );
+                }
+            }
+            CheckpointStoreKind::Kafka => {
+                if !is_valid_topic(&checkpoint.topic) {
+                    problems.push(format!(
+                        "checkpoint.topic: `{}` is not a valid topic name",
+                        checkpoint.topic
+                    ));
+                }
+                if named_topics
+                    .iter()
+                    .any(|(_, topic)| **topic == checkpoint.topic)
+                {
+                    problems.push(format!(
+                        "checkpoint.topic: `{}` is also an event topic; checkpoints need a compacted topic of their own",
+                        checkpoint.topic
+                    ));
+                }
+                if checkpoint.topic_partitions < 1 {
+                    problems.push("checkpoint.topic_partitions: must be at least 1".to_owned());
+                }
+                if checkpoint
+                    .replication_factor
+                    .is_some_and(|factor| factor < 1)
+                {
+                    problems.push(
+                        "checkpoint.replication_factor: must be at least 1 (leave it out for the broker's default)"
+                            .to_owned(),
+                    );
+                }
+                if checkpoint.max_record_bytes < 1024 * 1024 {
+                    problems
+                        .push("checkpoint.max_record_bytes: must be at least 1048576".to_owned());
+                }
+                if checkpoint.load_timeout < Duration::from_secs(1) {
+                    problems.push("checkpoint.load_timeout: must be at least 1s".to_owned());
+                }
+            }
         }
         if self.log.level.trim().is_empty() {
             problems
@@ -653,5 +836,49 @@ kafka:
                 "kafka.librdkafka.acks: set by entrastream and not overridable (at_least_once needs acks=all)",
             ]
         );
+    }
+
+    #[test]
+    fn delivery_and_checkpoint_problems_name_the_key_and_the_fix() {
+        let base = "
+tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]
+";
+        let exactly_once_on_files = format!(
+            "{base}kafka: {{bootstrap_servers: 'k:9092', delivery: exactly_once, instance_id: 'blue green', \
+             librdkafka: {{transactional.id: x, isolation.level: read_uncommitted}}}}\n"
+        );
+        assert_eq!(
+            problems_of(&exactly_once_on_files),
+            vec![
+                "kafka.librdkafka.transactional.id: set by entrastream and not overridable (it derives from \
+                 kafka.instance_id (entrastream-{instance_id}) so that a restart fences its predecessor)",
+                "kafka.librdkafka.isolation.level: set by entrastream and not overridable (checkpoints are always \
+                 read with read_committed)",
+                "kafka.instance_id: `blue green` must be 1-100 characters of a-z, A-Z, 0-9, '.', '_', '-'",
+                "kafka.delivery: exactly_once commits each cursor in the same Kafka transaction as its records, so \
+                 it needs checkpoint.store: kafka",
+            ]
+        );
+        let bad_kafka_store = format!(
+            "{base}kafka: {{bootstrap_servers: 'k:9092', transaction_timeout: 20m}}\ncheckpoint: {{store: kafka, \
+             topic: entra.audit, topic_partitions: 0, replication_factor: 0, max_record_bytes: 1000}}\n"
+        );
+        assert_eq!(
+            problems_of(&bad_kafka_store),
+            vec![
+                "kafka.transaction_timeout: must be between 1s and 15m (the broker's default transaction.max.timeout.ms)",
+                "checkpoint.topic: `entra.audit` is also an event topic; checkpoints need a compacted topic of their own",
+                "checkpoint.topic_partitions: must be at least 1",
+                "checkpoint.replication_factor: must be at least 1 (leave it out for the broker's default)",
+                "checkpoint.max_record_bytes: must be at least 1048576",
+            ]
+        );
+        let good = format!(
+            "{base}kafka: {{bootstrap_servers: 'k:9092', delivery: exactly_once, instance_id: prod-eu.1}}\n\
+             checkpoint: {{store: kafka}}\n"
+        );
+        let config = Config::from_yaml(&good, "good").expect("valid");
+        assert_eq!(config.checkpoint.topic, "entrastream.checkpoints");
+        assert_eq!(config.kafka.transaction_timeout, Duration::from_secs(60));
     }
 }

@@ -88,6 +88,10 @@ impl SeenIds {
         self.entries.insert(id, event_time.as_millis());
     }
 
+    pub fn remove(&mut self, id: IdHash) {
+        self.entries.remove(&id);
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -9,6 +9,7 @@ use prometheus::IntGauge;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use tokio::sync::Notify;
 
@@ -19,7 +20,7 @@ pub struct BatchTracker {
     sent: AtomicU64,
     acknowledged: AtomicU64,
     failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
+    first_error: Mutex<Option<(String, Option<String>)>>,
     settled: Notify,
     started: Instant,
 }
@@ -48,7 +49,8 @@ impl BatchTracker {
         self.sent.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn record_result(&self, error: Option<String>) {
+    /// `error`: what failed, and the operator's fix when retrying cannot help.
+    fn record_result(&self, error: Option<(String, Option<String>)>) {
         if let Some(error) = error {
             let mut first = self.first_error.lock();
             if first.is_none() {
@@ -81,9 +83,11 @@ impl BatchTracker {
         if failed == 0 {
             Ok(())
         } else {
+            let (first_error, refusal) = self.first_error.lock().clone().unwrap_or_default();
             Err(KafkaError::DeliveryFailed {
                 failed,
-                first_error: self.first_error.lock().clone().unwrap_or_default(),
+                first_error,
+                refusal,
             })
         }
     }
@@ -123,7 +127,9 @@ impl ClientContext for DeliveryContext {
             tracing::error!(%error, reason, "kafka producer fatal error");
             let mut fatal = self.fatal.lock();
             if fatal.is_none() {
-                *fatal = Some(format!("{error}: {reason}"));
+                *fatal = Some(super::producer::explain_fatal(&format!(
+                    "{error}: {reason}"
+                )));
             }
         } else {
             tracing::warn!(%error, reason, "kafka client error");
@@ -135,9 +141,47 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Arc<BatchTracker>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, tracker: Arc<BatchTracker>) {
-        let error = result.as_ref().err().map(|(error, _)| error.to_string());
+        let error = result.as_ref().err().map(|(error, message)| {
+            let fix = error
+                .rdkafka_error_code()
+                .and_then(|code| refusal_fix(code, message.topic()));
+            (error.to_string(), fix)
+        });
         tracker.record_result(error);
         self.in_flight.dec();
         self.space_freed.notify_waiters();
+    }
+}
+
+/// The fix for a delivery failure that retrying cannot cure; `None` for transient ones.
+pub fn refusal_fix(code: RDKafkaErrorCode, topic: &str) -> Option<String> {
+    match code {
+        RDKafkaErrorCode::TopicAuthorizationFailed => Some(format!(
+            "Kafka refuses writes to topic {topic}: grant the principal WRITE (and DESCRIBE) on it"
+        )),
+        RDKafkaErrorCode::ClusterAuthorizationFailed => Some(
+            "Kafka refuses the idempotent producer: grant the principal IDEMPOTENT_WRITE on the cluster"
+                .to_owned(),
+        ),
+        RDKafkaErrorCode::TransactionalIdAuthorizationFailed => Some(
+            "Kafka refuses the transactional id: grant the principal WRITE and DESCRIBE on transactional id \
+             entrastream-{kafka.instance_id}"
+                .to_owned(),
+        ),
+        RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge => Some(format!(
+            "a record is larger than topic {topic} accepts: raise the topic's max.message.bytes (and the \
+             producer's message.max.bytes in kafka.librdkafka)"
+        )),
+        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => Some(format!(
+            "topic {topic} does not exist: create it, or let the brokers create topics automatically"
+        )),
+        RDKafkaErrorCode::InvalidTopic => Some(format!(
+            "Kafka says {topic} is not a valid topic name: fix it under kafka.topics"
+        )),
+        RDKafkaErrorCode::InvalidRecord | RDKafkaErrorCode::InvalidMessage => Some(format!(
+            "topic {topic} refuses the record as invalid (a compacted topic needs keys; a broker policy \
+             may refuse it): check the topic's settings"
+        )),
+        _ => None,
     }
 }

@@ -10,8 +10,10 @@ mod producer;
 
 use std::fmt;
 
-pub use delivery::BatchTracker;
-pub use producer::{OutgoingRecord, Publisher, headers};
+pub use delivery::{BatchTracker, refusal_fix};
+pub use producer::{
+    OutgoingRecord, Publisher, Transaction, TransactionFailure, client_config, headers,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KafkaError {
@@ -22,8 +24,13 @@ pub enum KafkaError {
     Fatal(String),
     /// A record was refused before it was sent (too large, unknown topic in the client, ...).
     Rejected(String),
-    /// Some records of a batch were not acknowledged.
-    DeliveryFailed { failed: u64, first_error: String },
+    /// Some records of a batch were not acknowledged. `refusal` holds the fix when retrying
+    /// cannot help (authorization, size, unknown topic).
+    DeliveryFailed {
+        failed: u64,
+        first_error: String,
+        refusal: Option<String>,
+    },
 }
 
 impl fmt::Display for KafkaError {
@@ -41,12 +48,37 @@ impl fmt::Display for KafkaError {
             KafkaError::DeliveryFailed {
                 failed,
                 first_error,
+                refusal: None,
             } => write!(
                 formatter,
                 "{failed} records of the batch were not acknowledged by Kafka (first error: {first_error}); \
                  the batch is produced again"
             ),
+            KafkaError::DeliveryFailed {
+                failed,
+                first_error,
+                refusal: Some(fix),
+            } => write!(
+                formatter,
+                "{failed} records of the batch were refused by Kafka ({first_error}); fix: {fix}. The process \
+                 stops; its checkpoints stay where they were, so the batch is produced again after the fix"
+            ),
         }
+    }
+}
+
+impl KafkaError {
+    /// Whether the process must stop: a broken producer, or a refusal only the operator can fix.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            KafkaError::Fatal(_)
+                | KafkaError::Setup(_)
+                | KafkaError::DeliveryFailed {
+                    refusal: Some(_),
+                    ..
+                }
+        )
     }
 }
 

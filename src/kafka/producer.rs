@@ -1,6 +1,7 @@
 //! The producer: created from `kafka` config, sends records with headers, waits for queue space
 //! when librdkafka's buffer is full (so that a slow Kafka slows the Graph reads instead of growing
-//! memory).
+//! memory). In exactly-once mode it is transactional: one transaction is open at a time, and
+//! every record is sent inside one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +12,11 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedMutexGuard};
 
 use super::KafkaError;
 use super::delivery::{BatchTracker, DeliveryContext};
-use crate::config::KafkaConfig;
+use crate::config::{Delivery, KafkaConfig};
 
 /// Settings entrastream chooses; `kafka.librdkafka` may override all but the owned ones
 /// (bootstrap.servers, enable.idempotence, acks, transactional.id).
@@ -28,11 +29,52 @@ const DEFAULTS: &[(&str, &str)] = &[
     // bounds the memory held for records not yet acknowledged
     ("queue.buffering.max.kbytes", "65536"),
     ("queue.buffering.max.messages", "100000"),
+    // a checkpoint record may be larger than an event (checkpoint.max_record_bytes)
+    ("message.max.bytes", "16843776"),
+];
+
+/// The librdkafka properties shared by every client entrastream creates (security settings, ...):
+/// `kafka.librdkafka` without the producer-only ones.
+pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client_config = ClientConfig::new();
+    for (key, value) in &config.librdkafka {
+        if !PRODUCER_ONLY.contains(&key.as_str()) {
+            client_config.set(key, value);
+        }
+    }
+    client_config.set("bootstrap.servers", &config.bootstrap_servers);
+    client_config
+}
+
+/// Properties a consumer or an admin client would only warn about.
+const PRODUCER_ONLY: &[&str] = &[
+    "linger.ms",
+    "queue.buffering.max.ms",
+    "compression.type",
+    "compression.codec",
+    "compression.level",
+    "batch.size",
+    "batch.num.messages",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.messages",
+    "request.required.acks",
+    "retries",
+    "message.send.max.retries",
+    "retry.backoff.ms",
+    "sticky.partitioning.linger.ms",
+    "partitioner",
+    "enable.gapless.guarantee",
+    "max.in.flight.requests.per.connection",
+    "max.in.flight",
 ];
 
 /// A record ready to send.
 pub struct OutgoingRecord<'a> {
     pub topic: &'a str,
+    /// A fixed partition; the key decides when absent.
+    pub partition: Option<i32>,
     pub key: &'a [u8],
     pub payload: &'a [u8],
     pub headers: OwnedHeaders,
@@ -41,6 +83,14 @@ pub struct OutgoingRecord<'a> {
 pub struct Publisher {
     producer: ThreadedProducer<DeliveryContext>,
     bootstrap_servers: String,
+    /// exactly_once: the one open transaction at a time, and how long its commit may take.
+    transactions: Option<Transactions>,
+}
+
+struct Transactions {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    timeout: Duration,
+    transactional_id: String,
 }
 
 impl Publisher {
@@ -56,6 +106,23 @@ impl Publisher {
             .set("bootstrap.servers", &config.bootstrap_servers)
             .set("enable.idempotence", "true")
             .set("acks", "all");
+        let transactions = match config.delivery {
+            Delivery::AtLeastOnce => None,
+            Delivery::ExactlyOnce => {
+                let transactional_id = format!("entrastream-{}", config.instance_id);
+                client_config
+                    .set("transactional.id", &transactional_id)
+                    .set(
+                        "transaction.timeout.ms",
+                        config.transaction_timeout.as_millis().to_string(),
+                    );
+                Some(Transactions {
+                    turn: Arc::new(tokio::sync::Mutex::new(())),
+                    timeout: config.transaction_timeout,
+                    transactional_id,
+                })
+            }
+        };
         let context = DeliveryContext {
             in_flight,
             space_freed: Notify::new(),
@@ -67,6 +134,53 @@ impl Publisher {
         Ok(Publisher {
             producer,
             bootstrap_servers: config.bootstrap_servers.clone(),
+            transactions,
+        })
+    }
+
+    /// Whether records must be sent inside a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.transactions.is_some()
+    }
+
+    /// exactly_once: registers the `transactional.id` with its coordinator, which fences any
+    /// earlier producer with the same id and aborts its open transaction. Blocks.
+    pub fn init_transactions(&self) -> Result<(), KafkaError> {
+        let Some(transactions) = &self.transactions else {
+            return Ok(());
+        };
+        self.producer
+            .init_transactions(transactions.timeout)
+            .map_err(|error| {
+                KafkaError::Setup(format!(
+                    "cannot initialise Kafka transactions for transactional.id {} ({error}); exactly_once \
+                     needs brokers with transactions enabled and, with ACLs, WRITE and DESCRIBE on that \
+                     transactional id",
+                    transactions.transactional_id
+                ))
+            })
+    }
+
+    /// Opens a transaction once the previous one has ended; every record sent until it commits
+    /// or aborts belongs to it.
+    pub async fn begin(self: &Arc<Self>) -> Result<Transaction, KafkaError> {
+        let Some(transactions) = &self.transactions else {
+            return Err(KafkaError::Setup(
+                "a transaction was asked of a producer without kafka.delivery: exactly_once"
+                    .to_owned(),
+            ));
+        };
+        let turn = transactions.turn.clone().lock_owned().await;
+        if let Some(fatal) = self.fatal_error() {
+            return Err(KafkaError::Fatal(fatal));
+        }
+        self.producer
+            .begin_transaction()
+            .map_err(|error| transaction_error(&error, "begin"))?;
+        Ok(Transaction {
+            publisher: self.clone(),
+            turn: Some(turn),
+            timeout: transactions.timeout,
         })
     }
 
@@ -94,10 +208,13 @@ impl Publisher {
             let space_freed = context.space_freed.notified();
             tokio::pin!(space_freed);
             space_freed.as_mut().enable();
-            let base = BaseRecord::with_opaque_to(record.topic, tracker.clone())
+            let mut base = BaseRecord::with_opaque_to(record.topic, tracker.clone())
                 .key(record.key)
                 .payload(record.payload)
                 .headers(headers.take().unwrap_or_default());
+            if let Some(partition) = record.partition {
+                base = base.partition(partition);
+            }
             match self.producer.send(base) {
                 Ok(()) => {
                     tracker.record_sent();
@@ -132,6 +249,152 @@ impl Publisher {
             .fetch_metadata(None, timeout)
             .map(|metadata| metadata.brokers().len())
             .map_err(|error| error.to_string())
+    }
+}
+
+/// An open transaction; it ends with `commit` or `abort` (dropped open, it is aborted).
+pub struct Transaction {
+    publisher: Arc<Publisher>,
+    turn: Option<OwnedMutexGuard<()>>,
+    timeout: Duration,
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub enum TransactionFailure {
+    /// The transaction was aborted (its records are invisible to read_committed consumers); the
+    /// work can be done again in a new one.
+    Aborted(String),
+    /// The producer cannot go on (fenced by a newer instance, or broken): the process stops.
+    Fatal(KafkaError),
+}
+
+impl Transaction {
+    /// Commits: flushes every record, then ends the transaction. A retriable failure is retried
+    /// within the transaction timeout; one that needs an abort is aborted.
+    pub async fn commit(mut self) -> Result<(), TransactionFailure> {
+        let publisher = self.publisher.clone();
+        let timeout = self.timeout;
+        let turn = self.turn.take();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + timeout;
+            let outcome = loop {
+                match publisher.producer.commit_transaction(timeout) {
+                    Ok(()) => break Ok(()),
+                    Err(RdKafkaError::Transaction(error))
+                        if error.is_retriable() && std::time::Instant::now() < deadline =>
+                    {
+                        tracing::warn!(%error, "kafka transaction commit failed, retrying");
+                    }
+                    Err(RdKafkaError::Transaction(error)) if error.is_fatal() => {
+                        break Err(TransactionFailure::Fatal(fatal(
+                            &publisher,
+                            &error.to_string(),
+                        )));
+                    }
+                    Err(error) => {
+                        let reason = format!("commit failed: {error}");
+                        break match abort_blocking(&publisher, timeout) {
+                            Ok(()) => Err(TransactionFailure::Aborted(reason)),
+                            Err(fatal) => Err(TransactionFailure::Fatal(fatal)),
+                        };
+                    }
+                }
+            };
+            drop(turn);
+            outcome
+        })
+        .await;
+        outcome.unwrap_or_else(|error| {
+            Err(TransactionFailure::Fatal(KafkaError::Fatal(format!(
+                "the transaction commit task failed: {error}"
+            ))))
+        })
+    }
+
+    /// Aborts: nothing sent in the transaction becomes visible to read_committed consumers.
+    pub async fn abort(mut self) -> Result<(), KafkaError> {
+        let publisher = self.publisher.clone();
+        let timeout = self.timeout;
+        let turn = self.turn.take();
+        tokio::task::spawn_blocking(move || {
+            let outcome = abort_blocking(&publisher, timeout);
+            drop(turn);
+            outcome
+        })
+        .await
+        .unwrap_or_else(|error| {
+            Err(KafkaError::Fatal(format!(
+                "the transaction abort task failed: {error}"
+            )))
+        })
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        // an open transaction is never left behind: abort it off the async threads, and keep the
+        // turn until that is done
+        if let Some(turn) = self.turn.take() {
+            let publisher = self.publisher.clone();
+            let timeout = self.timeout;
+            let abort = move || {
+                if let Err(error) = abort_blocking(&publisher, timeout) {
+                    tracing::error!(%error, "kafka transaction abort failed");
+                }
+                drop(turn);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn_blocking(abort);
+                }
+                Err(_) => abort(),
+            }
+        }
+    }
+}
+
+fn abort_blocking(publisher: &Publisher, timeout: Duration) -> Result<(), KafkaError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match publisher.producer.abort_transaction(timeout) {
+            Ok(()) => return Ok(()),
+            Err(RdKafkaError::Transaction(error))
+                if error.is_retriable() && std::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%error, "kafka transaction abort failed, retrying");
+            }
+            Err(error) => return Err(fatal(publisher, &format!("abort failed: {error}"))),
+        }
+    }
+}
+
+/// Records a fatal producer error (the first one wins) and returns it.
+fn fatal(publisher: &Publisher, detail: &str) -> KafkaError {
+    let mut fatal = publisher.producer.context().fatal.lock();
+    let detail = fatal.get_or_insert_with(|| explain_fatal(detail)).clone();
+    KafkaError::Fatal(detail)
+}
+
+/// A fatal producer error with what it most likely means.
+pub(super) fn explain_fatal(detail: &str) -> String {
+    let lowered = detail.to_ascii_lowercase();
+    if lowered.contains("fenced") || lowered.contains("producer_fenced") {
+        format!(
+            "{detail}: another instance with the same kafka.instance_id started and took over its transactional.id; \
+             this one stops. If both should run, give each its own kafka.instance_id"
+        )
+    } else {
+        detail.to_owned()
+    }
+}
+
+fn transaction_error(error: &RdKafkaError, action: &str) -> KafkaError {
+    match error {
+        RdKafkaError::Transaction(inner) if inner.is_fatal() => KafkaError::Fatal(explain_fatal(
+            &format!("transaction {action} failed: {inner}"),
+        )),
+        other => KafkaError::Rejected(format!("transaction {action} failed: {other}")),
     }
 }
 

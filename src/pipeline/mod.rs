@@ -29,7 +29,7 @@ use crate::graph::budget::RequestBudget;
 use crate::graph::cloud::CloudEndpoints;
 use crate::graph::cursor::{Cursor, CursorSettings, SeenIds, Window};
 use crate::graph::error::{BlockReason, ErrorClass};
-use crate::kafka::{KafkaError, Publisher};
+use crate::kafka::{KafkaError, Publisher, TransactionFailure};
 use crate::retry::Backoff;
 use crate::stream::StreamKind;
 use crate::telemetry::health::Health;
@@ -60,6 +60,8 @@ pub struct Shared {
     pub schema: SchemaKind,
     pub topics: Topics,
     pub backoff: Backoff,
+    /// `kafka.instance_id`, carried in a header of checkpoint records.
+    pub instance_id: String,
 }
 
 /// Why a stream stopped the process.
@@ -239,25 +241,110 @@ impl StreamTask {
         })
     }
 
-    async fn commit(&self, cursor: &Cursor) -> Result<(), PipelineError> {
-        let store = self.shared.store.clone();
-        let tenant = self.tenant.tenant_id.clone();
-        let stream = self.stream;
-        let snapshot = cursor.clone();
-        let started = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || store.commit(&tenant, stream, &snapshot))
-            .await
-            .map_err(|error| {
-                PipelineError::Checkpoint(CheckpointError::Io {
-                    path: Default::default(),
-                    action: "commit",
-                    source: std::io::Error::other(error.to_string()),
-                })
-            })?
-            .map_err(PipelineError::Checkpoint)?;
-        self.metrics
-            .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
-        Ok(())
+    /// Commits the cursor: to the store, or (exactly_once) in a transaction of its own. A store
+    /// that is unavailable for now is tried again until it answers or the service stops; then the
+    /// window is simply read again at the next start.
+    async fn commit(&mut self, cursor: &Cursor) -> Result<(), PipelineError> {
+        let mut failures = 0u32;
+        loop {
+            let started = std::time::Instant::now();
+            let outcome = if self.shared.publisher.is_transactional() {
+                self.commit_in_transaction(cursor).await?
+            } else {
+                self.shared
+                    .store
+                    .commit(&self.tenant.tenant_id, self.stream, cursor.clone())
+                    .await
+            };
+            match outcome {
+                Ok(()) => {
+                    self.metrics
+                        .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+                Err(error) if error.is_transient() => {
+                    failures += 1;
+                    self.transition(StreamState::Retrying, Some(&error.to_string()));
+                    let delay = self.shared.backoff.delay(failures, None);
+                    if !self
+                        .sleep_until(self.shared.clock.now().saturating_add(delay))
+                        .await
+                    {
+                        tracing::warn!(
+                            tenant = self.tenant.tenant_id.as_str(),
+                            stream = self.stream.as_str(),
+                            "stream stopped before its checkpoint could be committed; its last window is read again at the next start"
+                        );
+                        return Ok(());
+                    }
+                }
+                Err(error) => return Err(PipelineError::Checkpoint(error)),
+            }
+        }
+    }
+
+    /// exactly_once: a transaction that carries only the cursor. An abort is reported as a
+    /// transient store error (tried again); a broken producer stops the process.
+    async fn commit_in_transaction(
+        &self,
+        cursor: &Cursor,
+    ) -> Result<Result<(), CheckpointError>, PipelineError> {
+        let record = match self.shared.store.transactional_record(
+            &self.tenant.tenant_id,
+            self.stream,
+            cursor,
+        ) {
+            Ok(record) => record,
+            Err(error) => return Ok(Err(error)),
+        };
+        let publisher = &self.shared.publisher;
+        let transaction = publisher.begin().await.map_err(PipelineError::Kafka)?;
+        let tracker = crate::kafka::BatchTracker::new();
+        let sent = publisher
+            .send(
+                &tracker,
+                crate::kafka::OutgoingRecord {
+                    topic: &record.topic,
+                    partition: None,
+                    key: record.key.as_bytes(),
+                    payload: &record.value,
+                    headers: crate::kafka::headers(&[("instance_id", &self.shared.instance_id)]),
+                },
+            )
+            .await;
+        let unavailable = |detail: String| {
+            Ok(Err(CheckpointError::Unavailable {
+                store: self.shared.store.describe(),
+                detail,
+            }))
+        };
+        match sent {
+            Err(error) if error.is_fatal() => {
+                let _ = transaction.abort().await;
+                Err(PipelineError::Kafka(error))
+            }
+            Err(error) => match transaction.abort().await {
+                Ok(()) => {
+                    self.metrics.transaction(false, 0);
+                    unavailable(error.to_string())
+                }
+                Err(fatal) => Err(PipelineError::Kafka(fatal)),
+            },
+            Ok(()) => match transaction.commit().await {
+                Ok(()) => {
+                    self.metrics.transaction(true, 0);
+                    Ok(Ok(()))
+                }
+                Err(TransactionFailure::Aborted(reason)) => {
+                    self.metrics.transaction(false, 0);
+                    unavailable(format!("kafka transaction aborted: {reason}"))
+                }
+                Err(TransactionFailure::Fatal(error)) => {
+                    self.shared.health.kafka_fatal(error.to_string());
+                    Err(PipelineError::Kafka(error))
+                }
+            },
+        }
     }
 
     /// The next window that is due: a regular one when at least a poll interval of new time has
@@ -346,16 +433,52 @@ impl StreamTask {
                 attempt.counts,
                 attempt.newest,
             );
-            if let Err(KafkaError::Fatal(fatal)) = &delivery {
-                self.shared.health.kafka_fatal(fatal.clone());
-                return Err(PipelineError::Kafka(KafkaError::Fatal(fatal.clone())));
+            if let Err(error) = &delivery
+                && error.is_fatal()
+            {
+                self.shared.health.kafka_fatal(error.to_string());
+                return Err(PipelineError::Kafka(error.clone()));
             }
             match (read, delivery) {
-                (Err(window::ReadError::Kafka(error)), _) => {
-                    if let KafkaError::Fatal(fatal) = &error {
-                        self.shared.health.kafka_fatal(fatal.clone());
-                    }
+                (Err(window::ReadError::Kafka(error)), _) if error.is_fatal() => {
+                    self.shared.health.kafka_fatal(error.to_string());
                     return Err(PipelineError::Kafka(error));
+                }
+                (Err(window::ReadError::Checkpoint(error)), _) => {
+                    return Err(PipelineError::Checkpoint(error));
+                }
+                (Err(window::ReadError::Aborted(reason)), _) => {
+                    // exactly_once: the aborted page was undone; committed pages stay pending
+                    self.metrics.published.inc_by(counts.published);
+                    self.metrics.batch("failed");
+                    failures += 1;
+                    self.transition(
+                        StreamState::Retrying,
+                        Some(&format!("kafka transaction aborted: {reason}")),
+                    );
+                    let delay = self.shared.backoff.delay(failures, None);
+                    if !self
+                        .sleep_until(self.shared.clock.now().saturating_add(delay))
+                        .await
+                    {
+                        cursor.remember(&pending);
+                        self.commit(cursor).await?;
+                        return Ok(WindowEnd::Stopped);
+                    }
+                }
+                (Err(window::ReadError::Kafka(error)), Ok(())) => {
+                    // a record the producer refused before sending: try again like a failed delivery
+                    pending = SeenIds::default();
+                    self.metrics.batch("failed");
+                    failures += 1;
+                    self.transition(StreamState::Retrying, Some(&error.to_string()));
+                    let delay = self.shared.backoff.delay(failures, None);
+                    if !self
+                        .sleep_until(self.shared.clock.now().saturating_add(delay))
+                        .await
+                    {
+                        return Ok(WindowEnd::Stopped);
+                    }
                 }
                 (read, Err(delivery_error)) => {
                     // nothing of this attempt may count as published

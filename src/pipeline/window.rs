@@ -6,6 +6,7 @@ use std::pin::pin;
 use futures_util::StreamExt;
 
 use super::StreamTask;
+use crate::checkpoint::CheckpointError;
 use crate::clock::Timestamp;
 use crate::graph::client::FetchContext;
 use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind};
@@ -13,7 +14,7 @@ use crate::graph::endpoint;
 use crate::graph::error::GraphError;
 use crate::graph::pages::pages;
 use crate::graph::record::{PageBody, Record};
-use crate::kafka::{BatchTracker, KafkaError, OutgoingRecord, headers};
+use crate::kafka::{BatchTracker, KafkaError, OutgoingRecord, TransactionFailure, headers};
 use crate::schema::{self, MapContext};
 use crate::stream::{LogFamily, StreamKind};
 
@@ -27,6 +28,10 @@ pub(super) enum ReadEnd {
 pub(super) enum ReadError {
     Graph(GraphError),
     Kafka(KafkaError),
+    /// exactly_once: a page's transaction was aborted; the window is read again.
+    Aborted(String),
+    /// exactly_once: the cursor cannot be written into the transaction.
+    Checkpoint(CheckpointError),
 }
 
 /// Records of an attempt, counted per page and reported per batch.
@@ -51,6 +56,8 @@ struct Scratch {
     key: String,
     counts: Counts,
     newest: Option<Timestamp>,
+    /// The ids the current page added to the pending set (undone when its transaction aborts).
+    page_ids: Vec<IdHash>,
 }
 
 /// Everything a page needs to be processed, borrowed apart from the page stream.
@@ -75,12 +82,18 @@ impl StreamTask {
             key: String::with_capacity(128),
             counts: Counts::default(),
             newest: None,
+            page_ids: Vec::new(),
         };
         let read = self
             .read_pages(cursor, window, pending, &tracker, &mut scratch)
             .await;
         // whatever happened, the records already handed to Kafka are waited for
-        let delivery = tracker.wait().await;
+        let mut delivery = tracker.wait().await;
+        if self.shared.publisher.is_transactional() {
+            // a committed transaction delivered all of its records; failures belong to aborted
+            // ones, which the read result reports
+            delivery = Ok(());
+        }
         if tracker.sent() > 0 {
             self.metrics.kafka_batch_seconds(tracker.elapsed_seconds());
         }
@@ -143,9 +156,9 @@ impl StreamTask {
             // producing of a page always finishes
             let (following, processed) = tokio::join!(
                 until_shutdown(&mut shutdown, page_stream.next()),
-                job.process(&page, pending, scratch)
+                job.process_page(&page, pending, scratch)
             );
-            processed.map_err(ReadError::Kafka)?;
+            processed?;
             match following {
                 Some(following) => next = following,
                 None => return Ok(ReadEnd::Stopped),
@@ -155,6 +168,86 @@ impl StreamTask {
 }
 
 impl PageJob<'_> {
+    /// Processes a page; in exactly-once mode inside a transaction of its own that also carries
+    /// the stream's cursor with every id published so far in the window.
+    async fn process_page(
+        &self,
+        page: &PageBody,
+        pending: &mut SeenIds,
+        scratch: &mut Scratch,
+    ) -> Result<(), ReadError> {
+        let task = self.task;
+        if !task.shared.publisher.is_transactional() {
+            return self
+                .process(page, pending, scratch)
+                .await
+                .map_err(ReadError::Kafka);
+        }
+        let transaction = task
+            .shared
+            .publisher
+            .begin()
+            .await
+            .map_err(ReadError::Kafka)?;
+        scratch.page_ids.clear();
+        let before = scratch.counts;
+        let newest_before = scratch.newest;
+        let mut outcome = self
+            .process(page, pending, scratch)
+            .await
+            .map_err(ReadError::Kafka);
+        if outcome.is_ok() {
+            let mut snapshot = self.cursor.clone();
+            snapshot.remember(pending);
+            outcome = match task.shared.store.transactional_record(
+                &task.tenant.tenant_id,
+                task.stream,
+                &snapshot,
+            ) {
+                Ok(record) => task
+                    .shared
+                    .publisher
+                    .send(
+                        self.tracker,
+                        OutgoingRecord {
+                            topic: &record.topic,
+                            partition: None,
+                            key: record.key.as_bytes(),
+                            payload: &record.value,
+                            headers: headers(&[("instance_id", &task.shared.instance_id)]),
+                        },
+                    )
+                    .await
+                    .map_err(ReadError::Kafka),
+                Err(error) => Err(ReadError::Checkpoint(error)),
+            };
+        }
+        let page_records = (scratch.counts.published - before.published)
+            + (scratch.counts.dead_lettered - before.dead_lettered);
+        let outcome = match outcome {
+            Ok(()) => match transaction.commit().await {
+                Ok(()) => {
+                    task.metrics.transaction(true, page_records);
+                    return Ok(());
+                }
+                Err(TransactionFailure::Aborted(reason)) => Err(ReadError::Aborted(reason)),
+                Err(TransactionFailure::Fatal(error)) => Err(ReadError::Kafka(error)),
+            },
+            Err(error) => match transaction.abort().await {
+                Ok(()) => Err(error),
+                Err(fatal) => Err(ReadError::Kafka(fatal)),
+            },
+        };
+        // nothing of the aborted page counts as published
+        for id in scratch.page_ids.drain(..) {
+            pending.remove(id);
+        }
+        scratch.counts = before;
+        scratch.newest = newest_before;
+        task.metrics.transaction(false, page_records);
+        outcome
+    }
+
     async fn process(
         &self,
         page: &PageBody,
@@ -226,6 +319,7 @@ impl PageJob<'_> {
                             self.tracker,
                             OutgoingRecord {
                                 topic: topic_of(task, stream),
+                                partition: None,
                                 key: scratch.key.as_bytes(),
                                 payload: &scratch.payload,
                                 headers: record_headers,
@@ -244,6 +338,7 @@ impl PageJob<'_> {
                 }
             }
             pending.insert(hash, event_time);
+            scratch.page_ids.push(hash);
             if self.window_kind == WindowKind::Reconcile {
                 late += 1;
             }
@@ -271,6 +366,7 @@ impl PageJob<'_> {
         }
         self.dead_letter(text, id, reason, scratch).await?;
         pending.insert(hash, self.window_to);
+        scratch.page_ids.push(hash);
         Ok(())
     }
 
@@ -304,6 +400,7 @@ impl PageJob<'_> {
             .send(
                 self.tracker,
                 OutgoingRecord {
+                    partition: None,
                     topic: &task.shared.topics.dead_letter,
                     key: key.as_bytes(),
                     payload: text.as_bytes(),

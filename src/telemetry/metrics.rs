@@ -61,6 +61,8 @@ pub struct Metrics {
     pub token_requests: IntCounterVec,
     pub stream_state: IntGaugeVec,
     pub checkpoint_commit_duration: HistogramVec,
+    pub kafka_transactions: IntCounterVec,
+    pub kafka_aborted_records: IntCounterVec,
     times: Arc<Mutex<BTreeMap<(String, StreamKind), StreamTimes>>>,
     states: Arc<Mutex<BTreeMap<(String, StreamKind), &'static str>>>,
     health: Arc<Health>,
@@ -192,6 +194,17 @@ impl Metrics {
                 TENANT_STREAM,
                 CHECKPOINT_BUCKETS,
             ),
+            kafka_transactions: counter(
+                "entrastream_kafka_transactions_total",
+                "exactly_once: Kafka transactions by outcome (committed, aborted).",
+                &["tenant", "stream", "outcome"],
+            ),
+            kafka_aborted_records: counter(
+                "entrastream_kafka_aborted_records_total",
+                "exactly_once: records sent in transactions that were aborted (invisible to read_committed \
+                 consumers, sent again in a later transaction).",
+                TENANT_STREAM,
+            ),
             times: Arc::new(Mutex::new(BTreeMap::new())),
             states: Arc::new(Mutex::new(BTreeMap::new())),
             health: Arc::new(Health::new()),
@@ -213,6 +226,8 @@ impl Metrics {
             Box::new(metrics.token_requests.clone()),
             Box::new(metrics.stream_state.clone()),
             Box::new(metrics.checkpoint_commit_duration.clone()),
+            Box::new(metrics.kafka_transactions.clone()),
+            Box::new(metrics.kafka_aborted_records.clone()),
             Box::new(TimeGauges {
                 times: metrics.times.clone(),
                 clock: metrics.clock.clone(),
@@ -314,6 +329,21 @@ impl StreamMetrics {
             .batches
             .with_label_values(&[self.tenant.as_str(), self.stream.as_str(), outcome])
             .inc();
+    }
+
+    /// exactly_once: a transaction ended; `records` it carried (counted when aborted).
+    pub fn transaction(&self, committed: bool, records: u64) {
+        let outcome = if committed { "committed" } else { "aborted" };
+        self.metrics
+            .kafka_transactions
+            .with_label_values(&[self.tenant.as_str(), self.stream.as_str(), outcome])
+            .inc();
+        if !committed {
+            self.metrics
+                .kafka_aborted_records
+                .with_label_values(&[self.tenant.as_str(), self.stream.as_str()])
+                .inc_by(records);
+        }
     }
 
     pub fn kafka_batch_seconds(&self, seconds: f64) {

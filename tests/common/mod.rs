@@ -198,14 +198,14 @@ pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingCo
         polling,
         schema: SchemaKind::Ocsf,
         kafka: KafkaConfig {
-            bootstrap_servers: kafka.bootstrap.clone(),
             topics: kafka.topics.clone(),
-            delivery: Default::default(),
             librdkafka: BTreeMap::from([("linger.ms".to_owned(), "2".to_owned())]),
+            ..KafkaConfig::new(kafka.bootstrap.clone())
         },
         checkpoint: CheckpointConfig {
             store: CheckpointStoreKind::File,
             path: Some(secrets.join("state")),
+            ..CheckpointConfig::default()
         },
         metrics: MetricsConfig {
             listen: "127.0.0.1:0".parse().expect("address"),

@@ -1,0 +1,419 @@
+//! The kafka checkpoint store against librdkafka's mock cluster: cursors survive, a newer
+//! instance takes over from an older one, and every way the store can be unusable stops the
+//! service with a message naming the cause and the fix (never a silent start from now).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use entrastream::checkpoint::{CheckpointError, CheckpointStore, KafkaStore};
+use entrastream::clock::Timestamp;
+use entrastream::config::{CheckpointConfig, CheckpointStoreKind, KafkaConfig};
+use entrastream::graph::cursor::{Cursor, IdHash};
+use entrastream::kafka::Publisher;
+use entrastream::stream::StreamKind;
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use tokio::sync::watch;
+
+const TOPIC: &str = "entrastream.checkpoints";
+
+fn cluster() -> MockCluster<'static, DefaultProducerContext> {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 1, 1).expect("topic");
+    cluster
+}
+
+fn kafka_config(bootstrap: &str, instance: &str) -> KafkaConfig {
+    KafkaConfig {
+        instance_id: instance.to_owned(),
+        ..KafkaConfig::new(bootstrap)
+    }
+}
+
+fn checkpoint_config() -> CheckpointConfig {
+    CheckpointConfig {
+        store: CheckpointStoreKind::Kafka,
+        // the mock cluster has no admin API: the topic is created by the test and not verified
+        verify_topic: false,
+        create_topic: false,
+        load_timeout: Duration::from_secs(10),
+        takeover_wait: Duration::from_secs(2),
+        ..CheckpointConfig::default()
+    }
+}
+
+fn publisher(config: &KafkaConfig) -> Arc<Publisher> {
+    let gauge = prometheus::IntGauge::new("in_flight", "records in flight").expect("gauge");
+    Arc::new(Publisher::new(config, gauge).expect("publisher"))
+}
+
+async fn open(
+    bootstrap: &str,
+    instance: &str,
+    checkpoint: &CheckpointConfig,
+) -> Result<KafkaStore, CheckpointError> {
+    let config = kafka_config(bootstrap, instance);
+    KafkaStore::open(&config, checkpoint, publisher(&config)).await
+}
+
+fn cursor(ids: usize) -> Cursor {
+    let mut cursor = Cursor::start(
+        Timestamp::from_secs(1_800_000_000),
+        Timestamp::from_secs(1_800_003_600),
+    );
+    for index in 0..ids {
+        cursor.seen.insert(
+            IdHash::of(&format!("record-{index}")),
+            Timestamp::from_secs(1_800_000_000 + index as i64),
+        );
+    }
+    cursor
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_survive_a_restart_and_instances_do_not_share_them() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let checkpoint = checkpoint_config();
+
+    let first = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    assert_eq!(first.checkpoint_count(), 0);
+    assert!(
+        first
+            .load("tenant-a", StreamKind::DirectoryAudits)
+            .expect("loads")
+            .is_none()
+    );
+    let committed = cursor(500);
+    first
+        .commit("tenant-a", StreamKind::DirectoryAudits, committed.clone())
+        .await
+        .expect("commits");
+    let mut newer = committed.clone();
+    newer.watermark = Timestamp::from_secs(1_800_000_600);
+    first
+        .commit("tenant-a", StreamKind::DirectoryAudits, newer.clone())
+        .await
+        .expect("commits");
+    first.release().await;
+
+    let second = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    assert_eq!(second.checkpoint_count(), 1);
+    assert_eq!(
+        second
+            .load("tenant-a", StreamKind::DirectoryAudits)
+            .expect("loads"),
+        Some(newer),
+        "the latest cursor of the key wins"
+    );
+    assert!(
+        second
+            .load("tenant-a", StreamKind::Provisioning)
+            .expect("loads")
+            .is_none()
+    );
+
+    // another deployment sharing the topic has its own cursors
+    let other = open(&bootstrap, "green", &checkpoint).await.expect("opens");
+    assert_eq!(other.checkpoint_count(), 0);
+    assert!(
+        other
+            .load("tenant-a", StreamKind::DirectoryAudits)
+            .expect("loads")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_instance_with_the_same_id_makes_the_older_one_stop() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let checkpoint = checkpoint_config();
+    let older = Arc::new(open(&bootstrap, "blue", &checkpoint).await.expect("opens"));
+    let (stop_sender, stop) = watch::channel(false);
+    let watching = {
+        let older = older.clone();
+        tokio::spawn(async move { older.watch_lease(stop).await })
+    };
+
+    // the older one never releases: the newer one waits takeover_wait, then goes on
+    let newer = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    let take_over = tokio::time::timeout(Duration::from_secs(30), watching)
+        .await
+        .expect("the older instance notices within 30s")
+        .expect("watch task")
+        .expect("a take-over");
+    assert_eq!(take_over.instance_id, "blue");
+    assert_eq!(take_over.claimed_at, newer.lease().claimed_at);
+    let message = take_over.to_string();
+    assert!(
+        message.contains("another instance with kafka.instance_id blue")
+            && message.contains("give each its own kafka.instance_id"),
+        "{message}"
+    );
+    drop(stop_sender);
+
+    // a different instance id is no take-over
+    let (_stop_sender, stop) = watch::channel(false);
+    let watching = {
+        let newer = Arc::new(newer);
+        tokio::spawn(async move { newer.watch_lease(stop).await })
+    };
+    let _green = open(&bootstrap, "green", &checkpoint).await.expect("opens");
+    let quiet = tokio::time::timeout(Duration::from_secs(3), watching).await;
+    assert!(quiet.is_err(), "blue keeps running beside green");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_checkpoint_topic_stops_the_start_with_the_fix() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let bootstrap = cluster.bootstrap_servers();
+
+    let absent = open(&bootstrap, "blue", &checkpoint_config())
+        .await
+        .err()
+        .expect("an absent topic is refused")
+        .to_string();
+    assert!(
+        absent.starts_with(
+            "checkpoint topic entrastream.checkpoints does not exist; create it compacted"
+        ) && absent.contains("--config cleanup.policy=compact")
+            && absent.contains("or set checkpoint.create_topic: true"),
+        "{absent}"
+    );
+
+    // the mock cluster has no CreateTopics: the failure names the command that fixes it
+    let creating = CheckpointConfig {
+        create_topic: true,
+        load_timeout: Duration::from_secs(3),
+        ..checkpoint_config()
+    };
+    let not_created = open(&bootstrap, "blue", &creating)
+        .await
+        .err()
+        .expect("creation fails")
+        .to_string();
+    assert!(
+        not_created.starts_with("cannot create checkpoint topic entrastream.checkpoints")
+            && not_created.contains("kafka-topics.sh --create --topic entrastream.checkpoints")
+            && not_created.contains("grant the principal CREATE"),
+        "{not_created}"
+    );
+
+    // verification needs DescribeConfigs, which the mock lacks
+    cluster.create_topic(TOPIC, 1, 1).expect("topic");
+    let verifying = CheckpointConfig {
+        verify_topic: true,
+        load_timeout: Duration::from_secs(3),
+        ..checkpoint_config()
+    };
+    let unverified = open(&bootstrap, "blue", &verifying)
+        .await
+        .err()
+        .expect("verification fails")
+        .to_string();
+    assert!(
+        unverified.starts_with(
+            "cannot verify that checkpoint topic entrastream.checkpoints is compacted"
+        ) && unverified.contains("set checkpoint.verify_topic: false"),
+        "{unverified}"
+    );
+
+    // no broker at all: no fallback to "start from now"
+    let unreachable = CheckpointConfig {
+        load_timeout: Duration::from_secs(2),
+        ..checkpoint_config()
+    };
+    let config = KafkaConfig {
+        librdkafka: [("socket.connection.setup.timeout.ms", "1000")]
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
+        ..kafka_config("127.0.0.1:9", "blue")
+    };
+    let down = KafkaStore::open(&config, &unreachable, publisher(&config))
+        .await
+        .err()
+        .expect("an unreachable cluster is refused")
+        .to_string();
+    assert!(
+        down.starts_with(
+            "cannot read checkpoint topic entrastream.checkpoints: Kafka did not answer"
+        ) && down.contains("never falls back to starting from now"),
+        "{down}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_and_oversized_cursors_are_refused_with_the_fix() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            BaseRecord::to(TOPIC)
+                .key("cursor/blue/tenant-a/provisioning")
+                .payload("{\"format\":\"entrastream-checkpoint/1\""),
+        )
+        .expect("sends");
+    producer.flush(Duration::from_secs(10)).expect("flushes");
+
+    let checkpoint = CheckpointConfig {
+        max_record_bytes: 1024 * 1024,
+        ..checkpoint_config()
+    };
+    let store = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    let damaged = store
+        .load("tenant-a", StreamKind::Provisioning)
+        .expect_err("a damaged cursor is refused")
+        .to_string();
+    assert!(
+        damaged.starts_with(
+            "checkpoint entrastream.checkpoints key cursor/blue/tenant-a/provisioning is corrupt (not a checkpoint document"
+        ) && damaged.contains("it is not reset silently"),
+        "{damaged}"
+    );
+
+    // 40,000 ids of 32 bytes each do not fit in 1 MiB
+    let oversized = store
+        .commit("tenant-a", StreamKind::DirectoryAudits, cursor(40_000))
+        .await
+        .expect_err("an oversized cursor is refused");
+    assert!(!oversized.is_transient());
+    let message = oversized.to_string();
+    assert!(
+        message.starts_with("the cursor of tenant tenant-a stream directory_audits is ")
+            && message.contains("above checkpoint.max_record_bytes (1048576)")
+            && message.contains("holds 40000 ids")
+            && message.contains("Lower polling.lateness"),
+        "{message}"
+    );
+}
+
+#[path = "common/admin_broker.rs"]
+mod admin_broker;
+
+use admin_broker::{AdminBroker, CreateRequest};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_topic_is_created_compacted_and_an_existing_one_is_verified() {
+    let broker = AdminBroker::start().await;
+    let config = kafka_config(&broker.bootstrap(), "blue");
+    let checkpoint = CheckpointConfig {
+        create_topic: true,
+        verify_topic: true,
+        topic_partitions: 3,
+        ..checkpoint_config()
+    };
+
+    let partitions = KafkaStore::prepare_topic(&config, &checkpoint)
+        .await
+        .expect("creates the topic");
+    assert_eq!(partitions, 3);
+    let created = broker.state.lock().created.clone();
+    assert_eq!(
+        created,
+        vec![CreateRequest {
+            name: TOPIC.to_owned(),
+            partitions: 3,
+            replication_factor: -1,
+            configs: [
+                ("cleanup.policy", "compact"),
+                ("max.message.bytes", "16777216")
+            ]
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
+        }],
+        "compacted, sized for large cursors, the broker's replication factor"
+    );
+
+    // present now: verified, not created again
+    let partitions = KafkaStore::prepare_topic(&config, &checkpoint)
+        .await
+        .expect("verifies the topic");
+    assert_eq!(partitions, 3);
+    assert_eq!(broker.state.lock().created.len(), 1);
+
+    // a replication factor of the operator's choosing
+    let replicated = CheckpointConfig {
+        topic: "replicated.checkpoints".to_owned(),
+        replication_factor: Some(3),
+        topic_partitions: 1,
+        ..checkpoint.clone()
+    };
+    KafkaStore::prepare_topic(&config, &replicated)
+        .await
+        .expect("creates");
+    assert_eq!(broker.state.lock().created[1].replication_factor, 3);
+
+    // compact,delete is accepted (with a warning in the log)
+    broker.add_topic(
+        "mixed.checkpoints",
+        2,
+        &[("cleanup.policy", "compact,delete")],
+    );
+    let mixed = CheckpointConfig {
+        topic: "mixed.checkpoints".to_owned(),
+        ..checkpoint.clone()
+    };
+    assert_eq!(
+        KafkaStore::prepare_topic(&config, &mixed)
+            .await
+            .expect("accepted"),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_that_is_not_compacted_or_cannot_be_checked_is_refused() {
+    let broker = AdminBroker::start().await;
+    let config = kafka_config(&broker.bootstrap(), "blue");
+    broker.add_topic(TOPIC, 1, &[("cleanup.policy", "delete")]);
+    let checkpoint = CheckpointConfig {
+        create_topic: true,
+        verify_topic: true,
+        ..checkpoint_config()
+    };
+    let refused = KafkaStore::prepare_topic(&config, &checkpoint)
+        .await
+        .expect_err("a delete-only topic is refused")
+        .to_string();
+    assert_eq!(
+        refused,
+        "checkpoint topic entrastream.checkpoints has cleanup.policy=delete: Kafka would delete cursors after \
+         retention.ms and streams would start over (duplicates, or gaps beyond Graph's retention). Make it \
+         compacted: kafka-configs.sh --alter --entity-type topics --entity-name entrastream.checkpoints \
+         --add-config cleanup.policy=compact"
+    );
+
+    // the principal may not describe the topic's configuration
+    broker.state.lock().describe_error = Some(29);
+    let unverified = KafkaStore::prepare_topic(&config, &checkpoint)
+        .await
+        .expect_err("an unverifiable topic is refused")
+        .to_string();
+    assert!(
+        unverified.starts_with(
+            "cannot verify that checkpoint topic entrastream.checkpoints is compacted (the broker did not report its \
+             cleanup.policy"
+        ) && unverified.contains("grant the principal DESCRIBE_CONFIGS on the topic"),
+        "{unverified}"
+    );
+
+    // unless the operator says the topic is theirs to manage
+    let trusted = CheckpointConfig {
+        verify_topic: false,
+        ..checkpoint
+    };
+    assert_eq!(
+        KafkaStore::prepare_topic(&config, &trusted)
+            .await
+            .expect("not verified"),
+        1
+    );
+}
