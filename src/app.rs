@@ -339,15 +339,30 @@ async fn probe_kafka(
     health: Arc<Health>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut reachable: Option<bool> = None;
     loop {
         let probe = {
             let publisher = publisher.clone();
             tokio::task::spawn_blocking(move || publisher.probe(Duration::from_secs(5))).await
         };
-        match probe {
-            Ok(result) => health.kafka_probe(result),
-            Err(error) => health.kafka_probe(Err(error.to_string())),
+        let result = probe.unwrap_or_else(|error| Err(error.to_string()));
+        match (&result, reachable) {
+            (Err(error), Some(true) | None) => tracing::warn!(
+                kafka = publisher.bootstrap_servers(),
+                %error,
+                "kafka unreachable: streams pause (nothing is lost) and /readyz answers 503 until it is back"
+            ),
+            (Ok(brokers), Some(false)) => {
+                tracing::info!(
+                    kafka = publisher.bootstrap_servers(),
+                    brokers,
+                    "kafka reachable again"
+                )
+            }
+            _ => {}
         }
+        reachable = Some(result.is_ok());
+        health.kafka_probe(result);
         if let Some(fatal) = publisher.fatal_error() {
             health.kafka_fatal(fatal);
         }

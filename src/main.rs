@@ -16,7 +16,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(entrastream::cli::dispatch(cli)) {
+    let outcome = runtime.block_on(entrastream::cli::dispatch(cli));
+    // blocking work still running (a Kafka call near its timeout) may not hold the exit up
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

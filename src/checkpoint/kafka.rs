@@ -29,7 +29,9 @@ use tokio::sync::watch;
 use super::{CheckpointError, CheckpointRecord, CheckpointStore, CommitFuture, document};
 use crate::config::{CheckpointConfig, KafkaConfig};
 use crate::graph::cursor::Cursor;
-use crate::kafka::{BatchTracker, KafkaError, OutgoingRecord, Publisher, client_config, headers};
+use crate::kafka::{
+    BatchTracker, KafkaError, OutgoingRecord, Publisher, TransactionFailure, client_config, headers,
+};
 use crate::stream::StreamKind;
 
 const LEASE_FORMAT: &str = "entrastream-lease/1";
@@ -266,38 +268,57 @@ impl KafkaStore {
         Ok(())
     }
 
-    /// Writes a lease or a release and waits for Kafka's acknowledgement.
+    /// Writes a lease or a release and waits for Kafka's acknowledgement; an aborted transaction
+    /// or a failed delivery is tried again for up to 30 seconds.
     async fn write_control(&self, key: &str, value: &[u8]) -> Result<(), CheckpointError> {
-        let outcome = if self.publisher.is_transactional() {
-            let transaction = self.publisher.begin().await.map_err(|error| {
-                unusable(format!(
-                    "cannot write to checkpoint topic {}: {error}",
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (detail, retry) = match self.write_control_once(key, value).await {
+                Ok(()) => return Ok(()),
+                Err(failure) => failure,
+            };
+            if !retry || Instant::now() >= deadline {
+                return Err(unusable(format!(
+                    "cannot write {key} to checkpoint topic {} ({detail}); check that Kafka is reachable and that \
+                     the principal may WRITE to the topic",
                     self.topic
-                ))
-            })?;
-            let sent = self.send(key, value, Some(LEASE_PARTITION)).await;
-            match sent {
-                Ok(()) => transaction
-                    .commit()
-                    .await
-                    .map_err(|failure| format!("{failure:?}")),
-                Err(error) => {
-                    let _ = transaction.abort().await;
-                    Err(error.to_string())
+                )));
+            }
+            tracing::warn!(
+                key,
+                detail = detail.as_str(),
+                "writing to the checkpoint topic failed, retrying"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// One attempt; the error says whether another may succeed.
+    async fn write_control_once(&self, key: &str, value: &[u8]) -> Result<(), (String, bool)> {
+        let kafka_failure = |error: KafkaError| {
+            let retry = !error.is_fatal();
+            (error.to_string(), retry)
+        };
+        if !self.publisher.is_transactional() {
+            return self
+                .send(key, value, Some(LEASE_PARTITION))
+                .await
+                .map_err(kafka_failure);
+        }
+        let transaction = self.publisher.begin().await.map_err(kafka_failure)?;
+        match self.send(key, value, Some(LEASE_PARTITION)).await {
+            Ok(()) => transaction.commit().await.map_err(|failure| match failure {
+                TransactionFailure::Aborted(reason) => (reason, true),
+                TransactionFailure::Fatal(error) => (error.to_string(), false),
+            }),
+            Err(error) => {
+                let failure = kafka_failure(error);
+                match transaction.abort().await {
+                    Ok(()) => Err(failure),
+                    Err(fatal) => Err((fatal.to_string(), false)),
                 }
             }
-        } else {
-            self.send(key, value, Some(LEASE_PARTITION))
-                .await
-                .map_err(|error| error.to_string())
-        };
-        outcome.map_err(|detail| {
-            unusable(format!(
-                "cannot write {key} to checkpoint topic {} ({detail}); check that Kafka is reachable and that \
-                 the principal may WRITE to the topic",
-                self.topic
-            ))
-        })
+        }
     }
 
     async fn send(

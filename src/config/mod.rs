@@ -684,6 +684,18 @@ impl Config {
             );
         }
 
+        if self.kafka.delivery == Delivery::ExactlyOnce
+            && let Some(timeout) = self.kafka.librdkafka.get("message.timeout.ms")
+            && timeout
+                .parse::<u128>()
+                .is_ok_and(|millis| millis > self.kafka.transaction_timeout.as_millis())
+        {
+            problems.push(format!(
+                "kafka.librdkafka.message.timeout.ms: {timeout} is longer than kafka.transaction_timeout; with \
+                 exactly_once a record may not outlive its transaction"
+            ));
+        }
+
         let checkpoint = &self.checkpoint;
         match checkpoint.store {
             CheckpointStoreKind::File => {

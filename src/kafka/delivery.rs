@@ -41,6 +41,10 @@ impl BatchTracker {
         self.sent.load(Ordering::Acquire)
     }
 
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Acquire)
+    }
+
     pub fn acknowledged(&self) -> u64 {
         self.acknowledged.load(Ordering::Acquire)
     }
@@ -92,6 +96,14 @@ impl BatchTracker {
         }
     }
 
+    /// The first failure that retrying cannot cure, with its fix, if any delivery failed so.
+    pub fn refusal(&self) -> Option<(String, String)> {
+        self.first_error
+            .lock()
+            .as_ref()
+            .and_then(|(error, fix)| fix.clone().map(|fix| (error.clone(), fix)))
+    }
+
     /// Seconds since the batch's first record was handed over.
     pub fn elapsed_seconds(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
@@ -131,6 +143,12 @@ impl ClientContext for DeliveryContext {
                     "{error}: {reason}"
                 )));
             }
+        } else if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+        ) {
+            // reachability is reported once per change by the readiness probe
+            tracing::debug!(%error, reason, "kafka client error");
         } else {
             tracing::warn!(%error, reason, "kafka client error");
         }

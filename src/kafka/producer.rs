@@ -110,12 +110,15 @@ impl Publisher {
             Delivery::AtLeastOnce => None,
             Delivery::ExactlyOnce => {
                 let transactional_id = format!("entrastream-{}", config.instance_id);
+                let timeout_ms = config.transaction_timeout.as_millis().to_string();
                 client_config
                     .set("transactional.id", &transactional_id)
-                    .set(
-                        "transaction.timeout.ms",
-                        config.transaction_timeout.as_millis().to_string(),
-                    );
+                    .set("transaction.timeout.ms", &timeout_ms);
+                // a record may not outlive its transaction (librdkafka insists); an undelivered
+                // record aborts the transaction, which is then done again
+                if !config.librdkafka.contains_key("message.timeout.ms") {
+                    client_config.set("message.timeout.ms", &timeout_ms);
+                }
                 Some(Transactions {
                     turn: Arc::new(tokio::sync::Mutex::new(())),
                     timeout: config.transaction_timeout,
@@ -188,9 +191,15 @@ impl Publisher {
         &self.bootstrap_servers
     }
 
-    /// The fatal error the producer reported, if any.
+    /// The fatal error the producer reported, if any, with what it most likely means.
     pub fn fatal_error(&self) -> Option<String> {
-        self.producer.context().fatal.lock().clone()
+        let mut fatal = self.producer.context().fatal.lock();
+        if fatal.is_none()
+            && let Some((code, reason)) = self.producer.client().fatal_error()
+        {
+            *fatal = Some(explain_fatal(&format!("{code:?}: {reason}")));
+        }
+        fatal.clone()
     }
 
     /// Hands a record to the producer, waiting while its queue is full.
@@ -226,7 +235,23 @@ impl Publisher {
                     // the wait was registered before the send, so no report can slip past it
                     space_freed.await;
                 }
-                Err((error, _)) => return Err(KafkaError::Rejected(error.to_string())),
+                Err((error, _)) => {
+                    if let Some(fatal) = self.fatal_error() {
+                        return Err(KafkaError::Fatal(fatal));
+                    }
+                    // a transaction in error reports the broker's refusal at the next send
+                    if let Some(fix) = error
+                        .rdkafka_error_code()
+                        .and_then(|code| super::delivery::refusal_fix(code, record.topic))
+                    {
+                        return Err(KafkaError::DeliveryFailed {
+                            failed: 1,
+                            first_error: error.to_string(),
+                            refusal: Some(fix),
+                        });
+                    }
+                    return Err(KafkaError::Rejected(error.to_string()));
+                }
             }
         }
     }
@@ -354,14 +379,14 @@ impl Drop for Transaction {
     }
 }
 
+/// Aborts, retrying for as long as the failure is retriable (Kafka unreachable): a long outage
+/// stalls the stream here instead of failing it; a shutdown leaves the transaction to time out on
+/// the broker, which aborts it.
 fn abort_blocking(publisher: &Publisher, timeout: Duration) -> Result<(), KafkaError> {
-    let deadline = std::time::Instant::now() + timeout;
     loop {
         match publisher.producer.abort_transaction(timeout) {
             Ok(()) => return Ok(()),
-            Err(RdKafkaError::Transaction(error))
-                if error.is_retriable() && std::time::Instant::now() < deadline =>
-            {
+            Err(RdKafkaError::Transaction(error)) if error.is_retriable() => {
                 tracing::warn!(%error, "kafka transaction abort failed, retrying");
             }
             Err(error) => return Err(fatal(publisher, &format!("abort failed: {error}"))),
@@ -379,7 +404,13 @@ fn fatal(publisher: &Publisher, detail: &str) -> KafkaError {
 /// A fatal producer error with what it most likely means.
 pub(super) fn explain_fatal(detail: &str) -> String {
     let lowered = detail.to_ascii_lowercase();
-    if lowered.contains("fenced") || lowered.contains("producer_fenced") {
+    if lowered.contains("cluster authorization failed") {
+        format!("{detail}; fix: grant the principal IDEMPOTENT_WRITE on the cluster")
+    } else if lowered.contains("transactional id authorization failed") {
+        format!(
+            "{detail}; fix: grant the principal WRITE and DESCRIBE on transactional id entrastream-{{kafka.instance_id}}"
+        )
+    } else if lowered.contains("fenced") || lowered.contains("producer_fenced") {
         format!(
             "{detail}: another instance with the same kafka.instance_id started and took over its transactional.id; \
              this one stops. If both should run, give each its own kafka.instance_id"

@@ -264,6 +264,7 @@ impl StreamTask {
                 }
                 Err(error) if error.is_transient() => {
                     failures += 1;
+                    self.metrics.checkpoint_commit_failed();
                     self.transition(StreamState::Retrying, Some(&error.to_string()));
                     let delay = self.shared.backoff.delay(failures, None);
                     if !self
@@ -432,6 +433,18 @@ impl StreamTask {
                 attempt.delivery,
                 attempt.counts,
                 attempt.newest,
+            );
+            tracing::debug!(
+                tenant = self.tenant.tenant_id.as_str(),
+                stream = self.stream.as_str(),
+                kind = ?window.kind,
+                from = %window.from,
+                to = %window.to,
+                read = read.as_ref().map_or_else(window::ReadError::describe, |end| end.describe()),
+                delivered = delivery.is_ok(),
+                published = counts.published,
+                pending = pending.len(),
+                "window attempt"
             );
             if let Err(error) = &delivery
                 && error.is_fatal()

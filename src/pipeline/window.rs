@@ -34,6 +34,26 @@ pub(super) enum ReadError {
     Checkpoint(CheckpointError),
 }
 
+impl ReadEnd {
+    pub(super) fn describe(&self) -> String {
+        match self {
+            ReadEnd::Complete => "complete".to_owned(),
+            ReadEnd::Stopped => "stopped".to_owned(),
+        }
+    }
+}
+
+impl ReadError {
+    pub(super) fn describe(&self) -> String {
+        match self {
+            ReadError::Graph(error) => format!("graph error: {error}"),
+            ReadError::Kafka(error) => format!("kafka error: {error}"),
+            ReadError::Aborted(reason) => format!("transaction aborted: {reason}"),
+            ReadError::Checkpoint(error) => format!("checkpoint error: {error}"),
+        }
+    }
+}
+
 /// Records of an attempt, counted per page and reported per batch.
 #[derive(Default, Clone, Copy)]
 pub(super) struct Counts {
@@ -196,7 +216,7 @@ impl PageJob<'_> {
             .process(page, pending, scratch)
             .await
             .map_err(ReadError::Kafka);
-        if outcome.is_ok() {
+        if outcome.is_ok() && !scratch.page_ids.is_empty() {
             let mut snapshot = self.cursor.clone();
             snapshot.remember(pending);
             outcome = match task.shared.store.transactional_record(
@@ -224,17 +244,50 @@ impl PageJob<'_> {
         }
         let page_records = (scratch.counts.published - before.published)
             + (scratch.counts.dead_lettered - before.dead_lettered);
+        if outcome.is_ok() && scratch.page_ids.is_empty() {
+            // nothing new on this page (an empty page, or repeats only): the cursor would not move,
+            // so the transaction ends without a commit; nothing was sent to any broker
+            return transaction.abort().await.map_err(ReadError::Kafka);
+        }
         let outcome = match outcome {
             Ok(()) => match transaction.commit().await {
                 Ok(()) => {
                     task.metrics.transaction(true, page_records);
                     return Ok(());
                 }
-                Err(TransactionFailure::Aborted(reason)) => Err(ReadError::Aborted(reason)),
+                Err(TransactionFailure::Aborted(reason)) => {
+                    // the abort settled every record of the transaction: their reports say why
+                    let _ = self.tracker.wait().await;
+                    match self.tracker.refusal() {
+                        // aborting again would not help: Kafka refuses these records for good
+                        Some((first_error, fix)) => {
+                            Err(ReadError::Kafka(KafkaError::DeliveryFailed {
+                                failed: self.tracker.failed().max(1),
+                                first_error,
+                                refusal: Some(fix),
+                            }))
+                        }
+                        None => Err(ReadError::Aborted(reason)),
+                    }
+                }
                 Err(TransactionFailure::Fatal(error)) => Err(ReadError::Kafka(error)),
             },
             Err(error) => match transaction.abort().await {
-                Ok(()) => Err(error),
+                Ok(()) => {
+                    // a send fails on a transaction in error: the delivery reports of the records
+                    // the brokers refused name the topic and the fix
+                    let _ = self.tracker.wait().await;
+                    match self.tracker.refusal() {
+                        Some((first_error, fix)) => {
+                            Err(ReadError::Kafka(KafkaError::DeliveryFailed {
+                                failed: self.tracker.failed().max(1),
+                                first_error,
+                                refusal: Some(fix),
+                            }))
+                        }
+                        None => Err(error),
+                    }
+                }
                 Err(fatal) => Err(ReadError::Kafka(fatal)),
             },
         };

@@ -62,6 +62,7 @@ pub struct Metrics {
     pub stream_state: IntGaugeVec,
     pub checkpoint_commit_duration: HistogramVec,
     pub kafka_transactions: IntCounterVec,
+    pub checkpoint_commit_failures: IntCounterVec,
     pub kafka_aborted_records: IntCounterVec,
     times: Arc<Mutex<BTreeMap<(String, StreamKind), StreamTimes>>>,
     states: Arc<Mutex<BTreeMap<(String, StreamKind), &'static str>>>,
@@ -199,6 +200,12 @@ impl Metrics {
                 "exactly_once: Kafka transactions by outcome (committed, aborted).",
                 &["tenant", "stream", "outcome"],
             ),
+            checkpoint_commit_failures: counter(
+                "entrastream_checkpoint_commit_failures_total",
+                "Cursor commits the checkpoint store could not take for now (tried again; the stream does not \
+                 advance meanwhile).",
+                TENANT_STREAM,
+            ),
             kafka_aborted_records: counter(
                 "entrastream_kafka_aborted_records_total",
                 "exactly_once: records sent in transactions that were aborted (invisible to read_committed \
@@ -227,6 +234,7 @@ impl Metrics {
             Box::new(metrics.stream_state.clone()),
             Box::new(metrics.checkpoint_commit_duration.clone()),
             Box::new(metrics.kafka_transactions.clone()),
+            Box::new(metrics.checkpoint_commit_failures.clone()),
             Box::new(metrics.kafka_aborted_records.clone()),
             Box::new(TimeGauges {
                 times: metrics.times.clone(),
@@ -351,6 +359,13 @@ impl StreamMetrics {
             .kafka_batch_duration
             .with_label_values(&[self.tenant.as_str(), self.stream.as_str()])
             .observe(seconds);
+    }
+
+    pub fn checkpoint_commit_failed(&self) {
+        self.metrics
+            .checkpoint_commit_failures
+            .with_label_values(&[self.tenant.as_str(), self.stream.as_str()])
+            .inc();
     }
 
     pub fn checkpoint_commit_seconds(&self, seconds: f64) {

@@ -28,6 +28,8 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::oneshot;
 
+pub const CHECKPOINT_TOPIC: &str = "entrastream.checkpoints";
+
 /// 2026-01-05T12:00:00Z.
 pub const START: Timestamp = Timestamp::from_secs(1_767_614_400);
 
@@ -49,6 +51,10 @@ pub fn kafka() -> Kafka {
     ] {
         cluster.create_topic(topic, partitions, 3).expect("topic");
     }
+    // the mock keeps about 5 MiB per partition: cursors are spread over four
+    cluster
+        .create_topic(CHECKPOINT_TOPIC, 4, 3)
+        .expect("checkpoint topic");
     let bootstrap = cluster.bootstrap_servers();
     Kafka {
         cluster,
@@ -353,4 +359,131 @@ pub fn metric_sum(metrics: &Metrics, family: &str, labels: &[(&str, &str)]) -> f
                 .collect::<Vec<f64>>()
         })
         .sum()
+}
+
+/// Switches `config` to the kafka checkpoint store (the topic exists; the mock cannot verify it)
+/// and the given delivery mode.
+pub fn use_kafka_checkpoints(config: &mut Config, delivery: entrastream::config::Delivery) {
+    config.kafka.delivery = delivery;
+    config.checkpoint = CheckpointConfig {
+        store: CheckpointStoreKind::Kafka,
+        path: None,
+        topic: CHECKPOINT_TOPIC.to_owned(),
+        create_topic: false,
+        verify_topic: false,
+        load_timeout: Duration::from_secs(30),
+        takeover_wait: Duration::from_secs(20),
+        ..CheckpointConfig::default()
+    };
+}
+
+/// What Kafka holds against the simulator's ground truth.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    pub expected: usize,
+    pub delivered: usize,
+    pub missing: usize,
+    pub unexpected: usize,
+    /// Extra copies of records delivered more than once.
+    pub duplicates: usize,
+    pub first_missing: Option<(String, String, String)>,
+    /// Event and visibility times of up to five missing records.
+    pub missing_times: Vec<String>,
+    /// Event and visibility times of up to five records delivered more than once.
+    pub duplicate_times: Vec<String>,
+}
+
+/// Compares the event topics with the ground truth of `[from, data_end]` visible by `visible_by`.
+pub fn compare(
+    sim: &Simulator,
+    kafka: &Kafka,
+    from: Timestamp,
+    data_end: Timestamp,
+    visible_by: Timestamp,
+) -> Comparison {
+    let expected = truth(sim, from, data_end, visible_by);
+    let delivered = ids_by_stream(&consume_events(kafka));
+    let mut comparison = Comparison::default();
+    for ((tenant, stream), ids) in &expected {
+        comparison.expected += ids.len();
+        let got = delivered.get(&(tenant.clone(), stream.clone()));
+        for id in ids {
+            if got.is_none_or(|got| !got.contains_key(id)) {
+                comparison.missing += 1;
+                if comparison.missing_times.len() < 5 {
+                    comparison
+                        .missing_times
+                        .push(describe_record(sim, tenant, stream, id, from, data_end));
+                }
+                if comparison.first_missing.is_none() {
+                    comparison.first_missing = Some((tenant.clone(), stream.clone(), id.clone()));
+                }
+            }
+        }
+    }
+    for ((tenant, stream), ids) in &delivered {
+        let known = expected.get(&(tenant.clone(), stream.clone()));
+        for (id, count) in ids {
+            comparison.delivered += count;
+            comparison.duplicates += count - 1;
+            if *count > 1 && comparison.duplicate_times.len() < 5 {
+                comparison
+                    .duplicate_times
+                    .push(describe_record(sim, tenant, stream, id, from, data_end));
+            }
+            if known.is_none_or(|known| !known.contains(id)) {
+                comparison.unexpected += 1;
+            }
+        }
+    }
+    comparison
+}
+
+/// Logs to stderr when `ENTRASTREAM_TEST_LOG` holds a filter (`info`, `entrastream=debug`): for
+/// reading what a failing test did.
+pub fn test_logging() {
+    if let Ok(filter) = std::env::var("ENTRASTREAM_TEST_LOG") {
+        let _ =
+            entrastream::telemetry::logging::init(entrastream::config::LogFormat::Pretty, &filter);
+    }
+}
+
+/// Where a record sits in time, for messages about it.
+pub fn describe_record(
+    sim: &Simulator,
+    tenant_id: &str,
+    stream: &str,
+    id: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> String {
+    let Some(tenant) = sim
+        .tenants()
+        .into_iter()
+        .find(|tenant| tenant.tenant_id == tenant_id)
+    else {
+        return format!("{id}: unknown tenant");
+    };
+    let Some(kind) = StreamKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == stream)
+    else {
+        return format!("{id}: unknown stream");
+    };
+    let first = from.as_millis().div_euclid(60_000);
+    let last = to.as_millis().div_euclid(60_000);
+    (first..=last)
+        .flat_map(|minute| {
+            entrastream::sim::generate::minute_records(&sim.state().config, &tenant, kind, minute)
+        })
+        .find(|record| record.id == id)
+        .map_or_else(
+            || format!("{id}: not generated"),
+            |record| {
+                format!(
+                    "{stream} {id}: event {} visible {}",
+                    record.event, record.visible
+                )
+            },
+        )
 }
