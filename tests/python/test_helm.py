@@ -1,0 +1,292 @@
+"""The Helm chart, checked offline with Helm's own Go SDK (helm-python-sdk): lint, render with the
+default values and every value set of helm/entrastream/ci/, validate every manifest against the
+Kubernetes schemas of the oldest and newest supported versions, have the binary validate the
+configuration each render produces, and hold every pod to the restricted Pod Security Standard.
+"""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+
+import helm_python
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "entrastream"
+BINARY = pathlib.Path(os.environ.get("ENTRASTREAM_BIN", ROOT / "target" / "debug" / "entrastream"))
+# the chart's kubeVersion is >=1.27; the newest schemas kubernetes-validate ships
+KUBERNETES_VERSIONS = ["1.27.0", "1.37.0"]
+VALUE_SETS = {"default": None} | {
+    path.name.removesuffix("-values.yaml"): path for path in sorted((CHART / "ci").glob("*-values.yaml"))
+}
+OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+
+@pytest.fixture(scope="module")
+def chart():
+    with helm_python.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+def values_of(name):
+    path = VALUE_SETS[name]
+    return {} if path is None else yaml.safe_load(path.read_text())
+
+
+def render(chart, values, name="siem"):
+    rendered = chart.render(values, name=name, namespace="security", is_install=True)
+    manifests = []
+    for template, text in sorted(rendered.items()):
+        if template.endswith("NOTES.txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                manifests.append(document)
+    return manifests
+
+
+def by_kind(manifests, kind):
+    return [manifest for manifest in manifests if manifest["kind"] == kind]
+
+
+def pod_specs(manifests):
+    specs = []
+    for manifest in manifests:
+        if manifest["kind"] in ("Deployment", "StatefulSet"):
+            specs.append((manifest["metadata"]["name"], manifest["spec"]["template"]["spec"]))
+        elif manifest["kind"] == "Pod":
+            specs.append((manifest["metadata"]["name"], manifest["spec"]))
+    return specs
+
+
+def rendered_config(manifests):
+    config_maps = [m for m in by_kind(manifests, "ConfigMap") if "entrastream.yaml" in m.get("data", {})]
+    assert len(config_maps) == 1
+    return config_maps[0]["data"]["entrastream.yaml"]
+
+
+def test_there_are_six_value_sets_besides_the_defaults():
+    assert set(VALUE_SETS) == {
+        "default", "minimal", "workload-identity", "existing-secret", "file-store", "monitoring", "exactly-once",
+    }
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_lint_is_clean(name):
+    for version in KUBERNETES_VERSIONS:
+        report = helm_python.lint(CHART, values_of(name), strict=True, kube_version=f"v{version}")
+        assert report["errors"] == []
+        problems = [message for message in report["messages"] if message["severity"] >= 2]
+        assert problems == [], problems
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_validates_against_the_kubernetes_schemas(chart, name, version):
+    manifests = render(chart, values_of(name))
+    assert manifests
+    for manifest in manifests:
+        if manifest["kind"] in OPERATOR_KINDS:
+            # custom resources: not in the Kubernetes schemas; their shape is checked below
+            assert manifest["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_the_binary_accepts_every_rendered_configuration(chart, name, tmp_path):
+    config = tmp_path / "entrastream.yaml"
+    config.write_text(rendered_config(render(chart, values_of(name))))
+    result = subprocess.run([BINARY, "run", "--config", config, "--validate-only"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid" in result.stdout
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_pod_meets_the_restricted_profile(chart, name):
+    specs = pod_specs(render(chart, values_of(name)))
+    assert len(specs) == 2  # the workload and the helm test pod
+    for pod, spec in specs:
+        security = spec["securityContext"]
+        assert security["runAsNonRoot"] is True, pod
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}, pod
+        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), pod
+        assert all("hostPath" not in volume for volume in spec.get("volumes", [])), pod
+        for container in spec["containers"] + spec.get("initContainers", []):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, pod
+            assert context["readOnlyRootFilesystem"] is True, pod
+            assert context["runAsNonRoot"] is True, pod
+            assert context["capabilities"] == {"drop": ["ALL"]}, pod
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, pod
+            assert not context.get("privileged"), pod
+            assert container["resources"]["limits"]["memory"], pod
+
+
+def test_the_schema_rejects_misspelt_keys(chart):
+    for values, key in [
+        ({"serviceMonitor": {"enabeld": True}}, "enabeld"),
+        ({"config": {"polling": {"intervall": "30s"}}}, "intervall"),
+        ({"config": {"kafka": {"bootstrap_servers": "k:9092", "delivery": "exactly-once"}}}, "delivery"),
+        ({"replicas": 2}, "replicas"),
+    ]:
+        with pytest.raises(helm_python.HelmValuesError, match=key):
+            chart.validate_schema(chart.merge_values(values))
+        with pytest.raises(helm_python.HelmError):
+            render(chart, values)
+
+
+def test_the_schema_knows_every_configuration_key_and_no_other():
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["config"]
+    documented = yaml.safe_load((ROOT / "config" / "full.yaml").read_text())
+
+    def keys(node, prefix=""):
+        found = set()
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            found.add(path)
+            if isinstance(value, dict) and key not in ("librdkafka",):
+                found |= keys(value, path + ".")
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                found |= keys(value[0], path + "[].")
+        return found
+
+    def schema_keys(node, prefix=""):
+        found = set()
+        for key, value in node.get("properties", {}).items():
+            path = f"{prefix}{key}"
+            found.add(path)
+            if key in ("librdkafka", "client_secret"):
+                continue
+            if value.get("type") == "object":
+                found |= schema_keys(value, path + ".")
+            if value.get("type") == "array" and isinstance(value.get("items"), dict):
+                found |= schema_keys(value["items"], path + "[].")
+        return found
+
+    documented_keys = {key for key in keys(documented) if not key.startswith("metrics")}
+    documented_keys = {key for key in documented_keys if not key.startswith("tenants[].client_secret.")}
+    assert schema_keys(schema) == documented_keys
+
+
+def test_the_chart_readme_documents_every_value():
+    readme = (CHART / "README.md").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def leaves(node, prefix=""):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and value and key not in ("config", "resources", "clientSecrets"):
+                yield from leaves(value, path + ".")
+            else:
+                yield path
+
+    documented = set(re.findall(r"^\| `([^`]+)` \|", readme, re.M))
+    assert documented == set(leaves(values))
+
+
+def test_the_default_install_runs_a_deployment_with_the_kafka_store(chart):
+    manifests = render(chart, {})
+    assert len(by_kind(manifests, "Deployment")) == 1
+    assert by_kind(manifests, "StatefulSet") == []
+    config = yaml.safe_load(rendered_config(manifests))
+    assert config["checkpoint"] == {"store": "kafka"}
+    assert config["metrics"] == {"listen": "0.0.0.0:9464"}
+    deployment = by_kind(manifests, "Deployment")[0]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["run", "--config", "/etc/entrastream/config/entrastream.yaml"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert deployment["spec"]["replicas"] == 1
+    assert [m["kind"] for m in manifests if m["kind"] in OPERATOR_KINDS] == []
+    dashboards = [m for m in by_kind(manifests, "ConfigMap") if m["metadata"]["name"].endswith("-dashboard")]
+    assert dashboards[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboards[0]["data"]["entrastream.json"])["title"] == "Entra ID ingest health"
+    assert len(by_kind(manifests, "PodDisruptionBudget")) == 1
+    assert by_kind(manifests, "NetworkPolicy") == []
+
+
+def test_a_configuration_change_rolls_the_pod(chart):
+    def checksum(values):
+        deployment = by_kind(render(chart, values), "Deployment")[0]
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    assert checksum({}) == checksum({})
+    assert checksum({}) != checksum({"config": {"polling": {"interval": "1m"}}})
+
+
+def test_the_file_store_runs_a_statefulset_with_a_volume(chart):
+    manifests = render(chart, values_of("file-store"))
+    assert by_kind(manifests, "Deployment") == []
+    statefulset = by_kind(manifests, "StatefulSet")[0]
+    claim = statefulset["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    assert claim["spec"]["storageClassName"] == "managed-csi"
+    mounts = statefulset["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "state", "mountPath": "/var/lib/entrastream"} in mounts
+    config = yaml.safe_load(rendered_config(manifests))
+    assert config["checkpoint"] == {"store": "file", "path": "/var/lib/entrastream"}
+
+
+def test_workload_identity_annotates_the_service_account_and_labels_the_pod(chart):
+    manifests = render(chart, values_of("workload-identity"))
+    account = by_kind(manifests, "ServiceAccount")[0]
+    assert account["metadata"]["name"] == "entrastream-reader"
+    assert account["metadata"]["annotations"] == {
+        "azure.workload.identity/client-id": "11111111-2222-3333-4444-555555555555",
+        "azure.workload.identity/tenant-id": "99999999-8888-7777-6666-555555555555",
+    }
+    pod = by_kind(manifests, "Deployment")[0]["spec"]["template"]
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert pod["spec"]["serviceAccountName"] == "entrastream-reader"
+    # the webhook projects the federated token through the ServiceAccount token mount
+    assert pod["spec"]["automountServiceAccountToken"] is True
+    with pytest.raises(helm_python.HelmError, match="workloadIdentity.clientId is required"):
+        render(chart, {"workloadIdentity": {"enabled": True}})
+
+
+def test_an_existing_secret_is_mounted_and_no_secret_is_rendered(chart):
+    manifests = render(chart, values_of("existing-secret"))
+    assert by_kind(manifests, "Secret") == []
+    spec = by_kind(manifests, "Deployment")[0]["spec"]["template"]["spec"]
+    assert {"name": "secrets", "secret": {"secretName": "entra-client-secrets"}} in spec["volumes"]
+    inline = render(chart, values_of("minimal"))
+    assert by_kind(inline, "Secret")[0]["stringData"] == {"contoso": "not-a-real-secret"}
+
+
+def test_monitoring_renders_the_operator_resources_from_the_shipped_files(chart):
+    manifests = render(chart, values_of("monitoring"))
+    monitor = by_kind(manifests, "ServiceMonitor")[0]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    assert by_kind(manifests, "PodMonitor")[0]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    rule = by_kind(manifests, "PrometheusRule")[0]
+    shipped = yaml.safe_load((CHART / "alerts" / "entrastream.rules.yaml").read_text())
+    assert rule["spec"] == shipped
+    dashboard = [m for m in by_kind(manifests, "ConfigMap") if m["metadata"]["name"].endswith("-dashboard")][0]
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Security"}
+    policy = by_kind(manifests, "NetworkPolicy")[0]["spec"]
+    assert policy["ingress"] == [{
+        "ports": [{"port": "metrics", "protocol": "TCP"}],
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+    }]
+    egress_ports = [sorted(port["port"] for port in rule["ports"]) for rule in policy["egress"]]
+    assert egress_ports == [[53, 53], [443], [9092, 9093]]
+
+
+def test_exactly_once_renders_its_delivery_and_store(chart):
+    config = yaml.safe_load(rendered_config(render(chart, values_of("exactly-once"))))
+    assert config["kafka"]["delivery"] == "exactly_once"
+    assert config["kafka"]["instance_id"] == "entrastream-prod"
+    assert config["checkpoint"]["store"] == "kafka"
+
+
+def test_the_helm_test_pod_validates_the_rendered_configuration(chart):
+    pods = by_kind(render(chart, {}), "Pod")
+    assert len(pods) == 1
+    assert pods[0]["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert pods[0]["spec"]["containers"][0]["args"][-1] == "--validate-only"

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Writes helm/entrastream/values.schema.json: every chart value, closed objects everywhere, so a
+misspelt key fails `helm install`. The `config` part mirrors config/full.yaml (a test keeps the two
+in step); the binary validates values and ranges again at start-up."""
+
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "helm/entrastream/values.schema.json"
+
+
+def obj(properties, required=()):
+    schema = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+STRING = {"type": "string"}
+BOOL = {"type": "boolean"}
+INT = {"type": "integer"}
+DURATION = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)$"}
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+ANY_OBJECT = {"type": "object"}
+SECRET = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {"env": STRING, "file": STRING},
+}
+STREAMS = [
+    "directory_audits",
+    "sign_ins_interactive",
+    "sign_ins_non_interactive",
+    "sign_ins_service_principal",
+    "sign_ins_managed_identity",
+    "provisioning",
+]
+
+TENANT = obj(
+    {
+        "id": STRING,
+        "client_id": STRING,
+        "client_secret": SECRET,
+        "cloud": {"enum": ["global", "us_gov", "us_gov_dod", "china"]},
+        "endpoints": obj({"login": STRING, "graph": STRING}),
+        "api_version": {"enum": ["beta", "v1.0"]},
+        "streams": {"type": "array", "items": {"enum": STREAMS}, "uniqueItems": True},
+    },
+    required=["id", "client_id"],
+)
+
+CONFIG = obj(
+    {
+        "tenants": {"type": "array", "minItems": 1, "items": TENANT},
+        "polling": obj(
+            {
+                "interval": DURATION,
+                "settle_delay": DURATION,
+                "initial_lookback": DURATION,
+                "lateness": DURATION,
+                "reconcile_every": DURATION,
+                "overlap": DURATION,
+                "max_window": DURATION,
+                "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "throttle": obj({"requests": INT, "per": DURATION}),
+                "request_timeout": DURATION,
+                "blocked_retry": DURATION,
+            }
+        ),
+        "schema": {"enum": ["ocsf", "ecs", "raw"]},
+        "kafka": obj(
+            {
+                "bootstrap_servers": STRING,
+                "topics": obj(
+                    {
+                        "sign_ins": STRING,
+                        "directory_audits": STRING,
+                        "provisioning": STRING,
+                        "dead_letter": STRING,
+                    }
+                ),
+                "delivery": {"enum": ["at_least_once", "exactly_once"]},
+                "instance_id": STRING,
+                "transaction_timeout": DURATION,
+                "librdkafka": STRING_MAP,
+            },
+            required=["bootstrap_servers"],
+        ),
+        "checkpoint": obj(
+            {
+                "store": {"enum": ["file", "kafka"]},
+                "path": STRING,
+                "topic": STRING,
+                "create_topic": BOOL,
+                "verify_topic": BOOL,
+                "topic_partitions": INT,
+                "replication_factor": INT,
+                "max_record_bytes": INT,
+                "load_timeout": DURATION,
+                "takeover_wait": DURATION,
+            }
+        ),
+        "log": obj({"format": {"enum": ["json", "pretty"]}, "level": STRING}),
+    },
+    required=["tenants", "kafka"],
+)
+
+INTERVAL = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
+
+SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "entrastream chart values",
+    **obj(
+        {
+            "image": obj(
+                {
+                    "repository": STRING,
+                    "tag": STRING,
+                    "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+                }
+            ),
+            "imagePullSecrets": {"type": "array", "items": ANY_OBJECT},
+            "nameOverride": STRING,
+            "fullnameOverride": STRING,
+            "config": CONFIG,
+            "secrets": obj(
+                {
+                    "existingSecret": STRING,
+                    "clientSecrets": STRING_MAP,
+                }
+            ),
+            "serviceAccount": obj(
+                {
+                    "create": BOOL,
+                    "name": STRING,
+                    "annotations": STRING_MAP,
+                    "automountToken": BOOL,
+                }
+            ),
+            "workloadIdentity": obj({"enabled": BOOL, "clientId": STRING, "tenantId": STRING}),
+            "persistence": obj(
+                {
+                    "size": STRING,
+                    "storageClass": STRING,
+                    "accessModes": {"type": "array", "items": STRING, "minItems": 1},
+                }
+            ),
+            "extraEnv": {"type": "array", "items": ANY_OBJECT},
+            "podAnnotations": STRING_MAP,
+            "podLabels": STRING_MAP,
+            "resources": ANY_OBJECT,
+            "nodeSelector": STRING_MAP,
+            "tolerations": {"type": "array", "items": ANY_OBJECT},
+            "affinity": ANY_OBJECT,
+            "priorityClassName": STRING,
+            "terminationGracePeriodSeconds": {"type": "integer", "minimum": 10},
+            "probes": obj(
+                {
+                    "liveness": obj({"periodSeconds": INT, "failureThreshold": INT}),
+                    "readiness": obj({"periodSeconds": INT, "failureThreshold": INT}),
+                }
+            ),
+            "service": obj(
+                {"port": {"type": "integer", "minimum": 1, "maximum": 65535}, "annotations": STRING_MAP}
+            ),
+            "serviceMonitor": obj({"enabled": BOOL, "interval": INTERVAL, "labels": STRING_MAP}),
+            "podMonitor": obj({"enabled": BOOL, "interval": INTERVAL, "labels": STRING_MAP}),
+            "prometheusRule": obj({"enabled": BOOL, "labels": STRING_MAP}),
+            "grafanaDashboard": obj(
+                {"enabled": BOOL, "label": STRING, "labelValue": STRING, "folder": STRING}
+            ),
+            "podDisruptionBudget": obj(
+                {"enabled": BOOL, "maxUnavailable": {"type": ["integer", "string"]}}
+            ),
+            "networkPolicy": obj(
+                {
+                    "enabled": BOOL,
+                    "httpsCidrs": {"type": "array", "items": STRING},
+                    "kafka": obj(
+                        {
+                            "peers": {"type": "array", "items": ANY_OBJECT, "minItems": 1},
+                            "ports": {"type": "array", "items": INT, "minItems": 1},
+                        }
+                    ),
+                    "metricsFrom": {"type": "array", "items": ANY_OBJECT},
+                }
+            ),
+            "tests": obj({"enabled": BOOL}),
+        }
+    ),
+}
+
+if __name__ == "__main__":
+    OUT.write_text(json.dumps(SCHEMA, indent=2) + "\n")
+    print(f"wrote {OUT.relative_to(ROOT)}")
