@@ -103,12 +103,18 @@ pub fn resolve_secrets(config: &Config) -> Result<Vec<Secret>, AppError> {
     }
 }
 
+fn stopped_during_start_up() {
+    tracing::info!("shutdown requested during start-up: nothing was started, nothing to commit");
+}
+
 /// Runs the service until `shutdown` resolves or a stream fails fatally.
 pub async fn run(
     config: Config,
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
+    // a SIGTERM during start-up (a long checkpoint load, a lease handover) ends the start cleanly
+    let mut shutdown = std::pin::pin!(shutdown);
     let clock = options.clock.clone();
     let secrets = resolve_secrets(&config)?;
     let metrics = options
@@ -123,8 +129,12 @@ pub async fn run(
     if publisher.is_transactional() {
         // fences an earlier instance with the same transactional.id before any checkpoint is read
         let initialising = publisher.clone();
-        tokio::task::spawn_blocking(move || initialising.init_transactions())
-            .await
+        let initialised = tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(stopped_during_start_up()),
+            initialised = tokio::task::spawn_blocking(move || initialising.init_transactions()) => initialised,
+        };
+        initialised
             .map_err(|error| {
                 AppError::Setup(format!("initialising Kafka transactions failed: {error}"))
             })?
@@ -135,9 +145,14 @@ pub async fn run(
         Some(store) => store,
         None => match config.checkpoint.store {
             CheckpointStoreKind::Kafka => {
-                let opened = KafkaStore::open(&config.kafka, &config.checkpoint, publisher.clone())
-                    .await
-                    .map_err(|error| AppError::Setup(error.to_string()))?;
+                let opening =
+                    KafkaStore::open(&config.kafka, &config.checkpoint, publisher.clone());
+                let opened = tokio::select! {
+                    biased;
+                    () = &mut shutdown => return Ok(stopped_during_start_up()),
+                    opened = opening => opened,
+                }
+                .map_err(|error| AppError::Setup(error.to_string()))?;
                 let opened = Arc::new(opened);
                 kafka_store = Some(opened.clone());
                 opened
@@ -241,7 +256,6 @@ pub async fn run(
     );
 
     let mut failure: Option<AppError> = None;
-    tokio::pin!(shutdown);
     let lease_watch = {
         let kafka_store = kafka_store.clone();
         let stop = stop_receiver.clone();

@@ -164,6 +164,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // installed first: a SIGTERM at any later point ends the process cleanly
+    let shutdown = crate::shutdown::on_signal();
     let config = Config::load(&args.config)?;
     if args.validate_only {
         println!(
@@ -174,12 +176,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     logging::init(config.log.format, &config.log.level).map_err(anyhow::Error::msg)?;
-    app::run(
-        config,
-        RunOptions::new(Clock::system()),
-        crate::shutdown::on_signal(),
-    )
-    .await?;
+    app::run(config, RunOptions::new(Clock::system()), shutdown).await?;
     Ok(())
 }
 
