@@ -103,8 +103,9 @@ pub fn resolve_secrets(config: &Config) -> Result<Vec<Secret>, AppError> {
     }
 }
 
-fn stopped_during_start_up() {
+fn stopped_during_start_up() -> Result<(), AppError> {
     tracing::info!("shutdown requested during start-up: nothing was started, nothing to commit");
+    Ok(())
 }
 
 /// Runs the service until `shutdown` resolves or a stream fails fatally.
@@ -131,7 +132,7 @@ pub async fn run(
         let initialising = publisher.clone();
         let initialised = tokio::select! {
             biased;
-            () = &mut shutdown => return Ok(stopped_during_start_up()),
+            () = &mut shutdown => return stopped_during_start_up(),
             initialised = tokio::task::spawn_blocking(move || initialising.init_transactions()) => initialised,
         };
         initialised
@@ -149,7 +150,7 @@ pub async fn run(
                     KafkaStore::open(&config.kafka, &config.checkpoint, publisher.clone());
                 let opened = tokio::select! {
                     biased;
-                    () = &mut shutdown => return Ok(stopped_during_start_up()),
+                    () = &mut shutdown => return stopped_during_start_up(),
                     opened = opening => opened,
                 }
                 .map_err(|error| AppError::Setup(error.to_string()))?;
