@@ -175,7 +175,7 @@ async fn setup(hours_of_data: u32, delivery: Delivery) -> Setup {
     }
     use_kafka_checkpoints(&mut config, delivery);
     if delivery == Delivery::ExactlyOnce {
-        // one transaction per page with news, each ~0.1 s against the mock: fewer, fuller windows
+        // one transaction per page with news: fewer, fuller windows keep the test short
         config.polling.interval = 6 * MINUTE;
     }
     if delivery == Delivery::AtLeastOnce {
