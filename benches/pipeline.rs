@@ -273,6 +273,7 @@ async fn run_pipeline(
             id: sim.tenant_id.clone(),
             client_id: sim.client_id.clone(),
             client_secret: Some(SecretSource::File(secret_file)),
+            auth: None,
             cloud: Default::default(),
             endpoints: Some(Endpoints {
                 login: Some(sim.base_url.clone()),

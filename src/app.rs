@@ -13,10 +13,10 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::auth::TokenProvider;
+use crate::auth::{Credential, TokenProvider};
 use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, TakeOver};
 use crate::clock::Clock;
-use crate::config::{CheckpointStoreKind, Config, Secret};
+use crate::config::{CheckpointStoreKind, Config};
 use crate::graph::budget::RequestBudget;
 use crate::graph::client::http_client;
 use crate::graph::cloud::CloudEndpoints;
@@ -83,21 +83,19 @@ impl fmt::Display for AppError {
 impl std::error::Error for AppError {}
 
 /// Reads every tenant's secret; all problems are reported at once.
-pub fn resolve_secrets(config: &Config) -> Result<Vec<Secret>, AppError> {
-    let mut secrets = Vec::new();
+/// Reads every tenant's credential (secrets, certificate keys; the federated token file is read at
+/// every token request). All problems at once, each naming its key.
+pub fn resolve_credentials(config: &Config) -> Result<Vec<Credential>, AppError> {
+    let mut credentials = Vec::new();
     let mut problems = Vec::new();
     for (index, tenant) in config.tenants.iter().enumerate() {
-        let key = format!("tenants[{index}].client_secret");
-        match &tenant.client_secret {
-            Some(source) => match source.resolve(&key) {
-                Ok(secret) => secrets.push(secret),
-                Err(problem) => problems.push(problem),
-            },
-            None => problems.push(format!("{key}: required")),
+        match Credential::resolve(tenant, &format!("tenants[{index}]")) {
+            Ok(credential) => credentials.push(credential),
+            Err(problem) => problems.push(problem),
         }
     }
     if problems.is_empty() {
-        Ok(secrets)
+        Ok(credentials)
     } else {
         Err(AppError::Setup(problems.join("\n")))
     }
@@ -117,7 +115,7 @@ pub async fn run(
     // a SIGTERM during start-up (a long checkpoint load, a lease handover) ends the start cleanly
     let mut shutdown = std::pin::pin!(shutdown);
     let clock = options.clock.clone();
-    let secrets = resolve_secrets(&config)?;
+    let credentials = resolve_credentials(&config)?;
     let metrics = options
         .metrics
         .clone()
@@ -214,15 +212,26 @@ pub async fn run(
     let mut streams = JoinSet::new();
     let mut stream_count = 0;
     let mut spawned: BTreeSet<(String, crate::stream::StreamKind)> = BTreeSet::new();
-    for (tenant, secret) in config.tenants.iter().zip(secrets) {
-        let endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
+    for (tenant, credential) in config.tenants.iter().zip(credentials) {
+        let mut endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
+        // the AKS webhook names the authority host of the cluster's cloud
+        if matches!(credential, Credential::WorkloadIdentity { .. })
+            && tenant
+                .endpoints
+                .as_ref()
+                .is_none_or(|given| given.login.is_none())
+            && let Ok(authority) = std::env::var("AZURE_AUTHORITY_HOST")
+            && !authority.trim().is_empty()
+        {
+            endpoints.login_base = authority.trim().trim_end_matches('/').to_owned();
+        }
         let runtime = Arc::new(TenantRuntime {
             tenant_id: tenant.id.clone(),
             api_version: tenant.api_version,
             tokens: TokenProvider::new(
                 tenant.id.clone(),
                 tenant.client_id.clone(),
-                secret,
+                credential,
                 endpoints.clone(),
                 http.clone(),
                 clock.clone(),

@@ -57,6 +57,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             id: tenant.tenant_id.clone(),
             client_id: tenant.client_id.clone(),
             client_secret: Some(SecretSource::File(secret_file)),
+            auth: None,
             cloud: Default::default(),
             endpoints: Some(Endpoints {
                 login: Some(credentials.base_url.clone()),

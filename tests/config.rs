@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use entrastream::app::resolve_secrets;
+use entrastream::app::resolve_credentials;
 use entrastream::config::Config;
 use entrastream::sim::config::SimConfig;
 
@@ -173,7 +173,7 @@ fn a_missing_secret_variable_is_named_at_start() {
         "config.yaml",
     )
     .expect("valid without I/O");
-    let error = resolve_secrets(&config)
+    let error = resolve_credentials(&config)
         .expect_err("the variable is not set")
         .to_string();
     assert_eq!(
@@ -197,7 +197,7 @@ fn run_validate_only_accepts_examples_and_refuses_mistakes_with_exit_code_1() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("valid (1 tenants)"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid (5 tenants)"));
 
     let directory = tempfile::tempdir().expect("tempdir");
     let bad = directory.path().join("bad.yaml");

@@ -1,10 +1,12 @@
 //! Access tokens for Graph: the client-credentials flow of the Microsoft identity platform, with
 //! a per-tenant cache that refreshes ahead of expiry and once more after a 401.
 
+mod credential;
 mod provider;
 
 use std::fmt;
 
+pub use credential::{CertificateKey, Credential};
 pub use provider::{AccessToken, TokenOrigin, TokenProvider};
 
 /// Why no token could be obtained. Messages name the tenant, the credential mode and the fix;
@@ -22,6 +24,13 @@ pub enum AuthError {
     },
     /// The identity platform is unreachable or failing; tried again with backoff.
     Unavailable { tenant: String, detail: String },
+    /// The credential cannot be used here (an unreadable federated token file, a key that cannot
+    /// sign); `detail` names the fix.
+    Unusable {
+        tenant: String,
+        mode: &'static str,
+        detail: String,
+    },
 }
 
 impl AuthError {
@@ -33,7 +42,7 @@ impl AuthError {
     pub fn code(&self) -> Option<u32> {
         match self {
             AuthError::Rejected { codes, .. } => codes.first().copied(),
-            AuthError::Unavailable { .. } => None,
+            AuthError::Unavailable { .. } | AuthError::Unusable { .. } => None,
         }
     }
 
@@ -67,6 +76,10 @@ impl AuthError {
             Some(700027) | Some(700021) | Some(700023) | Some(700024) => {
                 "the client assertion was refused: check the certificate registered on the app and the \
                  machine's clock"
+            }
+            Some(700213) | Some(70021) | Some(700212) => {
+                "the federated token matches no federated credential of the app: add one with the \
+                 cluster's OIDC issuer and subject system:serviceaccount:<namespace>:<service account>"
             }
             Some(7000218) => "no credential was sent: configure client_secret for this tenant",
             _ if error == "invalid_client" => {
@@ -110,6 +123,14 @@ impl fmt::Display for AuthError {
                     "tenant {tenant}: the token endpoint is unavailable: {detail}"
                 )
             }
+            AuthError::Unusable {
+                tenant,
+                mode,
+                detail,
+            } => write!(
+                formatter,
+                "tenant {tenant}: the {mode} credential cannot be used: {detail}"
+            ),
         }
     }
 }

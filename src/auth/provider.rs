@@ -1,10 +1,12 @@
-//! One tenant's token: fetched with client credentials, cached, refreshed ahead of expiry.
+//! One tenant's token: fetched with client credentials (a secret, a certificate's assertion or a
+//! federated token) or from a managed identity, cached, refreshed ahead of expiry.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::credential::Credential;
 use super::{AuthError, error_chain};
 use crate::clock::{Clock, Timestamp};
 use crate::config::Secret;
@@ -23,7 +25,7 @@ pub struct AccessToken {
 pub struct TokenProvider {
     tenant_id: String,
     client_id: String,
-    client_secret: Secret,
+    credential: Credential,
     endpoints: CloudEndpoints,
     http: reqwest::Client,
     clock: Clock,
@@ -33,8 +35,25 @@ pub struct TokenProvider {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    /// A number from the identity platform, a string from the instance metadata service.
+    #[serde(deserialize_with = "number_or_string")]
     expires_in: u64,
 }
+
+fn number_or_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(u64),
+        Text(String),
+    }
+    match Value::deserialize(deserializer)? {
+        Value::Number(number) => Ok(number),
+        Value::Text(text) => text.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 #[derive(Deserialize, Default)]
 struct TokenErrorResponse {
@@ -57,7 +76,7 @@ impl TokenProvider {
     pub fn new(
         tenant_id: String,
         client_id: String,
-        client_secret: Secret,
+        credential: Credential,
         endpoints: CloudEndpoints,
         http: reqwest::Client,
         clock: Clock,
@@ -65,7 +84,7 @@ impl TokenProvider {
         TokenProvider {
             tenant_id,
             client_id,
-            client_secret,
+            credential,
             endpoints,
             http,
             clock,
@@ -75,6 +94,11 @@ impl TokenProvider {
 
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
+    }
+
+    /// The authentication mode, for messages.
+    pub fn mode(&self) -> &'static str {
+        self.credential.mode()
     }
 
     /// A token valid for a while yet; fetched when the cached one is close to expiry.
@@ -114,17 +138,56 @@ impl TokenProvider {
             detail,
         };
         let scope = self.endpoints.scope();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.expose()),
-            ("scope", scope.as_str()),
-        ];
+        let token_url = self.endpoints.token_url(&self.tenant_id);
         let requested_at = self.clock.now();
-        let response = self
-            .http
-            .post(self.endpoints.token_url(&self.tenant_id))
-            .form(&form)
+        let request = match &self.credential {
+            Credential::Secret(secret) => self.http.post(&token_url).form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", secret.expose()),
+                ("scope", scope.as_str()),
+            ]),
+            Credential::Certificate(certificate) => {
+                let assertion = certificate
+                    .assertion(
+                        &self.client_id,
+                        &token_url,
+                        requested_at.as_millis().div_euclid(1000),
+                    )
+                    .map_err(|detail| self.local_failure(detail))?;
+                self.assertion_request(&token_url, &scope, &assertion)
+            }
+            Credential::WorkloadIdentity { token_file } => {
+                // the kubelet rotates the file: read it for every request
+                let assertion = std::fs::read_to_string(token_file).map_err(|error| {
+                    self.local_failure(format!(
+                        "cannot read the federated token file {}: {error}; is the pod labelled \
+                         azure.workload.identity/use: \"true\"?",
+                        token_file.display()
+                    ))
+                })?;
+                self.assertion_request(&token_url, &scope, assertion.trim())
+            }
+            Credential::ManagedIdentity {
+                client_id,
+                endpoint,
+            } => {
+                let mut query = vec![
+                    ("api-version", "2018-02-01"),
+                    ("resource", self.endpoints.graph_resource.as_str()),
+                ];
+                if let Some(client_id) = client_id {
+                    query.push(("client_id", client_id.as_str()));
+                }
+                let url = url::Url::parse_with_params(endpoint, &query).map_err(|error| {
+                    self.local_failure(format!(
+                        "the managed identity endpoint {endpoint} is not a URL: {error}"
+                    ))
+                })?;
+                self.http.get(url).header("Metadata", "true")
+            }
+        };
+        let response = request
             .send()
             .await
             .map_err(|error| unavailable(error_chain(&error)))?;
@@ -148,11 +211,35 @@ impl TokenProvider {
         let parsed: TokenErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
         Err(AuthError::Rejected {
             tenant: self.tenant_id.clone(),
-            mode: "client_secret",
+            mode: self.credential.mode(),
             status: status.as_u16(),
             error: parsed.error,
             codes: parsed.error_codes,
             description: parsed.error_description,
         })
+    }
+
+    fn assertion_request(
+        &self,
+        token_url: &str,
+        scope: &str,
+        assertion: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http.post(token_url).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_assertion_type", CLIENT_ASSERTION_TYPE),
+            ("client_assertion", assertion),
+            ("scope", scope),
+        ])
+    }
+
+    /// A failure before any request: the credential itself is unusable here.
+    fn local_failure(&self, detail: String) -> AuthError {
+        AuthError::Unusable {
+            tenant: self.tenant_id.clone(),
+            mode: self.credential.mode(),
+            detail,
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Configuration: a strict YAML document, parsed once, then validated without I/O; secrets are
-//! read only when the service starts (`resolve_secrets`).
+//! read only when the service starts (`resolve_credentials`).
 //!
 //! Unknown keys are refused with their path, durations are written with units (`30s`), secrets
 //! are `{env: NAME}` or `{file: PATH}`. Every key is documented here and in `config/`.
@@ -55,8 +55,14 @@ pub struct TenantConfig {
     pub id: String,
     /// The application (client) id of the app registration.
     pub client_id: String,
-    /// The client secret, as `{env: NAME}` or `{file: PATH}`.
+    /// The client secret, as `{env: NAME}` or `{file: PATH}` (the same as
+    /// `auth: {client_secret: ...}`).
+    #[serde(default)]
     pub client_secret: Option<SecretSource>,
+    /// How the application authenticates, when not with `client_secret`: a certificate, workload
+    /// identity federation or a managed identity.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
     /// The Microsoft cloud the tenant lives in.
     #[serde(default)]
     pub cloud: Cloud,
@@ -71,6 +77,129 @@ pub struct TenantConfig {
     #[serde(default)]
     pub streams: Option<Vec<StreamKind>>,
 }
+
+/// One authentication mode per tenant, written as a map with one key:
+/// `auth: {certificate: {file: ...}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "AuthFields", into = "AuthFields")]
+pub enum AuthConfig {
+    /// A client secret, `{env: NAME}` or `{file: PATH}`.
+    ClientSecret(SecretSource),
+    /// A certificate registered on the application: a signed client assertion per token request.
+    Certificate(CertificateConfig),
+    /// Workload identity federation (AKS): the Kubernetes service-account token in
+    /// `AZURE_FEDERATED_TOKEN_FILE` is the client assertion, read anew for every token request.
+    WorkloadIdentity(WorkloadIdentityConfig),
+    /// The managed identity of the Azure host (instance metadata service).
+    ManagedIdentity(ManagedIdentityConfig),
+}
+
+/// The YAML shape of `auth`: exactly one of its keys.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<SecretSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertificateConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workload_identity: Option<WorkloadIdentityConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    managed_identity: Option<ManagedIdentityConfig>,
+}
+
+impl TryFrom<AuthFields> for AuthConfig {
+    type Error = String;
+
+    fn try_from(fields: AuthFields) -> Result<Self, Self::Error> {
+        let mut modes = Vec::new();
+        if let Some(secret) = fields.client_secret {
+            modes.push(AuthConfig::ClientSecret(secret));
+        }
+        if let Some(certificate) = fields.certificate {
+            modes.push(AuthConfig::Certificate(certificate));
+        }
+        if let Some(identity) = fields.workload_identity {
+            modes.push(AuthConfig::WorkloadIdentity(identity));
+        }
+        if let Some(identity) = fields.managed_identity {
+            modes.push(AuthConfig::ManagedIdentity(identity));
+        }
+        match (modes.pop(), modes.is_empty()) {
+            (Some(mode), true) => Ok(mode),
+            _ => Err(
+                "choose exactly one of client_secret, certificate, workload_identity, managed_identity"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+impl From<AuthConfig> for AuthFields {
+    fn from(auth: AuthConfig) -> Self {
+        let mut fields = AuthFields::default();
+        match auth {
+            AuthConfig::ClientSecret(secret) => fields.client_secret = Some(secret),
+            AuthConfig::Certificate(certificate) => fields.certificate = Some(certificate),
+            AuthConfig::WorkloadIdentity(identity) => fields.workload_identity = Some(identity),
+            AuthConfig::ManagedIdentity(identity) => fields.managed_identity = Some(identity),
+        }
+        fields
+    }
+}
+
+impl AuthConfig {
+    pub fn mode(&self) -> &'static str {
+        match self {
+            AuthConfig::ClientSecret(_) => "client_secret",
+            AuthConfig::Certificate(_) => "certificate",
+            AuthConfig::WorkloadIdentity(_) => "workload_identity",
+            AuthConfig::ManagedIdentity(_) => "managed_identity",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    /// A PEM file with the private key (PKCS#8 or PKCS#1 RSA) and the certificate (its chain may
+    /// follow).
+    pub file: PathBuf,
+    /// `ps256` (with the `x5t#S256` thumbprint, the default) or `rs256` (with `x5t`, for older
+    /// registrations).
+    #[serde(default)]
+    pub signature: AssertionSignature,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssertionSignature {
+    #[default]
+    Ps256,
+    Rs256,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadIdentityConfig {
+    /// The federated token file; `AZURE_FEDERATED_TOKEN_FILE` (set by the AKS webhook) when absent.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentityConfig {
+    /// The client id of a user-assigned identity; the system-assigned identity when absent.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The token endpoint of the instance metadata service (tests, proxies).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// The instance metadata service's managed-identity token endpoint.
+pub const IMDS_TOKEN_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -556,9 +685,23 @@ impl Config {
                     "{key}.client_id: the application (client) id is empty"
                 ));
             }
-            if tenant.client_secret.is_none() {
+            match (&tenant.client_secret, &tenant.auth) {
+                (None, None) => problems.push(format!(
+                    "{key}.client_secret: required; write {{env: VARIABLE}} or {{file: PATH}} (or choose \
+                     another mode under {key}.auth: certificate, workload_identity, managed_identity)"
+                )),
+                (Some(_), Some(auth)) => problems.push(format!(
+                    "{key}: client_secret and auth.{} both given; keep one",
+                    auth.mode()
+                )),
+                _ => {}
+            }
+            if let Some(AuthConfig::ManagedIdentity(identity)) = &tenant.auth
+                && let Some(endpoint) = &identity.endpoint
+                && !is_http_url(endpoint)
+            {
                 problems.push(format!(
-                    "{key}.client_secret: required; write {{env: VARIABLE}} or {{file: PATH}}"
+                    "{key}.auth.managed_identity.endpoint: `{endpoint}` is not an http(s) URL"
                 ));
             }
             if let Some(endpoints) = &tenant.endpoints {
@@ -838,7 +981,8 @@ kafka:
         assert_eq!(
             problems_of(yaml),
             vec![
-                "tenants[0].client_secret: required; write {env: VARIABLE} or {file: PATH}",
+                "tenants[0].client_secret: required; write {env: VARIABLE} or {file: PATH} (or choose \
+                 another mode under tenants[0].auth: certificate, workload_identity, managed_identity)",
                 "tenants[0].streams: sign_ins_non_interactive needs api_version: beta (v1.0 offers only directory_audits, sign_ins_interactive and provisioning)",
                 "tenants[0].streams: directory_audits is listed twice",
                 "polling.initial_lookback: 45d is beyond Graph's retention of 30 days (7 on Entra ID Free); Graph refuses an older start with 400 \"Invalid filter clause\"",

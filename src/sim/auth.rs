@@ -234,6 +234,56 @@ impl TokenAuthority {
                 ));
             }
         }
+        self.issue(tenant, client_id, graph_resource, lifetime, now)
+    }
+
+    /// `GET /metadata/identity/oauth2/token`: the managed identity of the host, as the instance
+    /// metadata service issues it (`client_id` picks a user-assigned identity).
+    pub fn managed_identity_token(
+        &self,
+        tenants: &[std::sync::Arc<TenantData>],
+        client_id: Option<&str>,
+        resource: Option<&str>,
+        graph_resource: &str,
+        lifetime: Duration,
+        now: Timestamp,
+    ) -> Result<IssuedToken, TokenError> {
+        let identity = tenants.iter().find(|tenant| {
+            tenant.spec.managed_identity
+                && client_id.is_none_or(|wanted| wanted == tenant.client_id)
+        });
+        let Some(identity) = identity else {
+            return Err(TokenError::new(
+                400,
+                "invalid_request",
+                0,
+                "Identity not found",
+            ));
+        };
+        let wanted = graph_resource.trim_end_matches('/');
+        if resource.map(|given| given.trim_end_matches('/')) != Some(wanted) {
+            return Err(TokenError::new(
+                400,
+                "invalid_resource",
+                500011,
+                format!(
+                    "The resource principal named {} was not found in the tenant.",
+                    resource.unwrap_or("(none)")
+                ),
+            ));
+        }
+        let client_id = identity.client_id.clone();
+        self.issue(identity, &client_id, graph_resource, lifetime, now)
+    }
+
+    fn issue(
+        &self,
+        tenant: &TenantData,
+        client_id: &str,
+        graph_resource: &str,
+        lifetime: Duration,
+        now: Timestamp,
+    ) -> Result<IssuedToken, TokenError> {
         let roles = if tenant.spec.missing_permission {
             Vec::new()
         } else {
@@ -298,6 +348,12 @@ impl TokenAuthority {
         }
         let thumbprint_sha256 = header.x5t_s256.clone();
         let thumbprint_sha1 = header.x5t.clone();
+        if thumbprint_sha256.is_none()
+            && thumbprint_sha1.is_none()
+            && !tenant.spec.federated_credentials.is_empty()
+        {
+            return verify_federated(tenant, assertion, header.alg, now);
+        }
         let mut verified_claims = None;
         for certificate_pem in &tenant.spec.certificates {
             let Some(thumbprints) = certificate_thumbprints(certificate_pem) else {
@@ -437,6 +493,86 @@ impl TokenAuthority {
 pub struct Thumbprints {
     pub sha1: String,
     pub sha256: String,
+}
+
+/// The audience Entra requires of federated tokens.
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+#[derive(Deserialize)]
+struct FederatedClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<serde_json::Value>,
+    exp: Option<i64>,
+}
+
+/// A workload-identity assertion: a token of an external issuer trusted by a federated credential.
+fn verify_federated(
+    tenant: &TenantData,
+    assertion: &str,
+    algorithm: Algorithm,
+    now: Timestamp,
+) -> Result<(), TokenError> {
+    let invalid =
+        |code: u32, description: String| TokenError::new(401, "invalid_client", code, description);
+    let mut validation = Validation::new(algorithm);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let mut issuer_known = false;
+    for credential in &tenant.spec.federated_credentials {
+        let Ok(key) = DecodingKey::from_rsa_pem(credential.public_key_pem.as_bytes()) else {
+            continue;
+        };
+        let Ok(data) = jsonwebtoken::decode::<FederatedClaims>(assertion, &key, &validation) else {
+            continue;
+        };
+        let claims = data.claims;
+        if claims.iss.as_deref() != Some(credential.issuer.as_str()) {
+            continue;
+        }
+        issuer_known = true;
+        if claims.sub.as_deref() != Some(credential.subject.as_str()) {
+            continue;
+        }
+        let audience_ok = match &claims.aud {
+            Some(serde_json::Value::String(audience)) => audience == TOKEN_EXCHANGE_AUDIENCE,
+            Some(serde_json::Value::Array(values)) => values
+                .iter()
+                .any(|value| value.as_str() == Some(TOKEN_EXCHANGE_AUDIENCE)),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(invalid(
+                700212,
+                format!(
+                    "No matching federated identity record found for presented assertion audience; \
+                     the audience must be {TOKEN_EXCHANGE_AUDIENCE}."
+                ),
+            ));
+        }
+        if claims.exp.is_none_or(|exp| exp < now.as_millis() / 1000) {
+            return Err(invalid(
+                700024,
+                "Client assertion is not within its valid time range.".to_owned(),
+            ));
+        }
+        return Ok(());
+    }
+    if issuer_known {
+        Err(invalid(
+            70021,
+            "No matching federated identity record found for presented assertion subject."
+                .to_owned(),
+        ))
+    } else {
+        Err(invalid(
+            700211,
+            "No matching federated identity record found for presented assertion issuer."
+                .to_owned(),
+        ))
+    }
 }
 
 /// Base64url thumbprints of the first certificate in a PEM document (`x5t`, `x5t#S256`).

@@ -102,6 +102,23 @@ pub struct TenantSpec {
     pub rates: Option<StreamRates>,
     /// Certificates whose private key may sign client assertions (PEM).
     pub certificates: Vec<String>,
+    /// Federated identity credentials of the application (workload identity).
+    pub federated_credentials: Vec<FederatedCredential>,
+    /// The application is also the managed identity of the host: the simulator's instance
+    /// metadata endpoint issues tokens for it.
+    pub managed_identity: bool,
+}
+
+/// A trusted external issuer, as on the app registration's "Federated credentials" page.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// The issuer (`iss`) of the external tokens, e.g. the AKS cluster's OIDC issuer URL.
+    pub issuer: String,
+    /// The subject (`sub`), e.g. `system:serviceaccount:security:entrastream`.
+    pub subject: String,
+    /// The issuer's RSA public key (PEM) that signs those tokens (the simulator does not fetch JWKS).
+    pub public_key_pem: String,
 }
 
 /// Records per minute of each stream.

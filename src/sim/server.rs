@@ -33,6 +33,10 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(openid_configuration),
         )
         .route("/{version}/auditLogs/{resource}", get(audit_logs))
+        .route(
+            "/metadata/identity/oauth2/token",
+            get(managed_identity_token),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -184,6 +188,75 @@ async fn token(
         at: now,
         tenant_id,
         endpoint: "token".to_owned(),
+        status: response.status().as_u16(),
+        fault: None,
+        records: 0,
+        has_skiptoken: false,
+    });
+    response
+}
+
+/// The instance metadata service's managed-identity endpoint (`Metadata: true` required).
+async fn managed_identity_token(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let now = state.clock.now();
+    let parameters: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let imds_error = |status: StatusCode, error: &str, description: &str| {
+        let body = json!({"error": error, "error_description": description});
+        json_response(status, body.to_string(), now, &request_id())
+    };
+    let response = if headers
+        .get("metadata")
+        .and_then(|value| value.to_str().ok())
+        != Some("true")
+    {
+        imds_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Required metadata header not specified",
+        )
+    } else {
+        let tenants = state.tenants_now();
+        match state.authority.managed_identity_token(
+            &tenants,
+            parameters.get("client_id").map(String::as_str),
+            parameters.get("resource").map(String::as_str),
+            &state.config.graph_resource,
+            state.config.token_lifetime,
+            now,
+        ) {
+            Ok(issued) => {
+                state.stats.tokens_issued.fetch_add(1, Ordering::Relaxed);
+                let expires_on = now.as_millis() / 1000 + issued.expires_in as i64;
+                // the metadata service writes its numbers as strings
+                let body = json!({
+                    "access_token": issued.access_token,
+                    "refresh_token": "",
+                    "expires_in": issued.expires_in.to_string(),
+                    "expires_on": expires_on.to_string(),
+                    "not_before": (now.as_millis() / 1000).to_string(),
+                    "resource": state.config.graph_resource,
+                    "token_type": "Bearer",
+                });
+                json_response(StatusCode::OK, body.to_string(), now, &request_id())
+            }
+            Err(error) => imds_error(
+                StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+                error.error,
+                &error.description,
+            ),
+        }
+    };
+    state.stats.record(RequestRecord {
+        at: now,
+        tenant_id: None,
+        endpoint: "managed_identity".to_owned(),
         status: response.status().as_u16(),
         fault: None,
         records: 0,

@@ -189,6 +189,7 @@ pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingCo
                 id: tenant.tenant_id.clone(),
                 client_id: tenant.client_id.clone(),
                 client_secret: Some(SecretSource::File(secret_file)),
+                auth: None,
                 cloud: Default::default(),
                 endpoints: Some(Endpoints {
                     login: Some(credentials.base_url.clone()),

@@ -1,0 +1,601 @@
+//! Every authentication mode against the simulator's identity platform: client secrets,
+//! certificates (PS256 with `x5t#S256`, RS256 with `x5t`), workload identity federation (a token
+//! file the kubelet rotates) and managed identity (the instance metadata endpoint). Refusals name
+//! the tenant, the mode and the fix.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{START, simulator};
+use entrastream::auth::{Credential, TokenOrigin, TokenProvider};
+use entrastream::clock::Clock;
+use entrastream::config::{
+    AssertionSignature, AuthConfig, CertificateConfig, Cloud, Endpoints, ManagedIdentityConfig,
+    TenantConfig, WorkloadIdentityConfig,
+};
+use entrastream::graph::client::http_client;
+use entrastream::graph::cloud::CloudEndpoints;
+use entrastream::sim::Simulator;
+use entrastream::sim::config::{FederatedCredential, SimConfig, TenantSpec};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+const ISSUER: &str = "https://oidc.prod-aks.azure.com/00000000-0000-0000-0000-0000000000ff/";
+const SUBJECT: &str = "system:serviceaccount:security:entrastream";
+
+struct Certificate {
+    certificate_pem: String,
+    key_pem: String,
+}
+
+fn certificate() -> Certificate {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key");
+    let params =
+        rcgen::CertificateParams::new(vec!["entrastream-reader".to_owned()]).expect("params");
+    let certificate = params.self_signed(&key).expect("certificate");
+    Certificate {
+        certificate_pem: certificate.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// The cluster's service-account token issuer.
+struct Issuer {
+    key: rcgen::KeyPair,
+}
+
+impl Issuer {
+    fn new() -> Issuer {
+        Issuer {
+            key: rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("rsa key"),
+        }
+    }
+
+    fn credential(&self, subject: &str) -> FederatedCredential {
+        FederatedCredential {
+            issuer: ISSUER.to_owned(),
+            subject: subject.to_owned(),
+            public_key_pem: self.key.public_key_pem(),
+        }
+    }
+
+    /// A projected service-account token, as the kubelet writes it.
+    fn token(&self, subject: &str, issued_at: i64, lifetime: i64) -> String {
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            iss: &'a str,
+            sub: &'a str,
+            aud: [&'a str; 1],
+            iat: i64,
+            exp: i64,
+        }
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &Claims {
+                iss: ISSUER,
+                sub: subject,
+                aud: ["api://AzureADTokenExchange"],
+                iat: issued_at,
+                exp: issued_at + lifetime,
+            },
+            &EncodingKey::from_rsa_pem(self.key.serialize_pem().as_bytes()).expect("key"),
+        )
+        .expect("signed")
+    }
+}
+
+fn tenant_config(sim: &Simulator, auth: AuthConfig) -> TenantConfig {
+    let tenant = &sim.credentials().tenants[0];
+    TenantConfig {
+        id: tenant.tenant_id.clone(),
+        client_id: tenant.client_id.clone(),
+        client_secret: None,
+        auth: Some(auth),
+        cloud: Cloud::Global,
+        endpoints: Some(Endpoints {
+            login: Some(sim.base_url()),
+            graph: Some(sim.base_url()),
+        }),
+        api_version: Default::default(),
+        streams: None,
+    }
+}
+
+fn provider(clock: &Clock, tenant: &TenantConfig) -> TokenProvider {
+    let credential = Credential::resolve(tenant, "tenants[0]").expect("credential");
+    TokenProvider::new(
+        tenant.id.clone(),
+        tenant.client_id.clone(),
+        credential,
+        CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref()),
+        http_client(Duration::from_secs(10)).expect("http"),
+        clock.clone(),
+    )
+}
+
+/// Graph answers the token: the audit logs of the token's tenant are readable with it.
+async fn graph_accepts(sim: &Simulator, token: &str) {
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/beta/auditLogs/directoryAudits?$top=1",
+            sim.base_url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("graph");
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+async fn sim_with(spec: TenantSpec) -> (Simulator, Clock) {
+    simulator(SimConfig {
+        tenants: vec![spec],
+        history: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await
+}
+
+fn write_pem(directory: &Path, name: &str, parts: &[&str]) -> std::path::PathBuf {
+    let path = directory.join(name);
+    std::fs::write(&path, parts.concat()).expect("pem");
+    path
+}
+
+#[tokio::test]
+async fn a_certificate_signs_a_fresh_assertion_for_every_token_in_both_signatures() {
+    let registered = certificate();
+    let (sim, clock) = sim_with(TenantSpec {
+        certificates: vec![registered.certificate_pem.clone()],
+        ..TenantSpec::default()
+    })
+    .await;
+    let directory = tempfile::tempdir().expect("tempdir");
+    // key first (PKCS#8, as rcgen writes it), then the certificate: the order Azure Key Vault exports
+    let pem = write_pem(
+        directory.path(),
+        "reader.pem",
+        &[&registered.key_pem, &registered.certificate_pem],
+    );
+    for signature in [AssertionSignature::Ps256, AssertionSignature::Rs256] {
+        let tenant = tenant_config(
+            &sim,
+            AuthConfig::Certificate(CertificateConfig {
+                file: pem.clone(),
+                signature,
+            }),
+        );
+        let tokens = provider(&clock, &tenant);
+        assert_eq!(tokens.mode(), "certificate");
+        let (first, origin) = tokens.token().await.expect("a token");
+        assert_eq!(origin, TokenOrigin::Fetched);
+        graph_accepts(&sim, first.value.expose()).await;
+        // a second request needs a new assertion: the identity platform refuses a replayed jti
+        tokens.invalidate(&first).await;
+        let (_, origin) = tokens.token().await.expect("a second token");
+        assert_eq!(origin, TokenOrigin::Fetched, "{signature:?}");
+    }
+    assert_eq!(
+        sim.stats()
+            .tokens_issued
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+}
+
+#[tokio::test]
+async fn an_unregistered_certificate_is_refused_with_the_tenant_the_mode_and_the_fix() {
+    let registered = certificate();
+    let stranger = certificate();
+    let (sim, clock) = sim_with(TenantSpec {
+        certificates: vec![registered.certificate_pem],
+        ..TenantSpec::default()
+    })
+    .await;
+    let directory = tempfile::tempdir().expect("tempdir");
+    let pem = write_pem(
+        directory.path(),
+        "stranger.pem",
+        &[&stranger.certificate_pem, &stranger.key_pem],
+    );
+    let tenant = tenant_config(
+        &sim,
+        AuthConfig::Certificate(CertificateConfig {
+            file: pem,
+            signature: AssertionSignature::Ps256,
+        }),
+    );
+    let error = provider(&clock, &tenant)
+        .token()
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.starts_with(&format!(
+            "tenant {}: the token request (certificate) was refused with 401 AADSTS700027 invalid_client: \
+             AADSTS700027: Client assertion failed signature validation.",
+            tenant.id
+        )),
+        "{error}"
+    );
+    assert!(
+        error.ends_with(
+            "; fix: the client assertion was refused: check the certificate registered on the app and the machine's clock"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_certificate_file_without_its_key_is_named_at_start() {
+    let lone = certificate();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let pem = write_pem(directory.path(), "lone.pem", &[&lone.certificate_pem]);
+    let tenant = TenantConfig {
+        id: "t1".to_owned(),
+        client_id: "c1".to_owned(),
+        client_secret: None,
+        auth: Some(AuthConfig::Certificate(CertificateConfig {
+            file: pem.clone(),
+            signature: AssertionSignature::Ps256,
+        })),
+        cloud: Cloud::Global,
+        endpoints: None,
+        api_version: Default::default(),
+        streams: None,
+    };
+    let error = Credential::resolve(&tenant, "tenants[0]").expect_err("no key");
+    assert_eq!(
+        error,
+        format!(
+            "tenants[0].auth.certificate.file: {}: no PRIVATE KEY (PKCS#8) or RSA PRIVATE KEY (PKCS#1) block: \
+             the file needs the certificate's key",
+            pem.display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn workload_identity_reads_the_rotated_token_file_at_every_request() {
+    let issuer = Issuer::new();
+    let (sim, clock) = sim_with(TenantSpec {
+        federated_credentials: vec![issuer.credential(SUBJECT)],
+        ..TenantSpec::default()
+    })
+    .await;
+    let directory = tempfile::tempdir().expect("tempdir");
+    let token_file = directory.path().join("azure-identity-token");
+    let now = START.as_millis() / 1000;
+    // the first projected token lives ten minutes
+    std::fs::write(&token_file, issuer.token(SUBJECT, now, 600)).expect("token");
+    let tenant = tenant_config(
+        &sim,
+        AuthConfig::WorkloadIdentity(WorkloadIdentityConfig {
+            token_file: Some(token_file.clone()),
+        }),
+    );
+    let tokens = provider(&clock, &tenant);
+    assert_eq!(tokens.mode(), "workload_identity");
+    let (first, _) = tokens.token().await.expect("a token");
+    graph_accepts(&sim, first.value.expose()).await;
+
+    // an hour later the kubelet has rotated the file; the old token has expired
+    let manual = clock.as_manual().expect("manual clock");
+    manual.advance(Duration::from_secs(3600));
+    std::fs::write(&token_file, issuer.token(SUBJECT, now + 3600, 600)).expect("rotated");
+    tokens.invalidate(&first).await;
+    let (second, origin) = tokens
+        .token()
+        .await
+        .expect("the rotated token is read and accepted");
+    assert_eq!(origin, TokenOrigin::Fetched);
+    graph_accepts(&sim, second.value.expose()).await;
+
+    // had the old one been kept, the identity platform would refuse it
+    std::fs::write(&token_file, issuer.token(SUBJECT, now, 600)).expect("stale");
+    tokens.invalidate(&second).await;
+    let error = tokens.token().await.expect_err("expired").to_string();
+    assert!(
+        error.contains("(workload_identity) was refused with 401 AADSTS700024"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_federated_token_of_another_service_account_is_refused_with_the_fix() {
+    let issuer = Issuer::new();
+    let (sim, clock) = sim_with(TenantSpec {
+        federated_credentials: vec![issuer.credential(SUBJECT)],
+        ..TenantSpec::default()
+    })
+    .await;
+    let directory = tempfile::tempdir().expect("tempdir");
+    let token_file = directory.path().join("token");
+    let now = START.as_millis() / 1000;
+    std::fs::write(
+        &token_file,
+        issuer.token("system:serviceaccount:default:default", now, 600),
+    )
+    .expect("token");
+    let tenant = tenant_config(
+        &sim,
+        AuthConfig::WorkloadIdentity(WorkloadIdentityConfig {
+            token_file: Some(token_file.clone()),
+        }),
+    );
+    let tokens = provider(&clock, &tenant);
+    let error = tokens.token().await.expect_err("refused").to_string();
+    assert!(
+        error.contains("(workload_identity) was refused with 401 AADSTS70021 invalid_client")
+            && error.ends_with(
+                "; fix: the federated token matches no federated credential of the app: add one with the \
+                 cluster's OIDC issuer and subject system:serviceaccount:<namespace>:<service account>"
+            ),
+        "{error}"
+    );
+    // the file gone: the pod is not labelled for workload identity
+    std::fs::remove_file(&token_file).expect("removed");
+    let error = tokens.token().await.expect_err("no file").to_string();
+    assert!(
+        error.starts_with(&format!(
+            "tenant {}: the workload_identity credential cannot be used: cannot read the federated token file {}",
+            tenant.id,
+            token_file.display()
+        )) && error.ends_with("is the pod labelled azure.workload.identity/use: \"true\"?"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_managed_identity_gets_its_token_from_the_metadata_endpoint() {
+    let (sim, clock) = sim_with(TenantSpec {
+        managed_identity: true,
+        ..TenantSpec::default()
+    })
+    .await;
+    let endpoint = format!("{}/metadata/identity/oauth2/token", sim.base_url());
+    let client_id = sim.credentials().tenants[0].client_id.clone();
+    for chosen in [None, Some(client_id)] {
+        let tenant = tenant_config(
+            &sim,
+            AuthConfig::ManagedIdentity(ManagedIdentityConfig {
+                client_id: chosen,
+                endpoint: Some(endpoint.clone()),
+            }),
+        );
+        let tokens = provider(&clock, &tenant);
+        assert_eq!(tokens.mode(), "managed_identity");
+        let (token, _) = tokens.token().await.expect("a token");
+        graph_accepts(&sim, token.value.expose()).await;
+        assert_eq!(token.lifetime, SimConfig::default().token_lifetime);
+    }
+    let tenant = tenant_config(
+        &sim,
+        AuthConfig::ManagedIdentity(ManagedIdentityConfig {
+            client_id: Some("11111111-0000-0000-0000-000000000000".to_owned()),
+            endpoint: Some(endpoint),
+        }),
+    );
+    let error = provider(&clock, &tenant)
+        .token()
+        .await
+        .expect_err("no such identity")
+        .to_string();
+    assert!(
+        error.contains(
+            "(managed_identity) was refused with 400 invalid_request: Identity not found"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn auth_modes_parse_and_conflicts_are_refused() {
+    let config = entrastream::config::Config::from_yaml(
+        "tenants:\n\
+         - {id: t1, client_id: c1, auth: {certificate: {file: /etc/entrastream/reader.pem, signature: rs256}}}\n\
+         - {id: t2, client_id: c2, auth: {workload_identity: {}}}\n\
+         - {id: t3, client_id: c3, auth: {managed_identity: {client_id: m3}}}\n\
+         - {id: t4, client_id: c4, auth: {client_secret: {env: S4}}}\n\
+         kafka: {bootstrap_servers: k:9092}\n",
+        "config.yaml",
+    )
+    .expect("valid");
+    let modes: Vec<&str> = config
+        .tenants
+        .iter()
+        .map(|tenant| tenant.auth.as_ref().expect("auth").mode())
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            "certificate",
+            "workload_identity",
+            "managed_identity",
+            "client_secret"
+        ]
+    );
+    let both = entrastream::config::Config::from_yaml(
+        "tenants: [{id: t1, client_id: c1, client_secret: {env: S}, auth: {workload_identity: {}}}]\n\
+         kafka: {bootstrap_servers: k:9092}\n",
+        "config.yaml",
+    )
+    .expect_err("two modes")
+    .to_string();
+    assert!(
+        both.contains("tenants[0]: client_secret and auth.workload_identity both given; keep one"),
+        "{both}"
+    );
+    let unknown = entrastream::config::Config::from_yaml(
+        "tenants: [{id: t1, client_id: c1, auth: {kerberos: {}}}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "config.yaml",
+    )
+    .expect_err("unknown mode")
+    .to_string();
+    assert!(
+        unknown.contains("tenants[0].auth.kerberos: unknown field `kerberos`, expected one of `client_secret`, `certificate`, `workload_identity`, `managed_identity`"),
+        "{unknown}"
+    );
+}
+
+mod secrets_never_print {
+    use super::*;
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    const GOOD: &str = "ENTRASTREAM-CANARY-GOOD-4b7d1e";
+    const WRONG: &str = "ENTRASTREAM-CANARY-WRONG-9c2f08";
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("address")
+            .port()
+    }
+
+    async fn get(url: &str) -> (u16, String) {
+        match reqwest::get(url).await {
+            Ok(response) => (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            ),
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// A real process, debug logs on: one tenant's secret works, the other's is refused. Neither
+    /// secret, nor any token, appears in its output, its metrics or its health answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_secret_or_token_in_logs_metrics_or_health() {
+        let clock = Clock::system();
+        let sim = Simulator::start(
+            SimConfig {
+                tenants: vec![
+                    TenantSpec {
+                        client_secret: Some(GOOD.to_owned()),
+                        ..TenantSpec::default()
+                    },
+                    TenantSpec::default(),
+                ],
+                history: Duration::from_secs(1800),
+                ..SimConfig::default()
+            },
+            clock,
+        )
+        .await
+        .expect("simulator");
+        let kafka = common::kafka();
+        let directory = tempfile::tempdir().expect("tempdir");
+        let credentials = sim.credentials();
+        let port = free_port();
+        let mut yaml = String::from("tenants:\n");
+        for (index, (tenant, secret)) in credentials.tenants.iter().zip([GOOD, WRONG]).enumerate() {
+            let file = directory.path().join(format!("secret-{index}"));
+            std::fs::write(&file, secret).expect("secret");
+            yaml.push_str(&format!(
+                "  - {{id: {}, client_id: {}, client_secret: {{file: {}}}, endpoints: {{login: {base}, graph: {base}}}, \
+                 streams: [directory_audits, sign_ins_interactive]}}\n",
+                tenant.tenant_id,
+                tenant.client_id,
+                file.display(),
+                base = credentials.base_url
+            ));
+        }
+        let topics = &kafka.topics;
+        yaml.push_str(&format!(
+            "polling: {{interval: 1s, initial_lookback: 30m, throttle: {{requests: 100, per: 1s}}}}\n\
+             kafka: {{bootstrap_servers: \"{}\", topics: {{sign_ins: {}, directory_audits: {}, provisioning: {}, dead_letter: {}}}}}\n\
+             checkpoint: {{store: file, path: {}}}\n\
+             metrics: {{listen: 127.0.0.1:{port}}}\n\
+             log: {{format: json, level: debug}}\n",
+            kafka.bootstrap,
+            topics.sign_ins,
+            topics.directory_audits,
+            topics.provisioning,
+            topics.dead_letter,
+            directory.path().join("state").display(),
+        ));
+        let config = directory.path().join("entrastream.yaml");
+        std::fs::write(&config, yaml).expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_entrastream"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+
+        // wait until the good tenant published and the wrong one is reported
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut metrics, mut readiness) = (String::new(), String::new());
+        loop {
+            if Instant::now() >= deadline || child.try_wait().expect("try_wait").is_some() {
+                let _ = child.kill();
+                let mut output = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = stderr.read_to_string(&mut output);
+                }
+                panic!("no progress: {metrics}\n{readiness}\n{output}");
+            }
+            metrics = get(&format!("{base}/metrics")).await.1;
+            readiness = get(&format!("{base}/readyz")).await.1;
+            let published = metrics.lines().any(|line| {
+                line.starts_with("entrastream_records_published_total")
+                    && line.contains(&credentials.tenants[0].tenant_id)
+                    && !line.ends_with(" 0")
+            });
+            if published && readiness.contains(&credentials.tenants[1].tenant_id) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let health = get(&format!("{base}/healthz")).await.1;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = child.wait().expect("exits");
+        assert!(exit.success(), "{exit}");
+        let mut output = String::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut output)
+            .expect("stdout");
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut output)
+            .expect("stderr");
+
+        assert!(
+            output.contains("AADSTS7000215"),
+            "the refusal is logged with its code"
+        );
+        assert!(readiness.contains("AADSTS7000215"), "{readiness}");
+        for (name, text) in [
+            ("logs", &output),
+            ("metrics", &metrics),
+            ("readyz", &readiness),
+            ("healthz", &health),
+        ] {
+            for secret in [GOOD, WRONG] {
+                assert!(!text.contains(secret), "{name} contain a client secret");
+            }
+            // every access token is a JWT: base64url of `{"` starts with eyJ
+            assert!(!text.contains("eyJ"), "{name} contain a token");
+        }
+    }
+}
