@@ -44,6 +44,20 @@ TENANT = obj(
         "id": STRING,
         "client_id": STRING,
         "client_secret": SECRET,
+        "auth": {
+            **obj(
+                {
+                    "client_secret": SECRET,
+                    "certificate": obj(
+                        {"file": STRING, "signature": {"enum": ["ps256", "rs256"]}}, required=["file"]
+                    ),
+                    "workload_identity": obj({"token_file": STRING}),
+                    "managed_identity": obj({"client_id": STRING, "endpoint": STRING}),
+                }
+            ),
+            "minProperties": 1,
+            "maxProperties": 1,
+        },
         "cloud": {"enum": ["global", "us_gov", "us_gov_dod", "china"]},
         "endpoints": obj({"login": STRING, "graph": STRING}),
         "api_version": {"enum": ["beta", "v1.0"]},

@@ -151,8 +151,10 @@ def test_the_schema_knows_every_configuration_key_and_no_other():
             found.add(path)
             if isinstance(value, dict) and key not in ("librdkafka",):
                 found |= keys(value, path + ".")
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                found |= keys(value[0], path + "[].")
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, dict):
+                        found |= keys(item, path + "[].")
         return found
 
     def schema_keys(node, prefix=""):
@@ -162,6 +164,9 @@ def test_the_schema_knows_every_configuration_key_and_no_other():
             found.add(path)
             if key in ("librdkafka", "client_secret"):
                 continue
+            if key == "auth":
+                found |= schema_keys(value, path + ".")
+                continue
             if value.get("type") == "object":
                 found |= schema_keys(value, path + ".")
             if value.get("type") == "array" and isinstance(value.get("items"), dict):
@@ -169,7 +174,10 @@ def test_the_schema_knows_every_configuration_key_and_no_other():
         return found
 
     documented_keys = {key for key in keys(documented) if not key.startswith("metrics")}
-    documented_keys = {key for key in documented_keys if not key.startswith("tenants[].client_secret.")}
+    documented_keys = {
+        key for key in documented_keys
+        if not key.startswith(("tenants[].client_secret.", "tenants[].auth.client_secret."))
+    }
     assert schema_keys(schema) == documented_keys
 
 
@@ -245,6 +253,9 @@ def test_workload_identity_annotates_the_service_account_and_labels_the_pod(char
     assert pod["spec"]["serviceAccountName"] == "entrastream-reader"
     # the webhook projects the federated token through the ServiceAccount token mount
     assert pod["spec"]["automountServiceAccountToken"] is True
+    config = yaml.safe_load(rendered_config(manifests))
+    assert config["tenants"][0]["auth"] == {"workload_identity": {}}
+    assert "client_secret" not in config["tenants"][0]
     with pytest.raises(helm_python.HelmError, match="workloadIdentity.clientId is required"):
         render(chart, {"workloadIdentity": {"enabled": True}})
 
