@@ -1,4 +1,4 @@
-//! The command line: `run`, `demo`, `simulate`.
+//! The command line: `run`, `check`, `demo`, `simulate`, `schema`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +31,9 @@ pub enum Command {
     Run(RunArgs),
     /// Stream from a built-in Graph simulator into an in-process Kafka cluster: no setup needed.
     Demo(DemoArgs),
+    /// Check a configuration against Entra ID, Graph and Kafka: token, permission, licence, beta,
+    /// clock, brokers, topics, transactions. Exit code 0 only when everything is well.
+    Check(CheckArgs),
     /// Serve the Graph simulator (token endpoint and audit log endpoints) for your own tests.
     Simulate(SimulateArgs),
     /// The output schemas: print their JSON Schemas, or sample events mapped from simulated records.
@@ -78,6 +81,25 @@ pub struct RunArgs {
     /// Check the configuration without connecting anywhere, then exit (0 when valid).
     #[arg(long)]
     pub validate_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The YAML configuration to check.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// `table` for people, `json` (one document) for automation.
+    #[arg(long, value_enum, default_value_t = CheckOutput::Table)]
+    pub output: CheckOutput,
+    /// Seconds between the licence probes of a tenant Graph refuses sign-ins (asked three times).
+    #[arg(long, default_value_t = 2)]
+    pub licence_retry_seconds: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckOutput {
+    Table,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +173,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Check(args) => check(args).await,
         Command::Demo(args) => {
             logging::init(LogFormat::Pretty, "warn").map_err(anyhow::Error::msg)?;
             crate::demo::run(args).await
@@ -177,6 +200,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     logging::init(config.log.format, &config.log.level).map_err(anyhow::Error::msg)?;
     app::run(config, RunOptions::new(Clock::system()), shutdown).await?;
+    Ok(())
+}
+
+async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    logging::init(config.log.format, "warn").map_err(anyhow::Error::msg)?;
+    let findings = crate::check::run(
+        &config,
+        &Clock::system(),
+        Duration::from_secs(args.licence_retry_seconds),
+    )
+    .await;
+    let problems = findings.iter().filter(|finding| !finding.ok).count();
+    match args.output {
+        CheckOutput::Table => print!("{}", crate::check::table(&findings)),
+        CheckOutput::Json => println!(
+            "{}",
+            serde_json::json!({"ok": problems == 0, "problems": problems, "findings": findings})
+        ),
+    }
+    if problems > 0 {
+        anyhow::bail!("{problems} problems found");
+    }
     Ok(())
 }
 

@@ -26,6 +26,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod clock;

@@ -280,6 +280,26 @@ impl Publisher {
         }
     }
 
+    /// The topics among `topics` that the cluster does not know (`entrastream check`).
+    pub fn missing_topics(
+        &self,
+        topics: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<String>, String> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .map_err(|error| error.to_string())?;
+        let known: std::collections::BTreeSet<&str> =
+            metadata.topics().iter().map(|topic| topic.name()).collect();
+        Ok(topics
+            .iter()
+            .filter(|topic| !known.contains(*topic))
+            .map(|topic| (*topic).to_owned())
+            .collect())
+    }
+
     /// Asks the cluster for its metadata: the reachability probe behind `/readyz`.
     pub fn probe(&self, timeout: Duration) -> Result<usize, String> {
         self.producer

@@ -1,0 +1,488 @@
+//! `entrastream check`: before the service runs, what would keep it from collecting anything —
+//! per tenant the token (mode and cloud), the audit-log permission, the sign-in licence, beta,
+//! the clock; for Kafka the brokers, the topics, transactions. Each finding is ok or a problem
+//! with its fix.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::auth::{Credential, TokenProvider};
+use crate::clock::{Clock, Timestamp};
+use crate::config::{CheckpointStoreKind, Config, Delivery, TenantConfig};
+use crate::graph::client::http_client;
+use crate::graph::cloud::CloudEndpoints;
+use crate::kafka::Publisher;
+use crate::stream::LogFamily;
+
+/// How often a licence refusal is asked again before it counts: Graph sometimes answers the
+/// premium 403 to a licensed tenant for a while after a licence change.
+const LICENCE_ATTEMPTS: u32 = 3;
+/// Beyond this, client assertions and tokens start to fail.
+const CLOCK_SKEW_LIMIT: Duration = Duration::from_secs(120);
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    /// A tenant id, or `kafka`.
+    pub scope: String,
+    pub check: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(scope: &str, check: &'static str, detail: impl Into<String>) -> Finding {
+        Finding {
+            scope: scope.to_owned(),
+            check,
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn problem(
+        scope: &str,
+        check: &'static str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            scope: scope.to_owned(),
+            check,
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Runs every check; `pause` waits between licence probes (the clock's sleep in tests).
+pub async fn run(config: &Config, clock: &Clock, pause: Duration) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let http = match http_client(config.polling.request_timeout) {
+        Ok(http) => http,
+        Err(error) => {
+            findings.push(Finding::problem(
+                "entrastream",
+                "http client",
+                error,
+                "report this as a bug",
+            ));
+            return findings;
+        }
+    };
+    for (index, tenant) in config.tenants.iter().enumerate() {
+        findings.extend(check_tenant(tenant, index, &http, clock, pause).await);
+    }
+    findings.extend(check_kafka(config).await);
+    findings
+}
+
+async fn check_tenant(
+    tenant: &TenantConfig,
+    index: usize,
+    http: &reqwest::Client,
+    clock: &Clock,
+    pause: Duration,
+) -> Vec<Finding> {
+    let scope = tenant.id.as_str();
+    let mut findings = Vec::new();
+    let credential = match Credential::resolve(tenant, &format!("tenants[{index}]")) {
+        Ok(credential) => credential,
+        Err(problem) => {
+            findings.push(Finding::problem(
+                scope,
+                "credential",
+                problem,
+                "fix the credential's configuration",
+            ));
+            return findings;
+        }
+    };
+    let mode = credential.mode();
+    let endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
+    let tokens = TokenProvider::new(
+        tenant.id.clone(),
+        tenant.client_id.clone(),
+        credential,
+        endpoints.clone(),
+        http.clone(),
+        clock.clone(),
+    );
+    let cloud = serde_plain(&tenant.cloud);
+    let token = match tokens.token().await {
+        Ok((token, _)) => {
+            findings.push(Finding::ok(
+                scope,
+                "token",
+                format!("acquired with {mode} from the {cloud} cloud"),
+            ));
+            token
+        }
+        Err(error) => {
+            let fix = error
+                .fix()
+                .map(str::to_owned)
+                .unwrap_or_else(|| match error {
+                    crate::auth::AuthError::Unavailable { .. } => {
+                        "check the network path to the login host (proxy, firewall, DNS)".to_owned()
+                    }
+                    _ => "see the detail".to_owned(),
+                });
+            findings.push(Finding::problem(scope, "token", error.to_string(), fix));
+            return findings;
+        }
+    };
+    let version = tenant.api_version.as_str();
+    let probe = |resource: &str| {
+        http.get(format!(
+            "{}/{version}/auditLogs/{resource}?$top=1",
+            endpoints.graph_base
+        ))
+        .bearer_auth(token.value.expose())
+        .send()
+    };
+
+    // the audit-log permission, beta, and the clock, from one directory-audit request
+    match probe("directoryAudits").await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let server_date = response
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|text| httpdate::parse_http_date(text).ok())
+                .map(Timestamp::from_system_time);
+            let body = response.text().await.unwrap_or_default();
+            match status {
+                200 => {
+                    findings.push(Finding::ok(
+                        scope,
+                        "permission",
+                        "AuditLog.Read.All: directory audits are readable",
+                    ));
+                    findings.push(Finding::ok(
+                        scope,
+                        "api version",
+                        format!("{version} answers"),
+                    ));
+                }
+                403 => findings.push(Finding::problem(
+                    scope,
+                    "permission",
+                    format!("Graph refused directory audits with 403 ({})", graph_code(&body)),
+                    "grant the application the Microsoft Graph application permission AuditLog.Read.All \
+                     and an administrator's consent",
+                )),
+                400 | 404 if tenant.api_version == crate::config::ApiVersion::Beta => {
+                    findings.push(Finding::problem(
+                        scope,
+                        "api version",
+                        format!("Graph beta answered {status} ({})", graph_code(&body)),
+                        "set api_version: v1.0 for this tenant (and only its streams)",
+                    ))
+                }
+                other => findings.push(Finding::problem(
+                    scope,
+                    "permission",
+                    format!("Graph answered {other} ({})", graph_code(&body)),
+                    "check endpoints.graph and the tenant's cloud",
+                )),
+            }
+            if let Some(server) = server_date {
+                let local = clock.now();
+                let skew = if local >= server {
+                    local.duration_since(server)
+                } else {
+                    server.duration_since(local)
+                };
+                if skew > CLOCK_SKEW_LIMIT {
+                    findings.push(Finding::problem(
+                        scope,
+                        "clock",
+                        format!("this machine's clock is {} s away from Graph's", skew.as_secs()),
+                        "synchronise the clock (NTP): tokens and client assertions fail beyond 5 minutes",
+                    ));
+                } else {
+                    findings.push(Finding::ok(
+                        scope,
+                        "clock",
+                        format!("within {} s of Graph's", skew.as_secs().max(1)),
+                    ));
+                }
+            }
+        }
+        Err(error) => findings.push(Finding::problem(
+            scope,
+            "permission",
+            format!("Graph is unreachable: {}", crate::auth::error_chain(&error)),
+            "check the network path to the Graph host (proxy, firewall, DNS)",
+        )),
+    }
+
+    // the sign-in licence, asked again before it counts
+    let wants_sign_ins = tenant
+        .streams()
+        .iter()
+        .any(|stream| stream.family() == LogFamily::SignIns);
+    if wants_sign_ins {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let answer = match probe("signIns").await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    Ok((status, response.text().await.unwrap_or_default()))
+                }
+                Err(error) => Err(crate::auth::error_chain(&error)),
+            };
+            match answer {
+                Ok((200, _)) => {
+                    findings.push(Finding::ok(scope, "licence", "sign-in logs are readable"));
+                    break;
+                }
+                Ok((403, body)) if body.contains("NonPremium") => {
+                    if attempt < LICENCE_ATTEMPTS {
+                        clock.sleep(pause).await;
+                        continue;
+                    }
+                    findings.push(Finding::problem(
+                        scope,
+                        "licence",
+                        format!(
+                            "Graph refused sign-ins {attempt} times: the tenant has no Entra ID P1/P2 licence"
+                        ),
+                        "license the tenant (Entra ID P1 or P2), or list only directory_audits and provisioning \
+                         under streams",
+                    ));
+                    break;
+                }
+                Ok((status, body)) => {
+                    findings.push(Finding::problem(
+                        scope,
+                        "licence",
+                        format!("Graph answered {status} to sign-ins ({})", graph_code(&body)),
+                        "grant AuditLog.Read.All with admin consent; sign-ins also need Directory.Read.All \
+                         on some tenants",
+                    ));
+                    break;
+                }
+                Err(error) => {
+                    findings.push(Finding::problem(
+                        scope,
+                        "licence",
+                        format!("Graph is unreachable: {error}"),
+                        "check the network path to the Graph host",
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    findings
+}
+
+async fn check_kafka(config: &Config) -> Vec<Finding> {
+    let scope = "kafka";
+    let mut findings = Vec::new();
+    let kafka = &config.kafka;
+    // the idempotent producer the service uses, without a transactional id: nothing is fenced
+    let mut plain = kafka.clone();
+    plain.delivery = Delivery::AtLeastOnce;
+    let publisher = match in_flight_gauge().and_then(|gauge| Publisher::new(&plain, gauge)) {
+        Ok(publisher) => std::sync::Arc::new(publisher),
+        Err(error) => {
+            findings.push(Finding::problem(
+                scope,
+                "producer",
+                error.to_string(),
+                "fix kafka.librdkafka",
+            ));
+            return findings;
+        }
+    };
+    let mut topics = vec![
+        kafka.topics.sign_ins.as_str(),
+        kafka.topics.directory_audits.as_str(),
+        kafka.topics.provisioning.as_str(),
+        kafka.topics.dead_letter.as_str(),
+    ];
+    if config.checkpoint.store == CheckpointStoreKind::Kafka {
+        topics.push(config.checkpoint.topic.as_str());
+    }
+    let probing = publisher.clone();
+    let owned_topics: Vec<String> = topics.iter().map(|topic| (*topic).to_owned()).collect();
+    let metadata = tokio::task::spawn_blocking(move || {
+        let topics: Vec<&str> = owned_topics.iter().map(String::as_str).collect();
+        probing
+            .probe(KAFKA_TIMEOUT)
+            .and_then(|brokers| Ok((brokers, probing.missing_topics(&topics, KAFKA_TIMEOUT)?)))
+    })
+    .await
+    .unwrap_or_else(|error| Err(error.to_string()));
+    match metadata {
+        Err(error) => {
+            findings.push(Finding::problem(
+                scope,
+                "brokers",
+                format!("{} unreachable: {error}", kafka.bootstrap_servers),
+                "check kafka.bootstrap_servers, the network path, and security.protocol/sasl.* under \
+                 kafka.librdkafka",
+            ));
+            return findings;
+        }
+        Ok((brokers, missing)) => {
+            findings.push(Finding::ok(
+                scope,
+                "brokers",
+                format!("{} answers: {brokers} brokers", kafka.bootstrap_servers),
+            ));
+            for topic in topics {
+                let checkpoint_topic = config.checkpoint.store == CheckpointStoreKind::Kafka
+                    && topic == config.checkpoint.topic;
+                if !missing.iter().any(|name| name == topic) {
+                    findings.push(Finding::ok(scope, "topic", format!("{topic} exists")));
+                } else if checkpoint_topic && config.checkpoint.create_topic {
+                    findings.push(Finding::ok(
+                        scope,
+                        "topic",
+                        format!("{topic} is absent; the service creates it compacted (checkpoint.create_topic)"),
+                    ));
+                } else {
+                    findings.push(Finding::problem(
+                        scope,
+                        "topic",
+                        format!("{topic} does not exist"),
+                        format!("create {topic}, or let the brokers create topics automatically"),
+                    ));
+                }
+            }
+        }
+    }
+    findings.push(Finding::ok(
+        scope,
+        "produce",
+        "not tried (it would write a record): a refusal at the first delivery stops the service with its fix",
+    ));
+    if kafka.delivery == Delivery::ExactlyOnce {
+        // a transactional id of its own, so that the running service is not fenced
+        let mut probe = kafka.clone();
+        probe.instance_id = format!("{}-check", kafka.instance_id);
+        probe.transaction_timeout = KAFKA_TIMEOUT;
+        let outcome = match in_flight_gauge().and_then(|gauge| Publisher::new(&probe, gauge)) {
+            Ok(publisher) => tokio::task::spawn_blocking(move || publisher.init_transactions())
+                .await
+                .map_err(|error| error.to_string())
+                .and_then(|result| result.map_err(|error| error.to_string())),
+            Err(error) => Err(error.to_string()),
+        };
+        findings.push(match outcome {
+            Ok(()) => Finding::ok(
+                scope,
+                "transactions",
+                format!("available (probed with transactional.id entrastream-{})", probe.instance_id),
+            ),
+            Err(error) => Finding::problem(
+                scope,
+                "transactions",
+                error,
+                "enable transactions on the brokers and grant WRITE and DESCRIBE on transactional ids \
+                 entrastream-*, or use kafka.delivery: at_least_once",
+            ),
+        });
+    }
+    findings
+}
+
+/// The producer's records-in-flight gauge, registered nowhere: `check` exports no metrics.
+fn in_flight_gauge() -> Result<prometheus::IntGauge, crate::kafka::KafkaError> {
+    prometheus::IntGauge::new("entrastream_check_records_in_flight", "records in flight")
+        .map_err(|error| crate::kafka::KafkaError::Setup(error.to_string()))
+}
+
+/// Graph's error code from its JSON error body.
+fn graph_code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "no error code".to_owned())
+}
+
+fn serde_plain<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The findings as a table: scope, check, ok or problem, detail, fix.
+pub fn table(findings: &[Finding]) -> String {
+    let mut rows = vec![[
+        "SCOPE".to_owned(),
+        "CHECK".to_owned(),
+        "STATUS".to_owned(),
+        "DETAIL / FIX".to_owned(),
+    ]];
+    for finding in findings {
+        let status = if finding.ok { "ok" } else { "PROBLEM" };
+        let text = match &finding.fix {
+            Some(fix) => format!("{}; fix: {fix}", finding.detail),
+            None => finding.detail.clone(),
+        };
+        rows.push([
+            finding.scope.clone(),
+            finding.check.to_owned(),
+            status.to_owned(),
+            text,
+        ]);
+    }
+    let widths: Vec<usize> = (0..3)
+        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        out.push_str(&format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_columns_and_joins_detail_and_fix() {
+        let findings = vec![
+            Finding::ok(
+                "contoso",
+                "token",
+                "acquired with certificate from the global cloud",
+            ),
+            Finding::problem(
+                "kafka",
+                "topic",
+                "entra.audit does not exist",
+                "create entra.audit",
+            ),
+        ];
+        assert_eq!(
+            table(&findings),
+            "SCOPE    CHECK  STATUS   DETAIL / FIX\n\
+             contoso  token  ok       acquired with certificate from the global cloud\n\
+             kafka    topic  PROBLEM  entra.audit does not exist; fix: create entra.audit\n"
+        );
+    }
+}
