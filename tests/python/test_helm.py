@@ -296,8 +296,15 @@ def test_exactly_once_renders_its_delivery_and_store(chart):
     assert config["checkpoint"]["store"] == "kafka"
 
 
-def test_the_helm_test_pod_validates_the_rendered_configuration(chart):
+def test_the_helm_test_pod_runs_entrastream_check_with_the_release_identity(chart):
     pods = by_kind(render(chart, {}), "Pod")
     assert len(pods) == 1
     assert pods[0]["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    assert pods[0]["spec"]["containers"][0]["args"][-1] == "--validate-only"
+    assert pods[0]["spec"]["containers"][0]["args"] == [
+        "check", "--config", "/etc/entrastream/config/entrastream.yaml",
+    ]
+    mounts = {mount["mountPath"] for mount in pods[0]["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts == {"/etc/entrastream/config", "/etc/entrastream/secrets"}
+    federated = by_kind(render(chart, values_of("workload-identity")), "Pod")[0]
+    assert federated["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert federated["spec"]["serviceAccountName"] == "entrastream-reader"
