@@ -306,6 +306,7 @@ async fn run_pipeline(
             listen: "127.0.0.1:0".parse().expect("address"),
         },
         log: LogConfig::default(),
+        tls: Default::default(),
     };
     let clock = Clock::system();
     let metrics = Metrics::new(clock.clone());

@@ -172,7 +172,7 @@ pub async fn run(
             }
         },
     };
-    let http = http_client(config.polling.request_timeout).map_err(AppError::Setup)?;
+    let http = http_client(config.polling.request_timeout, &config.tls).map_err(AppError::Setup)?;
     let shared = Arc::new(Shared {
         publisher: publisher.clone(),
         store,

@@ -63,7 +63,7 @@ impl Finding {
 /// Runs every check; `pause` waits between licence probes (the clock's sleep in tests).
 pub async fn run(config: &Config, clock: &Clock, pause: Duration) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let http = match http_client(config.polling.request_timeout) {
+    let http = match http_client(config.polling.request_timeout, &config.tls) {
         Ok(http) => http,
         Err(error) => {
             findings.push(Finding::problem(
@@ -127,7 +127,14 @@ async fn check_tenant(
             let fix = error
                 .fix()
                 .map(str::to_owned)
-                .unwrap_or_else(|| match error {
+                .unwrap_or_else(|| match &error {
+                    crate::auth::AuthError::Unavailable { detail, .. }
+                        if detail.contains("certificate") =>
+                    {
+                        "the login host's TLS certificate is not trusted: behind a TLS-inspecting proxy, \
+                         set tls.ca_file to its CA bundle"
+                            .to_owned()
+                    }
                     crate::auth::AuthError::Unavailable { .. } => {
                         "check the network path to the login host (proxy, firewall, DNS)".to_owned()
                     }

@@ -88,6 +88,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             listen: args.metrics_listen,
         },
         log: LogConfig::default(),
+        tls: Default::default(),
     };
 
     let metrics = Metrics::new(clock.clone());

@@ -109,7 +109,7 @@ fn provider(clock: &Clock, tenant: &TenantConfig) -> TokenProvider {
         tenant.client_id.clone(),
         credential,
         CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref()),
-        http_client(Duration::from_secs(10)).expect("http"),
+        http_client(Duration::from_secs(10), &Default::default()).expect("http"),
         clock.clone(),
     )
 }
@@ -597,5 +597,102 @@ mod secrets_never_print {
             // every access token is a JWT: base64url of `{"` starts with eyJ
             assert!(!text.contains("eyJ"), "{name} contain a token");
         }
+    }
+}
+
+mod tls_ca_file {
+    use super::*;
+    use entrastream::config::{SecretSource, TlsConfig};
+    use entrastream::sim::ListenOptions;
+
+    /// A login host whose certificate comes from a private CA (a TLS-inspecting proxy does the
+    /// same): refused by default, trusted through `tls.ca_file`.
+    #[tokio::test]
+    async fn a_private_certificate_authority_is_trusted_through_tls_ca_file() {
+        let clock = Clock::manual(START);
+        let sim = Simulator::start_with(
+            SimConfig {
+                tenants: vec![TenantSpec::default()],
+                history: Duration::from_secs(3600),
+                ..SimConfig::default()
+            },
+            clock.clone(),
+            ListenOptions {
+                tls: true,
+                ..ListenOptions::default()
+            },
+        )
+        .await
+        .expect("simulator");
+        assert!(sim.base_url().starts_with("https://"));
+        let directory = tempfile::tempdir().expect("tempdir");
+        let secret = directory.path().join("secret");
+        std::fs::write(&secret, &sim.credentials().tenants[0].client_secret).expect("secret");
+        let mut tenant = tenant_config(&sim, AuthConfig::ClientSecret(SecretSource::File(secret)));
+        tenant.client_secret = None;
+        let provider_with = |tls: &TlsConfig| {
+            TokenProvider::new(
+                tenant.id.clone(),
+                tenant.client_id.clone(),
+                Credential::resolve(&tenant, "tenants[0]").expect("credential"),
+                CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref()),
+                http_client(Duration::from_secs(10), tls).expect("http"),
+                clock.clone(),
+            )
+        };
+        let untrusted = provider_with(&TlsConfig::default())
+            .token()
+            .await
+            .expect_err("the private CA is not trusted")
+            .to_string();
+        assert!(
+            untrusted.starts_with(&format!(
+                "tenant {}: the token endpoint is unavailable: ",
+                tenant.id
+            )) && untrusted.contains("certificate"),
+            "{untrusted}"
+        );
+        let ca_file = directory.path().join("proxy-ca.pem");
+        std::fs::write(&ca_file, sim.ca_certificate_pem().expect("ca")).expect("ca file");
+        let (token, _) = provider_with(&TlsConfig {
+            ca_file: Some(ca_file),
+        })
+        .token()
+        .await
+        .expect("trusted through tls.ca_file");
+        assert!(!token.value.expose().is_empty());
+    }
+
+    #[test]
+    fn an_unusable_ca_file_is_named() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let missing = directory.path().join("missing.pem");
+        let error = http_client(
+            Duration::from_secs(1),
+            &TlsConfig {
+                ca_file: Some(missing.clone()),
+            },
+        )
+        .expect_err("missing");
+        assert!(
+            error.starts_with(&format!("tls.ca_file: cannot read {}: ", missing.display())),
+            "{error}"
+        );
+        let empty = directory.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("file");
+        let error = http_client(
+            Duration::from_secs(1),
+            &TlsConfig {
+                ca_file: Some(empty.clone()),
+            },
+        )
+        .expect_err("no certificate");
+        assert_eq!(
+            error,
+            format!(
+                "tls.ca_file: {} holds no CERTIFICATE block",
+                empty.display()
+            )
+        );
     }
 }

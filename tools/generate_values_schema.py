@@ -118,6 +118,7 @@ CONFIG = obj(
             }
         ),
         "log": obj({"format": {"enum": ["json", "pretty"]}, "level": STRING}),
+        "tls": obj({"ca_file": STRING}),
     },
     required=["tenants", "kafka"],
 )

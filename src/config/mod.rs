@@ -45,6 +45,19 @@ pub struct Config {
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,
+    /// TLS towards the login and Graph hosts.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// TLS settings of the HTTP client.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// A PEM bundle of certificate authorities to trust besides the system's (a TLS-inspecting
+    /// proxy's CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One tenant and the application that reads its audit logs.

@@ -23,13 +23,36 @@ use crate::telemetry::metrics::StreamMetrics;
 /// Consecutive 429s on one URL before the stream backs off and restarts its window.
 const MAX_THROTTLED_RETRIES: u32 = 3;
 
-/// Builds the HTTP client shared by every tenant.
-pub fn http_client(request_timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+/// Builds the HTTP client shared by every tenant: the system's certificate authorities, plus
+/// `tls.ca_file`'s; proxies from `HTTPS_PROXY`/`NO_PROXY`.
+pub fn http_client(
+    request_timeout: Duration,
+    tls: &crate::config::TlsConfig,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
         .user_agent(concat!("entrastream/", env!("CARGO_PKG_VERSION")))
         .timeout(request_timeout)
         .connect_timeout(Duration::from_secs(10).min(request_timeout))
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(Duration::from_secs(90));
+    if let Some(path) = &tls.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|error| format!("tls.ca_file: cannot read {}: {error}", path.display()))?;
+        let authorities = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+            format!(
+                "tls.ca_file: {} is not a PEM bundle: {}",
+                path.display(),
+                error_chain(&error)
+            )
+        })?;
+        if authorities.is_empty() {
+            return Err(format!(
+                "tls.ca_file: {} holds no CERTIFICATE block",
+                path.display()
+            ));
+        }
+        builder = builder.tls_certs_merge(authorities);
+    }
+    builder
         .build()
         .map_err(|error| format!("cannot build the HTTP client: {}", error_chain(&error)))
 }

@@ -218,6 +218,7 @@ pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingCo
             listen: "127.0.0.1:0".parse().expect("address"),
         },
         log: LogConfig::default(),
+        tls: Default::default(),
     }
 }
 
