@@ -329,3 +329,151 @@ async fn an_unusable_credential_and_an_unreachable_graph_are_reported() {
         "{licence:?}"
     );
 }
+
+/// A forward proxy: `CONNECT host:port` tunnels and absolute-form requests, counted.
+async fn forward_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let request_line = text.lines().next().unwrap_or_default().to_owned();
+                log.lock().expect("log").push(request_line.clone());
+                let mut parts = request_line.split_whitespace();
+                let method = parts.next().unwrap_or_default();
+                let target = parts.next().unwrap_or_default();
+                let authority = if method == "CONNECT" {
+                    target.to_owned()
+                } else {
+                    target
+                        .trim_start_matches("http://")
+                        .split('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&authority).await else {
+                    return;
+                };
+                if method == "CONNECT" {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                        .await;
+                } else if upstream.write_all(&head).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (address, seen)
+}
+
+/// `HTTPS_PROXY` carries the login and Graph traffic through the proxy (a CONNECT tunnel to the
+/// simulator over HTTPS, its CA trusted through `tls.ca_file`); `NO_PROXY` exempts hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_proxy_and_no_proxy_are_honoured() {
+    let sim = Simulator::start_with(
+        SimConfig {
+            tenants: vec![TenantSpec::default()],
+            history: Duration::from_secs(1800),
+            ..SimConfig::default()
+        },
+        Clock::system(),
+        entrastream::sim::ListenOptions {
+            tls: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("simulator");
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let credentials = sim.credentials();
+    let tenant = &credentials.tenants[0];
+    let secret = directory.path().join("secret");
+    std::fs::write(&secret, &tenant.client_secret).expect("secret");
+    let ca_file = directory.path().join("proxy-ca.pem");
+    std::fs::write(&ca_file, sim.ca_certificate_pem().expect("ca")).expect("ca");
+    let topics = &kafka.topics;
+    let config = directory.path().join("entrastream.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tenants: [{{id: {}, client_id: {}, client_secret: {{file: {}}}, endpoints: {{login: \"{base}\", graph: \"{base}\"}}}}]\n\
+             kafka: {{bootstrap_servers: \"{}\", topics: {{sign_ins: {}, directory_audits: {}, provisioning: {}, dead_letter: {}}}}}\n\
+             tls: {{ca_file: {}}}\n",
+            tenant.tenant_id,
+            tenant.client_id,
+            secret.display(),
+            kafka.bootstrap,
+            topics.sign_ins,
+            topics.directory_audits,
+            topics.provisioning,
+            topics.dead_letter,
+            ca_file.display(),
+            base = credentials.base_url,
+        ),
+    )
+    .expect("config");
+    let (proxy, seen) = forward_proxy().await;
+    let run = move |no_proxy: &'static str| {
+        let config = config.clone();
+        let proxy = proxy.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
+                .args(["check", "--output", "json", "--config"])
+                .arg(&config)
+                .env("HTTPS_PROXY", &proxy)
+                .env("NO_PROXY", no_proxy)
+                .env_remove("HTTP_PROXY")
+                .env_remove("ALL_PROXY")
+                .output()
+                .expect("runs")
+        })
+    };
+    let through = run("").await.expect("join");
+    assert_eq!(
+        through.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&through.stdout)
+    );
+    let host = credentials
+        .base_url
+        .trim_start_matches("https://")
+        .to_owned();
+    let tunnels = seen.lock().expect("log").clone();
+    assert!(!tunnels.is_empty());
+    assert!(
+        tunnels
+            .iter()
+            .all(|line| line == &format!("CONNECT {host} HTTP/1.1")),
+        "{tunnels:?}"
+    );
+
+    seen.lock().expect("log").clear();
+    let direct = run("localhost").await.expect("join");
+    assert_eq!(direct.status.code(), Some(0));
+    let bypassed = seen.lock().expect("log").clone();
+    assert_eq!(
+        bypassed,
+        Vec::<String>::new(),
+        "NO_PROXY bypasses the proxy"
+    );
+}
