@@ -477,3 +477,20 @@ async fn https_proxy_and_no_proxy_are_honoured() {
         "NO_PROXY bypasses the proxy"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beta_missing_in_the_tenants_cloud_is_reported_with_the_fix() {
+    let (sim, clock, _kafka, config, _directory) = setup(vec![TenantSpec {
+        beta_unavailable: true,
+        ..TenantSpec::default()
+    }])
+    .await;
+    let findings = check::run(&config, &clock, Duration::ZERO).await;
+    let tenant = &sim.credentials().tenants[0].tenant_id;
+    let beta = find(&findings, tenant, "api version");
+    assert_eq!(beta.detail, "Graph beta answered 404 (BadRequest)");
+    assert_eq!(
+        beta.fix.as_deref(),
+        Some("set api_version: v1.0 for this tenant (and only its streams)")
+    );
+}

@@ -107,6 +107,8 @@ pub struct TenantSpec {
     /// The application is also the managed identity of the host: the simulator's instance
     /// metadata endpoint issues tokens for it.
     pub managed_identity: bool,
+    /// Graph beta does not serve this tenant's audit logs (as in some national clouds): 404.
+    pub beta_unavailable: bool,
 }
 
 /// A trusted external issuer, as on the app registration's "Federated credentials" page.

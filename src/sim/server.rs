@@ -401,6 +401,17 @@ async fn serve_audit_logs(
         );
     };
     record.tenant_id = Some(bearer.tenant_id.clone());
+    if version == ApiVersion::Beta && state.tenant(tenant_index).spec.beta_unavailable {
+        return (
+            graph_error(
+                StatusCode::NOT_FOUND,
+                "BadRequest",
+                &format!("Resource not found for the segment '{resource}'."),
+                now,
+            ),
+            None,
+        );
+    }
     if !bearer.roles.iter().any(|role| role == AUDIT_LOG_ROLE) {
         return (
             graph_error(
