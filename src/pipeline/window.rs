@@ -255,39 +255,15 @@ impl PageJob<'_> {
                     task.metrics.transaction(true, page_records);
                     return Ok(());
                 }
-                Err(TransactionFailure::Aborted(reason)) => {
-                    // the abort settled every record of the transaction: their reports say why
-                    let _ = self.tracker.wait().await;
-                    match self.tracker.refusal() {
-                        // aborting again would not help: Kafka refuses these records for good
-                        Some((first_error, fix)) => {
-                            Err(ReadError::Kafka(KafkaError::DeliveryFailed {
-                                failed: self.tracker.failed().max(1),
-                                first_error,
-                                refusal: Some(fix),
-                            }))
-                        }
-                        None => Err(ReadError::Aborted(reason)),
-                    }
-                }
+                Err(TransactionFailure::Aborted(reason)) => Err(self
+                    .refusal_after_abort()
+                    .await
+                    .unwrap_or(ReadError::Aborted(reason))),
                 Err(TransactionFailure::Fatal(error)) => Err(ReadError::Kafka(error)),
             },
             Err(error) => match transaction.abort().await {
-                Ok(()) => {
-                    // a send fails on a transaction in error: the delivery reports of the records
-                    // the brokers refused name the topic and the fix
-                    let _ = self.tracker.wait().await;
-                    match self.tracker.refusal() {
-                        Some((first_error, fix)) => {
-                            Err(ReadError::Kafka(KafkaError::DeliveryFailed {
-                                failed: self.tracker.failed().max(1),
-                                first_error,
-                                refusal: Some(fix),
-                            }))
-                        }
-                        None => Err(error),
-                    }
-                }
+                // a send fails on a transaction in error: the refused records say why
+                Ok(()) => Err(self.refusal_after_abort().await.unwrap_or(error)),
                 Err(fatal) => Err(ReadError::Kafka(fatal)),
             },
         };
@@ -299,6 +275,18 @@ impl PageJob<'_> {
         scratch.newest = newest_before;
         task.metrics.transaction(false, page_records);
         outcome
+    }
+
+    /// After an abort, which settled every record of the transaction: a refusal that retrying
+    /// cannot cure, named by the records' delivery reports (the topic and the fix), if any.
+    async fn refusal_after_abort(&self) -> Option<ReadError> {
+        let _ = self.tracker.wait().await;
+        let (first_error, fix) = self.tracker.refusal()?;
+        Some(ReadError::Kafka(KafkaError::DeliveryFailed {
+            failed: self.tracker.failed().max(1),
+            first_error,
+            refusal: Some(fix),
+        }))
     }
 
     async fn process(
