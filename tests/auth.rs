@@ -12,13 +12,14 @@ use common::{START, simulator};
 use entrastream::auth::{Credential, TokenOrigin, TokenProvider};
 use entrastream::clock::Clock;
 use entrastream::config::{
-    AssertionSignature, AuthConfig, CertificateConfig, Cloud, Endpoints, ManagedIdentityConfig,
-    TenantConfig, WorkloadIdentityConfig,
+    AssertionSignature, AuthConfig, CertificateConfig, Cloud, Endpoints, LogConfig, LogFormat,
+    ManagedIdentityConfig, PollingConfig, TenantConfig, ThrottleConfig, WorkloadIdentityConfig,
 };
 use entrastream::graph::client::http_client;
 use entrastream::graph::cloud::CloudEndpoints;
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{FederatedCredential, SimConfig, TenantSpec};
+use entrastream::stream::StreamKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 const ISSUER: &str = "https://oidc.prod-aks.azure.com/00000000-0000-0000-0000-0000000000ff/";
@@ -496,38 +497,38 @@ mod secrets_never_print {
         let directory = tempfile::tempdir().expect("tempdir");
         let credentials = sim.credentials();
         let port = free_port();
-        let mut yaml = String::from("tenants:\n");
-        for (index, (tenant, secret)) in credentials.tenants.iter().zip([GOOD, WRONG]).enumerate() {
-            let file = directory.path().join(format!("secret-{index}"));
-            std::fs::write(&file, secret).expect("secret");
-            yaml.push_str(&format!(
-                "  - {{id: {}, client_id: {}, client_secret: {{file: {}}}, endpoints: {{login: {base}, graph: {base}}}, \
-                 streams: [directory_audits, sign_ins_interactive]}}\n",
-                tenant.tenant_id,
-                tenant.client_id,
-                file.display(),
-                base = credentials.base_url
-            ));
+        let mut config = common::config(
+            &sim,
+            &kafka,
+            directory.path(),
+            PollingConfig {
+                interval: Duration::from_secs(1),
+                initial_lookback: Duration::from_secs(1800),
+                throttle: ThrottleConfig {
+                    requests: 100,
+                    per: Duration::from_secs(1),
+                },
+                ..PollingConfig::default()
+            },
+        );
+        // tenant 0's file holds GOOD, the simulator's secret; tenant 1's a wrong one
+        std::fs::write(directory.path().join("secret-1"), WRONG).expect("secret");
+        for tenant in &mut config.tenants {
+            tenant.streams = Some(vec![
+                StreamKind::DirectoryAudits,
+                StreamKind::SignInsInteractive,
+            ]);
         }
-        let topics = &kafka.topics;
-        yaml.push_str(&format!(
-            "polling: {{interval: 1s, initial_lookback: 30m, throttle: {{requests: 100, per: 1s}}}}\n\
-             kafka: {{bootstrap_servers: \"{}\", topics: {{sign_ins: {}, directory_audits: {}, provisioning: {}, dead_letter: {}}}}}\n\
-             checkpoint: {{store: file, path: {}}}\n\
-             metrics: {{listen: 127.0.0.1:{port}}}\n\
-             log: {{format: json, level: debug}}\n",
-            kafka.bootstrap,
-            topics.sign_ins,
-            topics.directory_audits,
-            topics.provisioning,
-            topics.dead_letter,
-            directory.path().join("state").display(),
-        ));
-        let config = directory.path().join("entrastream.yaml");
-        std::fs::write(&config, yaml).expect("config");
+        config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
+        config.log = LogConfig {
+            format: LogFormat::Json,
+            level: "debug".to_owned(),
+        };
+        let config_file = directory.path().join("entrastream.yaml");
+        std::fs::write(&config_file, config.to_yaml()).expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_entrastream"))
             .args(["run", "--config"])
-            .arg(&config)
+            .arg(&config_file)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -28,6 +28,20 @@ async fn setup(
     (sim, clock, kafka, config, directory)
 }
 
+/// The harness configuration, changed by `change`, written for a child process.
+fn config_file(
+    sim: &Simulator,
+    kafka: &common::Kafka,
+    directory: &std::path::Path,
+    change: impl FnOnce(&mut Config),
+) -> std::path::PathBuf {
+    let mut config = common::config(sim, kafka, directory, PollingConfig::default());
+    change(&mut config);
+    let path = directory.join("entrastream.yaml");
+    std::fs::write(&path, config.to_yaml()).expect("config");
+    path
+}
+
 fn problems(findings: &[Finding]) -> Vec<&Finding> {
     findings.iter().filter(|finding| !finding.ok).collect()
 }
@@ -230,30 +244,10 @@ async fn the_command_prints_json_and_exits_0_only_when_all_is_well() {
     .expect("simulator");
     let kafka = kafka();
     let directory = tempfile::tempdir().expect("tempdir");
-    let credentials = sim.credentials();
-    let tenant = &credentials.tenants[0];
-    let secret = directory.path().join("secret");
-    std::fs::write(&secret, &tenant.client_secret).expect("secret");
-    let topics = &kafka.topics;
     let write_config = |bootstrap: &str| {
-        let path = directory.path().join("entrastream.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "tenants: [{{id: {}, client_id: {}, client_secret: {{file: {}}}, endpoints: {{login: {base}, graph: {base}}}}}]\n\
-                 kafka: {{bootstrap_servers: \"{bootstrap}\", topics: {{sign_ins: {}, directory_audits: {}, provisioning: {}, dead_letter: {}}}}}\n",
-                tenant.tenant_id,
-                tenant.client_id,
-                secret.display(),
-                topics.sign_ins,
-                topics.directory_audits,
-                topics.provisioning,
-                topics.dead_letter,
-                base = credentials.base_url,
-            ),
-        )
-        .expect("config");
-        path
+        config_file(&sim, &kafka, directory.path(), |config| {
+            config.kafka.bootstrap_servers = bootstrap.to_owned();
+        })
     };
     let run = |config: &std::path::Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
@@ -405,32 +399,11 @@ async fn https_proxy_and_no_proxy_are_honoured() {
     let kafka = kafka();
     let directory = tempfile::tempdir().expect("tempdir");
     let credentials = sim.credentials();
-    let tenant = &credentials.tenants[0];
-    let secret = directory.path().join("secret");
-    std::fs::write(&secret, &tenant.client_secret).expect("secret");
     let ca_file = directory.path().join("proxy-ca.pem");
     std::fs::write(&ca_file, sim.ca_certificate_pem().expect("ca")).expect("ca");
-    let topics = &kafka.topics;
-    let config = directory.path().join("entrastream.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "tenants: [{{id: {}, client_id: {}, client_secret: {{file: {}}}, endpoints: {{login: \"{base}\", graph: \"{base}\"}}}}]\n\
-             kafka: {{bootstrap_servers: \"{}\", topics: {{sign_ins: {}, directory_audits: {}, provisioning: {}, dead_letter: {}}}}}\n\
-             tls: {{ca_file: {}}}\n",
-            tenant.tenant_id,
-            tenant.client_id,
-            secret.display(),
-            kafka.bootstrap,
-            topics.sign_ins,
-            topics.directory_audits,
-            topics.provisioning,
-            topics.dead_letter,
-            ca_file.display(),
-            base = credentials.base_url,
-        ),
-    )
-    .expect("config");
+    let config = config_file(&sim, &kafka, directory.path(), |config| {
+        config.tls.ca_file = Some(ca_file.clone());
+    });
     let (proxy, seen) = forward_proxy().await;
     let run = move |no_proxy: &'static str| {
         let config = config.clone();

@@ -218,3 +218,14 @@ fn run_validate_only_accepts_examples_and_refuses_mistakes_with_exit_code_1() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_configuration_written_back_as_yaml_reads_the_same() {
+    let full =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/full.yaml"))
+            .expect("full.yaml");
+    let config = Config::from_yaml(&full, "full.yaml").expect("valid");
+    let written = config.to_yaml();
+    let again = Config::from_yaml(&written, "written.yaml").expect("written back: valid");
+    assert_eq!(again.to_yaml(), written);
+}

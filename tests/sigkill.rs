@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CHECKPOINT_TOPIC, Comparison, Kafka, compare, kafka};
+use common::{Comparison, Kafka, compare, kafka, use_kafka_checkpoints};
 use entrastream::clock::{Clock, Timestamp};
+use entrastream::config::{Delivery, LogConfig, LogFormat, PollingConfig, ThrottleConfig};
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{
     FaultKind, FaultRate, FaultSpec, Latency, SimConfig, StreamLatencies, StreamRates,
@@ -45,12 +46,6 @@ const STREAM_KINDS: [StreamKind; 3] = [
 enum Store {
     File,
     Kafka,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Delivery {
-    AtLeastOnce,
-    ExactlyOnce,
 }
 
 struct Bench {
@@ -136,58 +131,40 @@ fn write_config(
     store: Store,
     delivery: Delivery,
 ) -> PathBuf {
-    let credentials = sim.credentials();
-    let mut yaml = String::from("tenants:\n");
-    for (index, tenant) in credentials.tenants.iter().enumerate() {
-        let secret = directory.join(format!("secret-{index}"));
-        std::fs::write(&secret, &tenant.client_secret).expect("secret");
-        yaml.push_str(&format!(
-            "  - id: {}\n    client_id: {}\n    client_secret: {{file: {}}}\n    \
-             endpoints: {{login: {base}, graph: {base}}}\n    \
-             streams: [directory_audits, sign_ins_interactive, provisioning]\n",
-            tenant.tenant_id,
-            tenant.client_id,
-            secret.display(),
-            base = credentials.base_url,
-        ));
+    let polling = PollingConfig {
+        interval: Duration::from_secs(1),
+        initial_lookback: 120 * MINUTE,
+        lateness: 30 * MINUTE,
+        reconcile_every: 10 * MINUTE,
+        overlap: MINUTE,
+        max_window: 5 * MINUTE,
+        page_size: 40,
+        throttle: ThrottleConfig {
+            requests: 1000,
+            per: Duration::from_secs(1),
+        },
+        request_timeout: Duration::from_secs(10),
+        ..PollingConfig::default()
+    };
+    let mut config = common::config(sim, kafka, directory, polling);
+    for tenant in &mut config.tenants {
+        tenant.streams = Some(STREAM_KINDS.to_vec());
     }
-    let topics = &kafka.topics;
-    let checkpoint = match store {
-        Store::File => format!(
-            "{{store: file, path: {}}}",
-            directory.join("state").display()
-        ),
-        Store::Kafka => format!(
-            "{{store: kafka, topic: {CHECKPOINT_TOPIC}, create_topic: false, verify_topic: false, \
-             takeover_wait: 1s, load_timeout: 30s}}"
-        ),
-    };
-    let delivery = match delivery {
-        Delivery::AtLeastOnce => "at_least_once",
-        Delivery::ExactlyOnce => "exactly_once",
-    };
-    yaml.push_str(&format!(
-        "polling:\n  interval: 1s\n  initial_lookback: 2h\n  lateness: 30m\n  reconcile_every: 10m\n  \
-         overlap: 1m\n  max_window: 5m\n  page_size: 40\n  throttle: {{requests: 1000, per: 1s}}\n  \
-         request_timeout: 10s\n\
-         schema: ocsf\n\
-         kafka:\n  bootstrap_servers: {bootstrap}\n  delivery: {delivery}\n  instance_id: killed\n  \
-         transaction_timeout: 10s\n  \
-         topics: {{sign_ins: {}, directory_audits: {}, provisioning: {}, dead_letter: {}}}\n  \
-         librdkafka: {{linger.ms: \"2\"}}\n\
-         checkpoint: {checkpoint}\n\
-         metrics: {{listen: 127.0.0.1:0}}\n\
-         log: {{format: json, level: \"{log_level}\"}}\n",
-        topics.sign_ins,
-        topics.directory_audits,
-        topics.provisioning,
-        topics.dead_letter,
-        bootstrap = kafka.bootstrap,
+    config.kafka.delivery = delivery;
+    config.kafka.instance_id = "killed".to_owned();
+    config.kafka.transaction_timeout = Duration::from_secs(10);
+    if store == Store::Kafka {
+        use_kafka_checkpoints(&mut config, delivery);
+        // a killed predecessor never hands over
+        config.checkpoint.takeover_wait = Duration::from_secs(1);
+    }
+    config.log = LogConfig {
+        format: LogFormat::Json,
         // ENTRASTREAM_TEST_LOG=entrastream=debug: the children's logs, kept in run-N.log
-        log_level = std::env::var("ENTRASTREAM_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-    ));
+        level: std::env::var("ENTRASTREAM_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+    };
     let path = directory.join("entrastream.yaml");
-    std::fs::write(&path, yaml).expect("config");
+    std::fs::write(&path, config.to_yaml()).expect("config");
     path
 }
 

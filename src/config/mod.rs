@@ -648,6 +648,11 @@ impl Config {
         Config::from_yaml(&text, &path.display().to_string())
     }
 
+    /// The configuration as a YAML document `load` reads back the same (tests, tools).
+    pub fn to_yaml(&self) -> String {
+        serde_yaml_ng::to_string(self).unwrap_or_default()
+    }
+
     /// Parses and validates; `source_name` names the document in messages.
     pub fn from_yaml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Where a secret is read from.
-#[derive(Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
     /// An environment variable.
     Env(String),
@@ -49,6 +49,18 @@ impl SecretSource {
             return Err(format!("{key}: the secret from {self:?} is empty"));
         }
         Ok(Secret(SecretString::from(value)))
+    }
+}
+
+/// Written as the map it is read from: `{env: NAME}` or `{file: PATH}`.
+impl Serialize for SecretSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self {
+            SecretSource::Env(name) => map.serialize_entry("env", name)?,
+            SecretSource::File(path) => map.serialize_entry("file", path)?,
+        }
+        map.end()
     }
 }
 
