@@ -19,7 +19,6 @@ use crate::clock::Clock;
 use crate::config::{CheckpointStoreKind, Config};
 use crate::graph::budget::RequestBudget;
 use crate::graph::client::http_client;
-use crate::graph::cloud::CloudEndpoints;
 use crate::kafka::{KafkaError, Publisher};
 use crate::pipeline::{PipelineError, Shared, StreamTask, TenantRuntime};
 use crate::retry::Backoff;
@@ -213,31 +212,13 @@ pub async fn run(
     let mut stream_count = 0;
     let mut spawned: BTreeSet<(String, crate::stream::StreamKind)> = BTreeSet::new();
     for (tenant, credential) in config.tenants.iter().zip(credentials) {
-        let mut endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
-        // the AKS webhook names the authority host of the cluster's cloud
-        if matches!(credential, Credential::WorkloadIdentity { .. })
-            && tenant
-                .endpoints
-                .as_ref()
-                .is_none_or(|given| given.login.is_none())
-            && let Ok(authority) = std::env::var("AZURE_AUTHORITY_HOST")
-            && !authority.trim().is_empty()
-        {
-            endpoints.login_base = authority.trim().trim_end_matches('/').to_owned();
-        }
+        let tokens = TokenProvider::for_tenant(tenant, credential, http.clone(), clock.clone());
         let runtime = Arc::new(TenantRuntime {
             tenant_id: tenant.id.clone(),
             api_version: tenant.api_version,
-            tokens: TokenProvider::new(
-                tenant.id.clone(),
-                tenant.client_id.clone(),
-                credential,
-                endpoints.clone(),
-                http.clone(),
-                clock.clone(),
-            ),
+            endpoints: tokens.endpoints().clone(),
+            tokens,
             budget: RequestBudget::new(config.polling.throttle, clock.clone()),
-            endpoints,
         });
         health.register_tenant(&tenant.id);
         for stream in tenant.streams() {

@@ -11,7 +11,6 @@ use crate::auth::{Credential, TokenProvider};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{CheckpointStoreKind, Config, Delivery, TenantConfig};
 use crate::graph::client::http_client;
-use crate::graph::cloud::CloudEndpoints;
 use crate::kafka::Publisher;
 use crate::stream::LogFamily;
 
@@ -104,16 +103,8 @@ async fn check_tenant(
         }
     };
     let mode = credential.mode();
-    let endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
-    let tokens = TokenProvider::new(
-        tenant.id.clone(),
-        tenant.client_id.clone(),
-        credential,
-        endpoints.clone(),
-        http.clone(),
-        clock.clone(),
-    );
-    let cloud = serde_plain(&tenant.cloud);
+    let tokens = TokenProvider::for_tenant(tenant, credential, http.clone(), clock.clone());
+    let cloud = tenant.cloud.as_str();
     let token = match tokens.token().await {
         Ok((token, _)) => {
             findings.push(Finding::ok(
@@ -148,7 +139,7 @@ async fn check_tenant(
     let probe = |resource: &str| {
         http.get(format!(
             "{}/{version}/auditLogs/{resource}?$top=1",
-            endpoints.graph_base
+            tokens.endpoints().graph_base
         ))
         .bearer_auth(token.value.expose())
         .send()
@@ -325,9 +316,7 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
     let owned_topics: Vec<String> = topics.iter().map(|topic| (*topic).to_owned()).collect();
     let metadata = tokio::task::spawn_blocking(move || {
         let topics: Vec<&str> = owned_topics.iter().map(String::as_str).collect();
-        probing
-            .probe(KAFKA_TIMEOUT)
-            .and_then(|brokers| Ok((brokers, probing.missing_topics(&topics, KAFKA_TIMEOUT)?)))
+        probing.brokers_and_missing_topics(&topics, KAFKA_TIMEOUT)
     })
     .await
     .unwrap_or_else(|error| Err(error.to_string()));
@@ -417,13 +406,6 @@ fn graph_code(body: &str) -> String {
         .ok()
         .and_then(|value| value["error"]["code"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "no error code".to_owned())
-}
-
-fn serde_plain<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// The findings as a table: scope, check, ok or problem, detail, fix.

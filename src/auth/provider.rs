@@ -92,6 +92,40 @@ impl TokenProvider {
         }
     }
 
+    /// The provider of a configured tenant: its cloud's hosts, its `endpoints` overrides, and for
+    /// workload identity the authority host the AKS webhook names (`AZURE_AUTHORITY_HOST`).
+    pub fn for_tenant(
+        tenant: &crate::config::TenantConfig,
+        credential: Credential,
+        http: reqwest::Client,
+        clock: Clock,
+    ) -> Self {
+        let mut endpoints = CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref());
+        if matches!(credential, Credential::WorkloadIdentity { .. })
+            && tenant
+                .endpoints
+                .as_ref()
+                .is_none_or(|given| given.login.is_none())
+            && let Ok(authority) = std::env::var("AZURE_AUTHORITY_HOST")
+            && !authority.trim().is_empty()
+        {
+            endpoints.login_base = authority.trim().trim_end_matches('/').to_owned();
+        }
+        TokenProvider::new(
+            tenant.id.clone(),
+            tenant.client_id.clone(),
+            credential,
+            endpoints,
+            http,
+            clock,
+        )
+    }
+
+    /// The login and Graph hosts this tenant is reached at.
+    pub fn endpoints(&self) -> &CloudEndpoints {
+        &self.endpoints
+    }
+
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
     }

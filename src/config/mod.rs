@@ -224,6 +224,17 @@ pub enum Cloud {
     China,
 }
 
+impl Cloud {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::UsGov => "us_gov",
+            Cloud::UsGovDod => "us_gov_dod",
+            Cloud::China => "china",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoints {

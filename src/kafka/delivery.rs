@@ -45,10 +45,6 @@ impl BatchTracker {
         self.failed.load(Ordering::Acquire)
     }
 
-    pub fn acknowledged(&self) -> u64 {
-        self.acknowledged.load(Ordering::Acquire)
-    }
-
     pub(super) fn record_sent(&self) {
         self.sent.fetch_add(1, Ordering::AcqRel);
     }

@@ -263,10 +263,6 @@ impl Publisher {
             .map_err(|error| KafkaError::Rejected(format!("flush did not complete: {error}")))
     }
 
-    pub fn in_flight(&self) -> i32 {
-        self.producer.in_flight_count()
-    }
-
     /// Waits (at most `limit`) until librdkafka holds no undelivered record, so that the flush
     /// inside `commit_transaction` finds nothing to wait for: rust-rdkafka's flush otherwise polls
     /// in steps of 100 ms, which cost every transaction a tenth of a second.
@@ -280,12 +276,13 @@ impl Publisher {
         }
     }
 
-    /// The topics among `topics` that the cluster does not know (`entrastream check`).
-    pub fn missing_topics(
+    /// From one metadata request: the brokers, and the topics among `topics` that the cluster
+    /// does not know (`entrastream check`).
+    pub fn brokers_and_missing_topics(
         &self,
         topics: &[&str],
         timeout: Duration,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<(usize, Vec<String>), String> {
         let metadata = self
             .producer
             .client()
@@ -293,11 +290,12 @@ impl Publisher {
             .map_err(|error| error.to_string())?;
         let known: std::collections::BTreeSet<&str> =
             metadata.topics().iter().map(|topic| topic.name()).collect();
-        Ok(topics
+        let missing = topics
             .iter()
             .filter(|topic| !known.contains(*topic))
             .map(|topic| (*topic).to_owned())
-            .collect())
+            .collect();
+        Ok((metadata.brokers().len(), missing))
     }
 
     /// Asks the cluster for its metadata: the reachability probe behind `/readyz`.
