@@ -697,3 +697,64 @@ mod tls_ca_file {
         );
     }
 }
+
+/// What the AKS webhook injects — the authority host and the token file — is what `run` and
+/// `check` use when the configuration names neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_authority_host_and_token_file_are_used() {
+    let issuer = Issuer::new();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![TenantSpec {
+                federated_credentials: vec![issuer.credential(SUBJECT)],
+                ..TenantSpec::default()
+            }],
+            history: Duration::from_secs(1800),
+            ..SimConfig::default()
+        },
+        Clock::system(),
+    )
+    .await
+    .expect("simulator");
+    let kafka = common::kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut config = common::config(
+        &sim,
+        &kafka,
+        directory.path(),
+        entrastream::config::PollingConfig::default(),
+    );
+    let tenant = &mut config.tenants[0];
+    tenant.client_secret = None;
+    tenant.auth = Some(AuthConfig::WorkloadIdentity(WorkloadIdentityConfig {
+        token_file: None,
+    }));
+    // no login override: without AZURE_AUTHORITY_HOST the token would be asked of the global cloud
+    tenant.endpoints = Some(Endpoints {
+        login: None,
+        graph: Some(sim.base_url()),
+    });
+    let config_file = directory.path().join("entrastream.yaml");
+    std::fs::write(&config_file, config.to_yaml()).expect("config");
+    let token_file = directory.path().join("azure-identity-token");
+    let now = Clock::system().now().as_millis() / 1000;
+    std::fs::write(&token_file, issuer.token(SUBJECT, now, 600)).expect("token");
+    let base_url = sim.base_url();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
+            .args(["check", "--output", "json", "--config"])
+            .arg(&config_file)
+            .env("AZURE_AUTHORITY_HOST", format!("{base_url}/"))
+            .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
+            .output()
+            .expect("runs")
+    })
+    .await
+    .expect("join");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert_eq!(
+        report["findings"][0]["detail"],
+        "acquired with workload_identity from the global cloud"
+    );
+}
