@@ -217,6 +217,12 @@ impl PageJob<'_> {
             .await
             .map_err(ReadError::Kafka);
         if outcome.is_ok() && !scratch.page_ids.is_empty() {
+            // the cursor goes out only once the page's records are acknowledged: a reader that
+            // does not honour read_committed (a misconfigured consumer, the mock cluster) never
+            // sees a cursor ahead of its records, even when the transaction is cut off
+            outcome = self.tracker.wait().await.map_err(ReadError::Kafka);
+        }
+        if outcome.is_ok() && !scratch.page_ids.is_empty() {
             let mut snapshot = self.cursor.clone();
             snapshot.remember(pending);
             outcome = match task.shared.store.transactional_record(
