@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -464,7 +464,25 @@ impl CheckpointStore for KafkaStore {
     }
 }
 
-fn metadata_client(client: &ClientConfig) -> Result<BaseConsumer, CheckpointError> {
+/// The checkpoint reader's callbacks: reaching the end of a partition is how a read ends, not an
+/// error worth a log line.
+struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::trace!(%error, reason, "checkpoint reader reached the end of a partition");
+        } else {
+            tracing::warn!(%error, reason, "kafka checkpoint reader error");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
+type Reader = BaseConsumer<ReaderContext>;
+
+fn metadata_client(client: &ClientConfig) -> Result<Reader, CheckpointError> {
     let mut config = client.clone();
     config
         .set("enable.auto.commit", "false")
@@ -472,7 +490,7 @@ fn metadata_client(client: &ClientConfig) -> Result<BaseConsumer, CheckpointErro
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("group.id", "entrastream-checkpoint-reader");
-    config.create().map_err(|error| {
+    config.create_with_context(ReaderContext).map_err(|error| {
         unusable(format!(
             "cannot create the Kafka consumer of the checkpoint store: {error}; check kafka.librdkafka"
         ))
@@ -487,7 +505,7 @@ fn remaining(deadline: Instant) -> Duration {
 
 /// The topic's partition count, or `None` when the topic does not exist.
 fn topic_partitions(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     topic: &str,
     deadline: Instant,
 ) -> Result<Option<usize>, CheckpointError> {
@@ -765,7 +783,7 @@ fn lease_partition_end(
         .map_err(|error| unusable(format!("cannot read checkpoint topic {topic}: {error}")))
 }
 
-fn lease_consumer(client: &ClientConfig, topic: &str, from: i64) -> Option<BaseConsumer> {
+fn lease_consumer(client: &ClientConfig, topic: &str, from: i64) -> Option<Reader> {
     let consumer = metadata_client(client).ok()?;
     let mut assignment = TopicPartitionList::new();
     assignment
