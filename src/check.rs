@@ -284,6 +284,25 @@ async fn check_tenant(
     findings
 }
 
+/// The fix for brokers that did not answer, from the connection error behind it.
+fn unreachable_fix(error: &str) -> &'static str {
+    if error.contains("certificate verify failed") {
+        "the brokers' TLS certificate is not trusted: set ssl.ca.location under kafka.librdkafka to \
+         the CA that signed it (or leave it out for a publicly trusted certificate)"
+    } else if error.contains("SASL authentication") || error.contains("Authentication failed") {
+        "the brokers refused the login: check sasl.mechanism, sasl.username and sasl.password under \
+         kafka.librdkafka"
+    } else if error.contains("SSL handshake failed")
+        || error.contains("Disconnected while requesting ApiVersion")
+    {
+        "the brokers did not complete the handshake: check security.protocol under kafka.librdkafka \
+         (SSL or SASL_SSL for a TLS listener, PLAINTEXT or SASL_PLAINTEXT otherwise) and the port"
+    } else {
+        "check kafka.bootstrap_servers, the network path, and security.protocol/sasl.* under \
+         kafka.librdkafka"
+    }
+}
+
 async fn check_kafka(config: &Config) -> Vec<Finding> {
     let scope = "kafka";
     let mut findings = Vec::new();
@@ -326,8 +345,7 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
                 scope,
                 "brokers",
                 format!("{} unreachable: {error}", kafka.bootstrap_servers),
-                "check kafka.bootstrap_servers, the network path, and security.protocol/sasl.* under \
-                 kafka.librdkafka",
+                unreachable_fix(&error),
             ));
             return findings;
         }

@@ -467,3 +467,110 @@ async fn beta_missing_in_the_tenants_cloud_is_reported_with_the_fix() {
         Some("set api_version: v1.0 for this tenant (and only its streams)")
     );
 }
+
+/// A Kafka listener behind TLS (what SSL/SASL_SSL clusters such as MSK, Confluent Cloud or Event
+/// Hubs offer): it completes the handshake, notes the API key of the first Kafka request it can
+/// read through it, and hangs up. The mock cluster itself has no TLS listener.
+async fn tls_listener() -> (
+    String,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<Result<i16, String>>>>,
+) {
+    use tokio::io::AsyncReadExt;
+    let tls = entrastream::sim::tls::generate().expect("certificates");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let outcome = match acceptor.accept(stream).await {
+                    Err(error) => Err(error.to_string()),
+                    Ok(mut stream) => {
+                        // a request: its size (4 bytes), then api_key (2 bytes), ...
+                        let mut head = [0u8; 6];
+                        match stream.read_exact(&mut head).await {
+                            Ok(_) => Ok(i16::from_be_bytes([head[4], head[5]])),
+                            Err(error) => Err(error.to_string()),
+                        }
+                    }
+                };
+                record.lock().expect("lock").push(outcome);
+            });
+        }
+    });
+    (address, tls.ca_certificate_pem, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_over_tls_with_sasl_is_spoken_and_an_untrusted_broker_certificate_is_named() {
+    let (_sim, clock, _kafka, mut config, directory) = setup(vec![TenantSpec::default()]).await;
+    let (address, ca_pem, seen) = tls_listener().await;
+    let ca_file = directory.path().join("kafka-ca.pem");
+    std::fs::write(&ca_file, ca_pem).expect("ca");
+    config.kafka.bootstrap_servers = address.clone();
+    for (key, value) in [
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.username", "entrastream"),
+        ("sasl.password", "Kafka-Pa55word-1701"),
+        ("compression.type", "zstd"),
+        ("ssl.ca.location", ca_file.to_str().expect("utf-8 path")),
+    ] {
+        config
+            .kafka
+            .librdkafka
+            .insert(key.to_owned(), value.to_owned());
+    }
+    let findings = check::run(&config, &clock, Duration::ZERO).await;
+    // the producer was built: this build has TLS, SCRAM and zstd
+    assert!(
+        findings
+            .iter()
+            .all(|finding| !(finding.scope == "kafka" && finding.check == "producer")),
+        "{findings:#?}"
+    );
+    let first = seen.lock().expect("lock").first().cloned();
+    const API_VERSIONS: i16 = 18;
+    assert_eq!(
+        first,
+        Some(Ok(API_VERSIONS)),
+        "the first Kafka request arrived through TLS"
+    );
+
+    // a CA that did not sign the broker's certificate: the check says so, not just "unreachable"
+    let stranger = entrastream::sim::tls::generate().expect("certificates");
+    std::fs::write(&ca_file, stranger.ca_certificate_pem).expect("ca");
+    seen.lock().expect("lock").clear();
+    let findings = check::run(&config, &clock, Duration::ZERO).await;
+    let brokers = find(&findings, "kafka", "brokers");
+    assert!(!brokers.ok);
+    assert!(
+        brokers
+            .detail
+            .starts_with(&format!("{address} unreachable: "))
+            && brokers.detail.contains("certificate verify failed"),
+        "{brokers:?}"
+    );
+    assert_eq!(
+        brokers.fix.as_deref(),
+        Some(
+            "the brokers' TLS certificate is not trusted: set ssl.ca.location under kafka.librdkafka \
+             to the CA that signed it (or leave it out for a publicly trusted certificate)"
+        )
+    );
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .all(|outcome| outcome.is_err()),
+        "no Kafka request crosses an untrusted handshake"
+    );
+    assert!(!format!("{findings:?}").contains("Pa55word"));
+}

@@ -111,6 +111,9 @@ pub struct DeliveryContext {
     pub(super) in_flight: IntGauge,
     pub(super) space_freed: Notify,
     pub(super) fatal: Mutex<Option<String>>,
+    /// The latest connection-level error (a refused TLS certificate, failed SASL authentication,
+    /// an unresolvable host), so that "unreachable" can say why.
+    pub(super) last_error: Mutex<Option<String>>,
 }
 
 impl ClientContext for DeliveryContext {
@@ -145,8 +148,12 @@ impl ClientContext for DeliveryContext {
         ) {
             // reachability is reported once per change by the readiness probe
             tracing::debug!(%error, reason, "kafka client error");
+            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
+                *self.last_error.lock() = Some(reason.to_owned());
+            }
         } else {
             tracing::warn!(%error, reason, "kafka client error");
+            *self.last_error.lock() = Some(reason.to_owned());
         }
     }
 }

@@ -130,6 +130,7 @@ impl Publisher {
             in_flight,
             space_freed: Notify::new(),
             fatal: Mutex::new(None),
+            last_error: Mutex::new(None),
         };
         let producer: ThreadedProducer<DeliveryContext> = client_config
             .create_with_context(context)
@@ -287,7 +288,7 @@ impl Publisher {
             .producer
             .client()
             .fetch_metadata(None, timeout)
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| self.with_cause(error.to_string()))?;
         let known: std::collections::BTreeSet<&str> =
             metadata.topics().iter().map(|topic| topic.name()).collect();
         let missing = topics
@@ -304,7 +305,16 @@ impl Publisher {
             .client()
             .fetch_metadata(None, timeout)
             .map(|metadata| metadata.brokers().len())
-            .map_err(|error| error.to_string())
+            .map_err(|error| self.with_cause(error.to_string()))
+    }
+
+    /// `error` with the connection error librdkafka reported last (the TLS or SASL failure behind
+    /// a metadata timeout), which the metadata call itself does not carry.
+    fn with_cause(&self, error: String) -> String {
+        match self.producer.context().last_error.lock().as_deref() {
+            Some(cause) => format!("{error}; the last connection error: {cause}"),
+            None => error,
+        }
     }
 }
 
