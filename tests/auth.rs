@@ -12,8 +12,9 @@ use common::{START, simulator};
 use entrastream::auth::{Credential, TokenOrigin, TokenProvider};
 use entrastream::clock::Clock;
 use entrastream::config::{
-    AssertionSignature, AuthConfig, CertificateConfig, Cloud, Endpoints, LogConfig, LogFormat,
-    ManagedIdentityConfig, PollingConfig, TenantConfig, ThrottleConfig, WorkloadIdentityConfig,
+    AssertionSignature, AuthConfig, CertificateConfig, CertificateSource, Cloud, Endpoints,
+    LogConfig, LogFormat, ManagedIdentityConfig, PollingConfig, SecretSource, TenantConfig,
+    ThrottleConfig, WorkloadIdentityConfig,
 };
 use entrastream::graph::client::http_client;
 use entrastream::graph::cloud::CloudEndpoints;
@@ -168,7 +169,7 @@ async fn a_certificate_signs_a_fresh_assertion_for_every_token_in_both_signature
         let tenant = tenant_config(
             &sim,
             AuthConfig::Certificate(CertificateConfig {
-                file: pem.clone(),
+                source: CertificateSource::Pem(pem.clone()),
                 signature,
             }),
         );
@@ -208,7 +209,7 @@ async fn an_unregistered_certificate_is_refused_with_the_tenant_the_mode_and_the
     let tenant = tenant_config(
         &sim,
         AuthConfig::Certificate(CertificateConfig {
-            file: pem,
+            source: CertificateSource::Pem(pem),
             signature: AssertionSignature::Ps256,
         }),
     );
@@ -233,6 +234,177 @@ async fn an_unregistered_certificate_is_refused_with_the_tenant_the_mode_and_the
     );
 }
 
+/// A PKCS#12 archive of `registered`'s key and certificate as OpenSSL 3 and current Windows
+/// export it (AES-256-CBC, PBKDF2, SHA-256 MAC).
+fn pkcs12(registered: &Certificate, password: &str) -> Vec<u8> {
+    let key =
+        openssl::pkey::PKey::private_key_from_pem(registered.key_pem.as_bytes()).expect("key");
+    let certificate =
+        openssl::x509::X509::from_pem(registered.certificate_pem.as_bytes()).expect("certificate");
+    let mut builder = openssl::pkcs12::Pkcs12::builder();
+    builder
+        .name("entrastream-reader")
+        .pkey(&key)
+        .cert(&certificate);
+    builder
+        .build2(password)
+        .expect("pkcs12")
+        .to_der()
+        .expect("der")
+}
+
+/// tests/fixtures/pkcs12: a PFX encrypted the old way (RC2-40, 3DES, SHA-1), which OpenSSL 3
+/// opens only with its legacy provider; nothing in this test process but entrastream loads it.
+const LEGACY_PFX: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/pkcs12/legacy.pfx"
+);
+const LEGACY_CERTIFICATE: &str = include_str!("fixtures/pkcs12/certificate.pem");
+
+fn pkcs12_tenant(sim: &Simulator, path: &Path, password: Option<SecretSource>) -> TenantConfig {
+    tenant_config(
+        sim,
+        AuthConfig::Certificate(CertificateConfig {
+            source: CertificateSource::Pkcs12 {
+                path: path.to_path_buf(),
+                password,
+            },
+            signature: AssertionSignature::Ps256,
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_pkcs12_file_signs_assertions_whether_modern_legacy_or_without_password() {
+    let registered = certificate();
+    let (sim, clock) = sim_with(TenantSpec {
+        certificates: vec![
+            registered.certificate_pem.clone(),
+            LEGACY_CERTIFICATE.to_owned(),
+        ],
+        ..TenantSpec::default()
+    })
+    .await;
+    let directory = tempfile::tempdir().expect("tempdir");
+    let password_file = directory.path().join("pfx-password");
+    std::fs::write(&password_file, "Pfx-Pa55word-4711\n").expect("password");
+    let legacy_password = directory.path().join("legacy-password");
+    std::fs::write(&legacy_password, "legacy-export").expect("password");
+    let legacy = std::fs::read(LEGACY_PFX).expect("fixture");
+    let cases = [
+        (
+            "modern.pfx",
+            pkcs12(&registered, "Pfx-Pa55word-4711"),
+            Some(&password_file),
+        ),
+        ("legacy.pfx", legacy, Some(&legacy_password)),
+        ("open.pfx", pkcs12(&registered, ""), None),
+    ];
+    for (name, archive, password_file) in cases {
+        let path = directory.path().join(name);
+        std::fs::write(&path, archive).expect("pfx");
+        let password = password_file.map(|file| SecretSource::File(file.clone()));
+        let tenant = pkcs12_tenant(&sim, &path, password);
+        let tokens = provider(&clock, &tenant);
+        assert_eq!(tokens.mode(), "certificate");
+        let (token, origin) = tokens
+            .token()
+            .await
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(origin, TokenOrigin::Fetched, "{name}");
+        graph_accepts(&sim, token.value.expose()).await;
+    }
+    assert_eq!(
+        sim.stats()
+            .tokens_issued
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
+
+#[test]
+fn a_pkcs12_file_with_the_wrong_password_or_no_key_is_named_at_start_without_the_password() {
+    let registered = certificate();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("reader.pfx");
+    std::fs::write(&path, pkcs12(&registered, "Right-Pa55word-0815")).expect("pfx");
+    let password_file = directory.path().join("pfx-password");
+    std::fs::write(&password_file, "Wrong-Pa55word-0815").expect("password");
+    let tenant = |path: &Path, password: Option<SecretSource>| TenantConfig {
+        id: "t1".to_owned(),
+        client_id: "c1".to_owned(),
+        client_secret: None,
+        auth: Some(AuthConfig::Certificate(CertificateConfig {
+            source: CertificateSource::Pkcs12 {
+                path: path.to_path_buf(),
+                password,
+            },
+            signature: AssertionSignature::Ps256,
+        })),
+        cloud: Cloud::Global,
+        endpoints: None,
+        api_version: Default::default(),
+        streams: None,
+    };
+    let wrong = Credential::resolve(
+        &tenant(&path, Some(SecretSource::File(password_file.clone()))),
+        "tenants[0]",
+    )
+    .expect_err("wrong password");
+    assert_eq!(
+        wrong,
+        format!(
+            "tenants[0].auth.certificate.pkcs12: {}: wrong password: check auth.certificate.password \
+             (a file exported without a password needs no password key)",
+            path.display()
+        )
+    );
+    let missing = Credential::resolve(&tenant(&path, None), "tenants[0]").expect_err("no password");
+    assert!(missing.contains(": wrong password: "), "{missing}");
+
+    // a certificate exported without its private key (the .cer part only, packed as PKCS#12)
+    let certificate =
+        openssl::x509::X509::from_pem(registered.certificate_pem.as_bytes()).expect("certificate");
+    let mut builder = openssl::pkcs12::Pkcs12::builder();
+    builder.ca({
+        let mut stack = openssl::stack::Stack::new().expect("stack");
+        stack.push(certificate).expect("push");
+        stack
+    });
+    let keyless = directory.path().join("keyless.pfx");
+    std::fs::write(
+        &keyless,
+        builder.build2("").expect("pkcs12").to_der().expect("der"),
+    )
+    .expect("pfx");
+    assert_eq!(
+        Credential::resolve(&tenant(&keyless, None), "tenants[0]").expect_err("no key"),
+        format!(
+            "tenants[0].auth.certificate.pkcs12: {}: the file holds no private key with its \
+             certificate: export the certificate with its private key",
+            keyless.display()
+        )
+    );
+
+    // a PEM file named as PKCS#12
+    let pem = write_pem(
+        directory.path(),
+        "reader.pem",
+        &[&registered.key_pem, &registered.certificate_pem],
+    );
+    assert_eq!(
+        Credential::resolve(&tenant(&pem, None), "tenants[0]").expect_err("not pkcs12"),
+        format!(
+            "tenants[0].auth.certificate.pkcs12: {}: not a PKCS#12 (PFX) file",
+            pem.display()
+        )
+    );
+    // the password never appears in a message
+    for message in [&wrong, &missing] {
+        assert!(!message.contains("Pa55word"), "{message}");
+    }
+}
+
 #[test]
 fn a_certificate_file_without_its_key_is_named_at_start() {
     let lone = certificate();
@@ -243,7 +415,7 @@ fn a_certificate_file_without_its_key_is_named_at_start() {
         client_id: "c1".to_owned(),
         client_secret: None,
         auth: Some(AuthConfig::Certificate(CertificateConfig {
-            file: pem.clone(),
+            source: CertificateSource::Pem(pem.clone()),
             signature: AssertionSignature::Ps256,
         })),
         cloud: Cloud::Global,
@@ -404,10 +576,55 @@ fn auth_modes_parse_and_conflicts_are_refused() {
          - {id: t2, client_id: c2, auth: {workload_identity: {}}}\n\
          - {id: t3, client_id: c3, auth: {managed_identity: {client_id: m3}}}\n\
          - {id: t4, client_id: c4, auth: {client_secret: {env: S4}}}\n\
+         - {id: t5, client_id: c5, auth: {certificate: {pkcs12: /etc/entrastream/reader.pfx, password: {env: P5}}}}\n\
          kafka: {bootstrap_servers: k:9092}\n",
         "config.yaml",
     )
     .expect("valid");
+    assert_eq!(
+        config.tenants[4].auth,
+        Some(AuthConfig::Certificate(CertificateConfig {
+            source: CertificateSource::Pkcs12 {
+                path: "/etc/entrastream/reader.pfx".into(),
+                password: Some(SecretSource::Env("P5".to_owned())),
+            },
+            signature: AssertionSignature::Ps256,
+        }))
+    );
+    for (certificate, expected) in [
+        (
+            "{file: a.pem, pkcs12: b.pfx}",
+            "give either file (PEM) or pkcs12 (PFX), not both",
+        ),
+        (
+            "{file: a.pem, password: {env: P}}",
+            "password belongs to a pkcs12 file; a PEM file (file:) has no password: store its key unencrypted",
+        ),
+        (
+            "{signature: rs256}",
+            "missing the certificate: write file: PATH (PEM with key and certificate) or pkcs12: PATH \
+             with password: {env: VARIABLE} (PFX)",
+        ),
+        (
+            "{pkcs12: b.pfx, password: hunter2}",
+            "inline secrets are not accepted",
+        ),
+    ] {
+        let error = entrastream::config::Config::from_yaml(
+            &format!(
+                "tenants: [{{id: t1, client_id: c1, auth: {{certificate: {certificate}}}}}]\n\
+                 kafka: {{bootstrap_servers: k:9092}}\n"
+            ),
+            "config.yaml",
+        )
+        .expect_err(certificate)
+        .to_string();
+        assert!(
+            error.contains("tenants[0].auth") && error.contains(expected),
+            "{certificate}: {error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+    }
     let modes: Vec<&str> = config
         .tenants
         .iter()
@@ -419,7 +636,8 @@ fn auth_modes_parse_and_conflicts_are_refused() {
             "certificate",
             "workload_identity",
             "managed_identity",
-            "client_secret"
+            "client_secret",
+            "certificate"
         ]
     );
     let both = entrastream::config::Config::from_yaml(

@@ -197,7 +197,7 @@ fn run_validate_only_accepts_examples_and_refuses_mistakes_with_exit_code_1() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("valid (5 tenants)"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid (6 tenants)"));
 
     let directory = tempfile::tempdir().expect("tempdir");
     let bad = directory.path().join("bad.yaml");

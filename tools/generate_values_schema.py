@@ -48,9 +48,21 @@ TENANT = obj(
             **obj(
                 {
                     "client_secret": SECRET,
-                    "certificate": obj(
-                        {"file": STRING, "signature": {"enum": ["ps256", "rs256"]}}, required=["file"]
-                    ),
+                    "certificate": {
+                        **obj(
+                            {
+                                "file": STRING,
+                                "pkcs12": STRING,
+                                "password": SECRET,
+                                "signature": {"enum": ["ps256", "rs256"]},
+                            }
+                        ),
+                        # a PEM file, or a PKCS#12 file with its optional password
+                        "oneOf": [
+                            {"required": ["file"], "not": {"anyOf": [{"required": ["pkcs12"]}, {"required": ["password"]}]}},
+                            {"required": ["pkcs12"], "not": {"required": ["file"]}},
+                        ],
+                    },
                     "workload_identity": obj({"token_file": STRING}),
                     "managed_identity": obj({"client_id": STRING, "endpoint": STRING}),
                 }

@@ -2,7 +2,7 @@
 //! federated token file, or a managed identity. None of them ever prints.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
@@ -13,7 +13,8 @@ use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 
 use crate::config::{
-    AssertionSignature, AuthConfig, IMDS_TOKEN_ENDPOINT, Secret, SecretSource, TenantConfig,
+    AssertionSignature, AuthConfig, CertificateConfig, CertificateSource, IMDS_TOKEN_ENDPOINT,
+    Secret, SecretSource, TenantConfig,
 };
 
 /// How long a client assertion is valid: the identity platform needs minutes, not hours.
@@ -69,13 +70,8 @@ impl Credential {
                 secret(source, &format!("{key}.auth.client_secret"))
             }
             AuthConfig::Certificate(certificate) => {
-                let key = format!("{key}.auth.certificate.file");
-                let pem = std::fs::read(&certificate.file).map_err(|error| {
-                    format!("{key}: cannot read {}: {error}", certificate.file.display())
-                })?;
-                CertificateKey::from_pem(&pem, certificate.signature)
-                    .map(Credential::Certificate)
-                    .map_err(|problem| format!("{key}: {}: {problem}", certificate.file.display()))
+                let key = format!("{key}.auth.certificate");
+                certificate_key(certificate, &key).map(Credential::Certificate)
             }
             AuthConfig::WorkloadIdentity(identity) => {
                 let token_file = match &identity.token_file {
@@ -116,6 +112,35 @@ fn secret(source: &SecretSource, key: &str) -> Result<Credential, String> {
     source.resolve(key).map(Credential::Secret)
 }
 
+/// Reads the certificate and its key from a PEM or a PKCS#12 file; `key` is the configuration key
+/// of the `certificate` map.
+fn certificate_key(certificate: &CertificateConfig, key: &str) -> Result<CertificateKey, String> {
+    let read = |path: &Path, field: &str| {
+        std::fs::read(path)
+            .map_err(|error| format!("{key}.{field}: cannot read {}: {error}", path.display()))
+    };
+    match &certificate.source {
+        CertificateSource::Pem(path) => {
+            let pem = read(path, "file")?;
+            CertificateKey::from_pem(&pem, certificate.signature)
+                .map_err(|problem| format!("{key}.file: {}: {problem}", path.display()))
+        }
+        CertificateSource::Pkcs12 { path, password } => {
+            let der = read(path, "pkcs12")?;
+            let password = match password {
+                Some(source) => Some(source.resolve(&format!("{key}.password"))?),
+                None => None,
+            };
+            let password = password
+                .as_ref()
+                .map(|secret| secret.expose())
+                .unwrap_or("");
+            CertificateKey::from_pkcs12(&der, password, certificate.signature)
+                .map_err(|problem| format!("{key}.pkcs12: {}: {problem}", path.display()))
+        }
+    }
+}
+
 impl CertificateKey {
     /// The private key and the first certificate of a PEM document.
     pub fn from_pem(pem: &[u8], signature: AssertionSignature) -> Result<CertificateKey, String> {
@@ -128,12 +153,56 @@ impl CertificateKey {
         let key_block = private_key_block(pem).ok_or(
             "no PRIVATE KEY (PKCS#8) or RSA PRIVATE KEY (PKCS#1) block: the file needs the certificate's key",
         )?;
-        let key = EncodingKey::from_rsa_pem(key_block.as_bytes()).map_err(|error| {
+        CertificateKey::from_parts(certificate.as_ref(), key_block.as_bytes(), signature)
+    }
+
+    /// The private key and its certificate from a PKCS#12 (PFX) file. Files encrypted the old
+    /// way (RC2 or 3DES with SHA-1, as Windows and OpenSSL 1.x export by default) need OpenSSL's
+    /// legacy provider, loaded when a first attempt fails.
+    pub fn from_pkcs12(
+        der: &[u8],
+        password: &str,
+        signature: AssertionSignature,
+    ) -> Result<CertificateKey, String> {
+        let archive = openssl::pkcs12::Pkcs12::from_der(der)
+            .map_err(|_| "not a PKCS#12 (PFX) file".to_owned())?;
+        let parsed = match archive.parse2(password) {
+            Ok(parsed) => parsed,
+            Err(first) => {
+                if !legacy_provider_loaded() {
+                    return Err(pkcs12_problem(&first));
+                }
+                archive
+                    .parse2(password)
+                    .map_err(|error| pkcs12_problem(&error))?
+            }
+        };
+        let (Some(key), Some(certificate)) = (parsed.pkey, parsed.cert) else {
+            return Err(
+                "the file holds no private key with its certificate: export the certificate \
+                 with its private key"
+                    .to_owned(),
+            );
+        };
+        let key_pem = key
+            .private_key_to_pem_pkcs8()
+            .map_err(|error| format!("the private key cannot be read: {error}"))?;
+        let certificate_der = certificate
+            .to_der()
+            .map_err(|error| format!("the certificate cannot be read: {error}"))?;
+        CertificateKey::from_parts(&certificate_der, &key_pem, signature)
+    }
+
+    fn from_parts(
+        certificate_der: &[u8],
+        key_pem: &[u8],
+        signature: AssertionSignature,
+    ) -> Result<CertificateKey, String> {
+        let key = EncodingKey::from_rsa_pem(key_pem).map_err(|error| {
             format!("the private key is not an RSA key the identity platform accepts: {error}")
         })?;
         let thumbprint = |algorithm| {
-            URL_SAFE_NO_PAD
-                .encode(aws_lc_rs::digest::digest(algorithm, certificate.as_ref()).as_ref())
+            URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(algorithm, certificate_der).as_ref())
         };
         Ok(CertificateKey {
             key,
@@ -190,6 +259,35 @@ fn private_key_block(pem: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// Why OpenSSL could not open a PKCS#12 file, in a user's words. OpenSSL's own text for a wrong
+/// password is "mac verify failure".
+fn pkcs12_problem(error: &openssl::error::ErrorStack) -> String {
+    let detail = error.to_string();
+    if detail.contains("mac verify failure") || detail.contains("invalid password") {
+        "wrong password: check auth.certificate.password (a file exported without a password \
+         needs no password key)"
+            .to_owned()
+    } else if detail.contains("unsupported") {
+        format!(
+            "the file is encrypted with an algorithm this OpenSSL does not offer ({detail}); \
+             re-export it with AES-256 (openssl pkcs12 -export -keypbe AES-256-CBC -certpbe \
+             AES-256-CBC) or convert it to PEM"
+        )
+    } else {
+        format!("cannot open the PKCS#12 file: {detail}")
+    }
+}
+
+/// Loads OpenSSL's legacy provider (RC2, DES: old PKCS#12 encryption) beside the default one,
+/// once per process; whether it is available.
+fn legacy_provider_loaded() -> bool {
+    static LEGACY: std::sync::OnceLock<Option<openssl::provider::Provider>> =
+        std::sync::OnceLock::new();
+    LEGACY
+        .get_or_init(|| openssl::provider::Provider::try_load(None, "legacy", true).ok())
+        .is_some()
 }
 
 /// A fresh `jti`: 128 random bits.

@@ -173,15 +173,89 @@ impl AuthConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "CertificateFields", into = "CertificateFields")]
 pub struct CertificateConfig {
-    /// A PEM file with the private key (PKCS#8 or PKCS#1 RSA) and the certificate (its chain may
-    /// follow).
-    pub file: PathBuf,
+    pub source: CertificateSource,
     /// `ps256` (with the `x5t#S256` thumbprint, the default) or `rs256` (with `x5t`, for older
     /// registrations).
-    #[serde(default)]
     pub signature: AssertionSignature,
+}
+
+/// Where the certificate and its private key are read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertificateSource {
+    /// `file:` a PEM file with the private key (PKCS#8 or PKCS#1 RSA) and the certificate (its
+    /// chain may follow).
+    Pem(PathBuf),
+    /// `pkcs12:` a PKCS#12 (`.pfx`/`.p12`) file, as Windows, Azure Key Vault and the portal export
+    /// it; `password:` a secret (`{env:}`/`{file:}`), absent for a file without a password.
+    Pkcs12 {
+        path: PathBuf,
+        password: Option<SecretSource>,
+    },
+}
+
+/// The YAML shape of `certificate`: `file` or `pkcs12` (with its `password`).
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs12: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password: Option<SecretSource>,
+    #[serde(default)]
+    signature: AssertionSignature,
+}
+
+impl TryFrom<CertificateFields> for CertificateConfig {
+    type Error = String;
+
+    fn try_from(fields: CertificateFields) -> Result<Self, Self::Error> {
+        let source = match (fields.file, fields.pkcs12, fields.password) {
+            (Some(path), None, None) => CertificateSource::Pem(path),
+            (Some(_), None, Some(_)) => {
+                return Err(
+                    "password belongs to a pkcs12 file; a PEM file (file:) has no password: \
+                     store its key unencrypted"
+                        .to_owned(),
+                );
+            }
+            (None, Some(path), password) => CertificateSource::Pkcs12 { path, password },
+            (Some(_), Some(_), _) => {
+                return Err("give either file (PEM) or pkcs12 (PFX), not both".to_owned());
+            }
+            (None, None, _) => {
+                return Err(
+                    "missing the certificate: write file: PATH (PEM with key and certificate) or \
+                     pkcs12: PATH with password: {env: VARIABLE} (PFX)"
+                        .to_owned(),
+                );
+            }
+        };
+        Ok(CertificateConfig {
+            source,
+            signature: fields.signature,
+        })
+    }
+}
+
+impl From<CertificateConfig> for CertificateFields {
+    fn from(certificate: CertificateConfig) -> Self {
+        let mut fields = CertificateFields {
+            signature: certificate.signature,
+            ..CertificateFields::default()
+        };
+        match certificate.source {
+            CertificateSource::Pem(path) => fields.file = Some(path),
+            CertificateSource::Pkcs12 { path, password } => {
+                fields.pkcs12 = Some(path);
+                fields.password = password;
+            }
+        }
+        fields
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

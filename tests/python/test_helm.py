@@ -140,6 +140,26 @@ def test_the_schema_rejects_misspelt_keys(chart):
             render(chart, values)
 
 
+def test_the_schema_takes_a_pem_or_a_pkcs12_certificate_but_not_both(chart):
+    def values(certificate):
+        tenant = {"id": "t1", "client_id": "c1", "auth": {"certificate": certificate}}
+        return chart.merge_values({"config": {"tenants": [tenant]}})
+
+    chart.validate_schema(values({"file": "/etc/entrastream/secrets/reader.pem"}))
+    chart.validate_schema(values({"pkcs12": "/etc/entrastream/secrets/reader.pfx"}))
+    chart.validate_schema(
+        values({"pkcs12": "/etc/entrastream/secrets/reader.pfx", "password": {"env": "PFX_PASSWORD"}})
+    )
+    for refused in [
+        {"file": "a.pem", "pkcs12": "b.pfx"},
+        {"file": "a.pem", "password": {"env": "PFX_PASSWORD"}},
+        {"signature": "ps256"},
+        {"pkcs12": "b.pfx", "password": "inline"},
+    ]:
+        with pytest.raises(helm_python.HelmValuesError):
+            chart.validate_schema(values(refused))
+
+
 def test_the_schema_knows_every_configuration_key_and_no_other():
     schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["config"]
     documented = yaml.safe_load((ROOT / "config" / "full.yaml").read_text())
@@ -162,7 +182,7 @@ def test_the_schema_knows_every_configuration_key_and_no_other():
         for key, value in node.get("properties", {}).items():
             path = f"{prefix}{key}"
             found.add(path)
-            if key in ("librdkafka", "client_secret"):
+            if key in ("librdkafka", "client_secret", "password"):
                 continue
             if key == "auth":
                 found |= schema_keys(value, path + ".")
@@ -176,7 +196,13 @@ def test_the_schema_knows_every_configuration_key_and_no_other():
     documented_keys = {key for key in keys(documented) if not key.startswith("metrics")}
     documented_keys = {
         key for key in documented_keys
-        if not key.startswith(("tenants[].client_secret.", "tenants[].auth.client_secret."))
+        if not key.startswith(
+            (
+                "tenants[].client_secret.",
+                "tenants[].auth.client_secret.",
+                "tenants[].auth.certificate.password.",
+            )
+        )
     }
     assert schema_keys(schema) == documented_keys
 
