@@ -11,7 +11,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -122,9 +122,9 @@ pub struct Record<'a> {
     /// The record as received.
     pub text: &'a str,
     fields: Vec<(Key<'a>, &'a str)>,
-    /// Hash of a key → position of its last occurrence; empty for small objects, which are
-    /// searched directly.
-    last_by_key: FxHashMap<u64, u16>,
+    /// An open-addressing table (at most half full): slot → 1 + the position of a key's last
+    /// occurrence, 0 for an empty slot; empty for small objects, which are searched directly.
+    index: Vec<u16>,
     has_repeats: bool,
 }
 
@@ -132,10 +132,17 @@ pub struct Record<'a> {
 /// objects) are searched directly, which is faster than building an index.
 const INDEX_FROM: usize = 16;
 
-fn key_hash(key: &str) -> u64 {
+/// The first slot of `key` in a table of `size` (a power of two) slots: the hash's high bits,
+/// which are its best mixed.
+fn slot_of(key: &str, size: usize) -> usize {
     let mut hasher = FxHasher::default();
     key.hash(&mut hasher);
-    hasher.finish()
+    let bits = size.trailing_zeros();
+    if bits == 0 {
+        0
+    } else {
+        (hasher.finish() >> (64 - bits)) as usize
+    }
 }
 
 /// Why a record cannot be read at all (it goes to the dead-letter topic).
@@ -213,15 +220,32 @@ impl<'a> Record<'a> {
     }
 
     fn from_fields(text: &'a str, mut fields: Vec<(Key<'a>, &'a str)>) -> Record<'a> {
-        // a record of more than 65,535 properties is not a Graph record; keep what indexes
-        fields.truncate(usize::from(u16::MAX));
-        let mut last_by_key = FxHashMap::default();
+        // a record of more than 32,767 properties is not a Graph record; keep what indexes
+        fields.truncate(usize::from(i16::MAX as u16));
+        let mut index = Vec::new();
         let has_repeats = if fields.len() > INDEX_FROM {
-            last_by_key.reserve(fields.len());
+            index = vec![0u16; (fields.len() * 2).next_power_of_two()];
+            let mut has_repeats = false;
             for (position, (key, _)) in fields.iter().enumerate() {
-                last_by_key.insert(key_hash(&key.0), position as u16);
+                let entry = position as u16 + 1;
+                let mut slot = slot_of(&key.0, index.len());
+                loop {
+                    match index[slot] {
+                        0 => {
+                            index[slot] = entry;
+                            break;
+                        }
+                        taken if fields[usize::from(taken - 1)].0 == *key => {
+                            // a repeated key: the later occurrence wins
+                            index[slot] = entry;
+                            has_repeats = true;
+                            break;
+                        }
+                        _ => slot = (slot + 1) & (index.len() - 1),
+                    }
+                }
             }
-            last_by_key.len() < fields.len()
+            has_repeats
         } else {
             fields.iter().enumerate().any(|(position, (key, _))| {
                 fields[..position].iter().any(|(earlier, _)| earlier == key)
@@ -230,27 +254,29 @@ impl<'a> Record<'a> {
         Record {
             text,
             fields,
-            last_by_key,
+            index,
             has_repeats,
         }
     }
 
     /// The position of the last occurrence of `key`.
     fn position(&self, key: &str) -> Option<usize> {
-        let scan = || {
-            self.fields
+        if self.index.is_empty() {
+            return self
+                .fields
                 .iter()
-                .rposition(|(name, _)| name.0.len() == key.len() && name.0 == key)
-        };
-        if self.last_by_key.is_empty() {
-            return scan();
+                .rposition(|(name, _)| name.0.len() == key.len() && name.0 == key);
         }
-        let candidate = usize::from(*self.last_by_key.get(&key_hash(key))?);
-        if self.fields[candidate].0.0 == key {
-            return Some(candidate);
+        // the table is at most half full, so an empty slot ends every search
+        let mut slot = slot_of(key, self.index.len());
+        loop {
+            let position = usize::from(self.index[slot]).checked_sub(1)?;
+            let name = &self.fields[position].0.0;
+            if name.len() == key.len() && name == key {
+                return Some(position);
+            }
+            slot = (slot + 1) & (self.index.len() - 1);
         }
-        // two keys with one 64-bit hash: never seen, but answered correctly
-        scan()
     }
 
     /// The raw value of a property; the last one when a key is repeated.
@@ -263,6 +289,33 @@ impl<'a> Record<'a> {
         self.fields
             .iter()
             .map(|(key, value)| (key.0.as_ref(), *value))
+    }
+
+    /// The number of properties, repeated keys included.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The position of `key`'s last occurrence among `fields`, for marking properties.
+    pub fn position_of(&self, key: &str) -> Option<usize> {
+        self.position(key)
+    }
+
+    /// Like `distinct_fields`, with each property's position and its key as read (borrowed keys
+    /// came without escapes from validated JSON, and so can be written back without a check).
+    pub fn distinct_keyed(&self) -> impl Iterator<Item = (usize, &Key<'a>, &'a str)> {
+        let has_repeats = self.has_repeats;
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(move |(position, (key, _))| {
+                !has_repeats || self.position(&key.0) == Some(*position)
+            })
+            .map(|(position, (key, value))| (position, key, *value))
     }
 
     /// Properties without repeats: the last occurrence of each key, in record order.
@@ -347,6 +400,36 @@ mod tests {
             first.time("createdDateTime").expect("time"),
             Timestamp::parse_rfc3339("2026-01-05T10:00:00.123Z").expect("time")
         );
+    }
+
+    /// Records of more than INDEX_FROM properties are searched through the table: every key is
+    /// found at its last occurrence, absent keys are not, repeats are noticed.
+    #[test]
+    fn large_records_are_indexed_with_the_last_repeat_winning() {
+        for count in [INDEX_FROM + 1, 40, 200] {
+            let mut text = String::from("{");
+            for index in 0..count {
+                text.push_str(&format!("\"key{index}\":{index},"));
+            }
+            text.push_str("\"key3\":\"again\"}");
+            let record = Record::parse_validated(&text).expect("record");
+            assert_eq!(record.len(), count + 1);
+            for index in 0..count {
+                let expected = if index == 3 {
+                    "\"again\"".to_owned()
+                } else {
+                    index.to_string()
+                };
+                assert_eq!(record.get(&format!("key{index}")), Some(expected.as_str()));
+            }
+            assert_eq!(record.get("key"), None);
+            assert_eq!(record.get(&format!("key{count}")), None);
+            assert_eq!(record.distinct_fields().count(), count);
+            let without_repeat = text.replace(",\"key3\":\"again\"}", "}");
+            let record = Record::parse_validated(&without_repeat).expect("record");
+            assert_eq!(record.distinct_fields().count(), count);
+            assert!(!record.has_repeats);
+        }
     }
 
     #[test]

@@ -23,25 +23,69 @@ fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
     position
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+const QUOTES: u64 = ONES * b'"' as u64;
+const BACKSLASHES: u64 = ONES * b'\\' as u64;
+
+/// The high bit of every zero byte of `word` (bytes above the first zero byte may be marked
+/// wrongly, which does not matter: only the lowest mark is used).
+#[inline(always)]
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
+}
+
+/// The position of the first `"` or `\` at or after `cursor`. Eight bytes at a time (SWAR):
+/// strings are most of a record's bytes, and most of them are too short for `memchr` to pay off.
+#[inline(always)]
+fn find_quote_or_backslash(bytes: &[u8], mut cursor: usize) -> Option<usize> {
+    while let Some(chunk) = bytes.get(cursor..cursor + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let found = zero_bytes(word ^ QUOTES) | zero_bytes(word ^ BACKSLASHES);
+        if found != 0 {
+            return Some(cursor + (found.trailing_zeros() / 8) as usize);
+        }
+        cursor += 8;
+    }
+    let tail = bytes.get(cursor..)?;
+    memchr2(b'"', b'\\', tail).map(|offset| cursor + offset)
+}
+
+/// The position of the first `"`, `{`, `}`, `[` or `]` at or after `cursor`, eight bytes at a
+/// time. Setting bit 5 turns `[` into `{` and `]` into `}` (and nothing else into either).
+#[inline(always)]
+fn find_structural(bytes: &[u8], mut cursor: usize) -> Option<usize> {
+    const OPENS: u64 = ONES * b'{' as u64;
+    const CLOSES: u64 = ONES * b'}' as u64;
+    const BIT_5: u64 = ONES * 0x20;
+    while let Some(chunk) = bytes.get(cursor..cursor + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let folded = word | BIT_5;
+        let found =
+            zero_bytes(word ^ QUOTES) | zero_bytes(folded ^ OPENS) | zero_bytes(folded ^ CLOSES);
+        if found != 0 {
+            return Some(cursor + (found.trailing_zeros() / 8) as usize);
+        }
+        cursor += 8;
+    }
+    bytes
+        .get(cursor..)?
+        .iter()
+        .position(|byte| matches!(byte, b'"' | b'{' | b'}' | b'[' | b']'))
+        .map(|offset| cursor + offset)
+}
+
 /// The position after the closing quote of the string starting at `position` (a `"`), and
 /// whether it contained escapes.
 fn skip_string(bytes: &[u8], position: usize) -> Option<(usize, bool)> {
     let mut cursor = position + 1;
     let mut escaped = false;
-    // most strings are short: look at their first bytes directly before calling memchr
-    for _ in 0..24 {
-        match bytes.get(cursor)? {
-            b'"' => return Some((cursor + 1, escaped)),
-            b'\\' => {
-                escaped = true;
-                cursor += 2;
-            }
-            _ => cursor += 1,
-        }
-    }
     loop {
-        let offset = memchr2(b'"', b'\\', bytes.get(cursor..)?)?;
-        cursor += offset;
+        cursor = find_quote_or_backslash(bytes, cursor)?;
         if bytes[cursor] == b'"' {
             return Some((cursor + 1, escaped));
         }
@@ -59,19 +103,19 @@ fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
             let mut depth = 0usize;
             let mut cursor = position;
             loop {
-                match bytes.get(cursor)? {
+                cursor = find_structural(bytes, cursor)?;
+                match bytes[cursor] {
                     b'"' => {
                         cursor = skip_string(bytes, cursor)?.0;
                         continue;
                     }
                     b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
+                    _ => {
                         depth -= 1;
                         if depth == 0 {
                             return Some(cursor + 1);
                         }
                     }
-                    _ => {}
                 }
                 cursor += 1;
             }
@@ -218,6 +262,45 @@ mod tests {
         );
         assert_eq!(split_array("[]"), Some(vec![]));
         assert_eq!(split_object("{}"), Some(vec![]));
+    }
+
+    /// Strings of every length around the 8-byte steps, with an escape at every place (and a
+    /// non-ASCII character), split as serde_json splits them.
+    #[test]
+    fn strings_of_every_length_and_escape_position_split_exactly() {
+        for length in 0..40 {
+            for escape_at in 0..=length {
+                let mut content: String = (0..length)
+                    .map(|index| if index % 11 == 10 { 'é' } else { 'a' })
+                    .collect();
+                if escape_at < length {
+                    let at = content
+                        .char_indices()
+                        .nth(escape_at)
+                        .map(|(at, _)| at)
+                        .unwrap_or(0);
+                    content.insert_str(at, ["\\\"", "\\\\", "\\u0022"][escape_at % 3]);
+                }
+                let text = format!(
+                    r#"{{"k{length}":"{content}","deep":["{content}",{{"x":"{content}"}}],"z":1}}"#
+                );
+                let ours: Vec<(String, String)> = split_object(&text)
+                    .unwrap_or_else(|| panic!("splits: {text}"))
+                    .into_iter()
+                    .map(|(key, value)| (key.into_owned(), value.to_owned()))
+                    .collect();
+                let parsed = |pairs: Vec<(String, String)>| {
+                    let mut parsed: Vec<(String, serde_json::Value)> = pairs
+                        .into_iter()
+                        .map(|(key, value)| (key, serde_json::from_str(&value).expect("valid")))
+                        .collect();
+                    parsed.sort_by(|left, right| left.0.cmp(&right.0));
+                    parsed
+                };
+                assert_eq!(parsed(ours.clone()), parsed(reference(&text)), "{text}");
+                assert_eq!(ours[0].1, format!("\"{content}\""));
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,11 @@
 
 use std::io::Write;
 
+use std::borrow::Cow;
+
 use serde_json::value::RawValue;
+
+use crate::graph::record::Key;
 
 /// Writes one JSON object's fields.
 pub struct ObjectWriter<'a> {
@@ -47,7 +51,10 @@ impl<'a> ObjectWriter<'a> {
     }
 
     /// A key chosen by a mapper: an identifier, written without an escape check.
+    #[inline]
     fn key(&mut self, key: &str) {
+        // one capacity check for the separator, the quotes and the colon
+        self.out.reserve(key.len() + 4);
         if self.fields > 0 {
             self.out.push(b',');
         }
@@ -119,6 +126,15 @@ impl<'a> ObjectWriter<'a> {
     pub fn raw_property(&mut self, name: &str, value: &str) {
         self.foreign_key(name);
         self.out.extend_from_slice(value.as_bytes());
+    }
+
+    /// Copies a Graph property as it was read: a key borrowed from the validated record had no
+    /// escapes, so it is written back as it is; an unescaped one is escaped again.
+    pub fn raw_keyed_property(&mut self, key: &Key, value: &str) {
+        match &key.0 {
+            Cow::Borrowed(name) => self.raw_text(name, value),
+            Cow::Owned(name) => self.raw_property(name, value),
+        }
     }
 
     /// Copies JSON text that is already known to be valid (a record split from its page).

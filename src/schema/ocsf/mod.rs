@@ -163,17 +163,25 @@ pub fn write_unmapped(
     not_written: &[&str],
     extra: impl FnOnce(&mut ObjectWriter),
 ) {
+    // which property each entry of `covered` is: found through the record's index, instead of
+    // comparing every property's name with every covered name
+    let mut marks = vec![0u8; record.len()];
+    for (index, (name, _)) in covered.iter().enumerate().take(usize::from(u8::MAX)) {
+        if !not_written.contains(name)
+            && let Some(position) = record.position_of(name)
+        {
+            marks[position] = index as u8 + 1;
+        }
+    }
     event.object("unmapped", |unmapped| {
-        for (key, value) in record.distinct_fields() {
-            // lengths first: most names differ in length, so few strings are compared
-            let coverage = covered
-                .iter()
-                .find(|(name, _)| name.len() == key.len() && *name == key)
-                .filter(|(name, _)| !not_written.contains(name));
-            match coverage {
-                None => unmapped.raw_property(key, value),
-                Some((_, Coverage::Full)) => {}
-                Some((_, Coverage::Except(taken))) => write_remainder(unmapped, key, value, taken),
+        for (position, key, value) in record.distinct_keyed() {
+            match marks[position] {
+                0 => unmapped.raw_keyed_property(key, value),
+                mark => {
+                    if let (name, Coverage::Except(taken)) = covered[usize::from(mark - 1)] {
+                        write_remainder(unmapped, name, value, taken);
+                    }
+                }
             }
         }
         extra(unmapped);
@@ -187,9 +195,9 @@ fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &str, taken: &
     }
     match values::object(value) {
         Some(nested) => unmapped.object(key, |remainder| {
-            for (name, sub_value) in nested.distinct_fields() {
-                if !taken.contains(&name) && sub_value != "null" {
-                    remainder.raw_property(name, sub_value);
+            for (_, name, sub_value) in nested.distinct_keyed() {
+                if !taken.contains(&name.0.as_ref()) && sub_value != "null" {
+                    remainder.raw_keyed_property(name, sub_value);
                 }
             }
         }),
