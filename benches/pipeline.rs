@@ -3,7 +3,8 @@
 //! Beside it, in the same run: how fast the simulator serves pages (pages/s, MB/s), and the
 //! ceiling — fetching the same pages and splitting them into records without building a JSON tree.
 //!
-//! Run: `cargo bench --bench pipeline` (add `-- --records 1000000` for a longer run).
+//! Run: `cargo bench --bench pipeline` (add `-- --records 1000000` for a longer run, and
+//! `--no-slow-broker` to leave out the memory run with a delayed broker, e.g. under `perf`).
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -428,7 +429,11 @@ fn main() {
             result.records / result.cpu.max(1e-9),
             result.peak_rss
         );
-        if stream == StreamKind::SignInsNonInteractive {
+        // `--no-slow-broker` leaves the memory run out (for profiling the normal run alone)
+        let slow_broker = !arguments
+            .iter()
+            .any(|argument| argument == "--no-slow-broker");
+        if stream == StreamKind::SignInsNonInteractive && slow_broker {
             let slow = runtime.block_on(run_pipeline(
                 &sim,
                 stream,
