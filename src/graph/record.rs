@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::split::{Property, split_object_into};
 use crate::clock::Timestamp;
 
 /// A page body and where its records lie in it.
@@ -121,11 +122,90 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
 pub struct Record<'a> {
     /// The record as received.
     pub text: &'a str,
-    fields: Vec<(Key<'a>, &'a str)>,
+    /// Each property's name (borrowed unless it had escapes) and raw value, in record order.
+    fields: Vec<Property<'a>>,
     /// An open-addressing table (at most half full): slot → 1 + the position of a key's last
     /// occurrence, 0 for an empty slot; empty for small objects, which are searched directly.
     index: Vec<u16>,
     has_repeats: bool,
+}
+
+/// A record's two buffers, used again by the next record of the thread: the property list and
+/// the index. Records are split by the thousand per page, and allocating these for each one
+/// cost more than the split itself.
+struct Buffers<'a> {
+    fields: Vec<Property<'a>>,
+    index: Vec<u16>,
+}
+
+/// Idle buffers, without a lifetime: emptied vectors change their element's lifetime in place.
+type IdleBuffers = (Vec<Property<'static>>, Vec<u16>);
+
+thread_local! {
+    static IDLE: std::cell::RefCell<Vec<IdleBuffers>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How many idle buffer pairs a thread keeps (records nest a few objects deep), and the largest
+/// property list kept (a pathological record's buffer is let go).
+const IDLE_KEPT: usize = 16;
+const IDLE_CAPACITY: usize = 1024;
+
+/// An empty vector of `From` as an empty vector of `To`: same layout, so the allocation is kept
+/// (the standard library collects a mapped `IntoIter` in place); the closure never runs.
+fn relabel<From, To>(mut vector: Vec<From>, convert: impl FnMut(From) -> To) -> Vec<To> {
+    vector.clear();
+    vector.into_iter().map(convert).collect()
+}
+
+fn forget_lifetime((key, _): Property<'_>) -> Property<'static> {
+    (Cow::Owned(key.into_owned()), "")
+}
+
+impl<'a> Buffers<'a> {
+    fn take() -> Buffers<'a> {
+        let idle = IDLE.try_with(|idle| idle.borrow_mut().pop()).ok().flatten();
+        match idle {
+            Some((fields, index)) => Buffers {
+                fields: relabel(fields, forget_lifetime_back),
+                index,
+            },
+            None => Buffers {
+                fields: Vec::with_capacity(128),
+                index: Vec::new(),
+            },
+        }
+    }
+
+    fn give_back(self) {
+        give_back(self.fields, self.index);
+    }
+}
+
+fn forget_lifetime_back<'a>((key, _): Property<'static>) -> Property<'a> {
+    (key, "")
+}
+
+fn give_back(fields: Vec<Property<'_>>, mut index: Vec<u16>) {
+    if fields.capacity() > IDLE_CAPACITY {
+        return;
+    }
+    index.clear();
+    let fields = relabel(fields, forget_lifetime);
+    let _ = IDLE.try_with(|idle| {
+        let mut idle = idle.borrow_mut();
+        if idle.len() < IDLE_KEPT {
+            idle.push((fields, index));
+        }
+    });
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        give_back(
+            std::mem::take(&mut self.fields),
+            std::mem::take(&mut self.index),
+        );
+    }
 }
 
 /// Objects with more properties than this get a hash index (records); smaller ones (nested
@@ -200,35 +280,39 @@ impl<'a> Record<'a> {
         let fields = deserializer
             .deserialize_map(FieldsVisitor)
             .map_err(|error| RecordError::NotAnObject(error.to_string()))?;
-        Ok(Record::from_fields(text, fields))
+        let mut buffers = Buffers::take();
+        buffers
+            .fields
+            .extend(fields.into_iter().map(|(key, value)| (key.0, value)));
+        Ok(Record::from_fields(text, buffers))
     }
 
     /// Splits a record that is known to be valid JSON (it was validated with its page, or is a
     /// value inside such a record) without validating it again; falls back to `parse` when the
     /// text is not an object.
     pub fn parse_validated(text: &'a str) -> Result<Record<'a>, RecordError> {
-        match super::split::split_object(text) {
-            Some(properties) => Ok(Record::from_fields(
-                text,
-                properties
-                    .into_iter()
-                    .map(|(key, value)| (Key(key), value))
-                    .collect(),
-            )),
-            None => Record::parse(text),
+        let mut buffers = Buffers::take();
+        if split_object_into(text, &mut buffers.fields) {
+            Ok(Record::from_fields(text, buffers))
+        } else {
+            buffers.give_back();
+            Record::parse(text)
         }
     }
 
-    fn from_fields(text: &'a str, mut fields: Vec<(Key<'a>, &'a str)>) -> Record<'a> {
+    fn from_fields(text: &'a str, buffers: Buffers<'a>) -> Record<'a> {
+        let Buffers {
+            mut fields,
+            mut index,
+        } = buffers;
         // a record of more than 32,767 properties is not a Graph record; keep what indexes
         fields.truncate(usize::from(i16::MAX as u16));
-        let mut index = Vec::new();
         let has_repeats = if fields.len() > INDEX_FROM {
-            index = vec![0u16; (fields.len() * 2).next_power_of_two()];
+            index.resize((fields.len() * 2).next_power_of_two(), 0);
             let mut has_repeats = false;
             for (position, (key, _)) in fields.iter().enumerate() {
                 let entry = position as u16 + 1;
-                let mut slot = slot_of(&key.0, index.len());
+                let mut slot = slot_of(key, index.len());
                 loop {
                     match index[slot] {
                         0 => {
@@ -265,13 +349,13 @@ impl<'a> Record<'a> {
             return self
                 .fields
                 .iter()
-                .rposition(|(name, _)| name.0.len() == key.len() && name.0 == key);
+                .rposition(|(name, _)| name.len() == key.len() && name == key);
         }
         // the table is at most half full, so an empty slot ends every search
         let mut slot = slot_of(key, self.index.len());
         loop {
             let position = usize::from(self.index[slot]).checked_sub(1)?;
-            let name = &self.fields[position].0.0;
+            let name = &self.fields[position].0;
             if name.len() == key.len() && name == key {
                 return Some(position);
             }
@@ -288,7 +372,7 @@ impl<'a> Record<'a> {
     pub fn fields(&self) -> impl Iterator<Item = (&str, &'a str)> {
         self.fields
             .iter()
-            .map(|(key, value)| (key.0.as_ref(), *value))
+            .map(|(key, value)| (key.as_ref(), *value))
     }
 
     /// The number of properties, repeated keys included.
@@ -307,13 +391,13 @@ impl<'a> Record<'a> {
 
     /// Like `distinct_fields`, with each property's position and its key as read (borrowed keys
     /// came without escapes from validated JSON, and so can be written back without a check).
-    pub fn distinct_keyed(&self) -> impl Iterator<Item = (usize, &Key<'a>, &'a str)> {
+    pub fn distinct_keyed(&self) -> impl Iterator<Item = (usize, &Cow<'a, str>, &'a str)> {
         let has_repeats = self.has_repeats;
         self.fields
             .iter()
             .enumerate()
             .filter(move |(position, (key, _))| {
-                !has_repeats || self.position(&key.0) == Some(*position)
+                !has_repeats || self.position(key) == Some(*position)
             })
             .map(|(position, (key, value))| (position, key, *value))
     }
@@ -326,9 +410,9 @@ impl<'a> Record<'a> {
             .iter()
             .enumerate()
             .filter(move |(position, (key, _))| {
-                !has_repeats || self.position(&key.0) == Some(*position)
+                !has_repeats || self.position(key) == Some(*position)
             })
-            .map(|(_, (key, value))| (key.0.as_ref(), *value))
+            .map(|(_, (key, value))| (key.as_ref(), *value))
     }
 
     /// A string property; `None` when absent, null or not a string.
@@ -430,6 +514,33 @@ mod tests {
             assert_eq!(record.distinct_fields().count(), count);
             assert!(!record.has_repeats);
         }
+    }
+
+    /// A record's buffers serve the next record of the thread: no allocation per record.
+    #[test]
+    fn buffers_are_used_again_by_the_next_record() {
+        let text: String = format!(
+            "{{{}}}",
+            (0..40)
+                .map(|index| format!("\"key{index}\":{index}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let first = Record::parse_validated(&text).expect("record");
+        let (fields, index) = (
+            first.fields.as_ptr() as usize,
+            first.index.as_ptr() as usize,
+        );
+        drop(first);
+        let other_text = text.replace("key", "name");
+        let second = Record::parse_validated(&other_text).expect("record");
+        assert_eq!(second.fields.as_ptr() as usize, fields);
+        assert_eq!(second.index.as_ptr() as usize, index);
+        assert_eq!(second.get("name39"), Some("39"));
+        assert_eq!(second.get("key39"), None);
+        // a nested record while the outer one lives takes a second pair
+        let nested = Record::parse_validated(r#"{"a":1}"#).expect("record");
+        assert_ne!(nested.fields.as_ptr() as usize, fields);
     }
 
     #[test]

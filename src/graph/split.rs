@@ -137,15 +137,26 @@ fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
 /// The properties of the object `text`, or `None` when `text` is not an object of the expected
 /// shape. `text` must be valid JSON; nothing is validated beyond the structure.
 pub fn split_object(text: &str) -> Option<Vec<Property<'_>>> {
+    let mut properties = Vec::new();
+    split_object_into(text, &mut properties).then_some(properties)
+}
+
+/// `split_object` into `properties` (cleared first, so that a buffer can be used again); false
+/// when `text` is not an object of the expected shape.
+pub fn split_object_into<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) -> bool {
+    properties.clear();
+    split_properties(text, properties).is_some()
+}
+
+fn split_properties<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) -> Option<()> {
     let bytes = text.as_bytes();
     let mut position = skip_whitespace(bytes, 0);
     if bytes.get(position) != Some(&b'{') {
         return None;
     }
-    let mut properties = Vec::with_capacity(64);
     position = skip_whitespace(bytes, position + 1);
     if bytes.get(position) == Some(&b'}') {
-        return Some(properties);
+        return Some(());
     }
     loop {
         if bytes.get(position) != Some(&b'"') {
@@ -167,7 +178,7 @@ pub fn split_object(text: &str) -> Option<Vec<Property<'_>>> {
         position = skip_whitespace(bytes, value_end);
         match bytes.get(position)? {
             b',' => position = skip_whitespace(bytes, position + 1),
-            b'}' => return Some(properties),
+            b'}' => return Some(()),
             _ => return None,
         }
     }

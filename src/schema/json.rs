@@ -7,8 +7,6 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use crate::graph::record::Key;
-
 /// Writes one JSON object's fields.
 pub struct ObjectWriter<'a> {
     out: &'a mut Vec<u8>,
@@ -130,8 +128,8 @@ impl<'a> ObjectWriter<'a> {
 
     /// Copies a Graph property as it was read: a key borrowed from the validated record had no
     /// escapes, so it is written back as it is; an unescaped one is escaped again.
-    pub fn raw_keyed_property(&mut self, key: &Key, value: &str) {
-        match &key.0 {
+    pub fn raw_keyed_property(&mut self, key: &Cow<str>, value: &str) {
+        match key {
             Cow::Borrowed(name) => self.raw_text(name, value),
             Cow::Owned(name) => self.raw_property(name, value),
         }

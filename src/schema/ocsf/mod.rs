@@ -196,7 +196,7 @@ fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &str, taken: &
     match values::object(value) {
         Some(nested) => unmapped.object(key, |remainder| {
             for (_, name, sub_value) in nested.distinct_keyed() {
-                if !taken.contains(&name.0.as_ref()) && sub_value != "null" {
+                if !taken.contains(&name.as_ref()) && sub_value != "null" {
                     remainder.raw_keyed_property(name, sub_value);
                 }
             }
