@@ -391,7 +391,7 @@ impl<'a> Record<'a> {
 
     /// Like `distinct_fields`, with each property's position and its key as read (borrowed keys
     /// came without escapes from validated JSON, and so can be written back without a check).
-    pub fn distinct_keyed(&self) -> impl Iterator<Item = (usize, &Cow<'a, str>, &'a str)> {
+    pub fn distinct_keyed(&self) -> impl Iterator<Item = (usize, Cow<'_, str>, &'a str)> {
         let has_repeats = self.has_repeats;
         self.fields
             .iter()
@@ -399,7 +399,13 @@ impl<'a> Record<'a> {
             .filter(move |(position, (key, _))| {
                 !has_repeats || self.position(key) == Some(*position)
             })
-            .map(|(position, (key, value))| (position, key, *value))
+            .map(|(position, (key, value))| {
+                let key = match key {
+                    Cow::Borrowed(name) => Cow::Borrowed(*name),
+                    Cow::Owned(name) => Cow::Owned(name.clone()),
+                };
+                (position, key, *value)
+            })
     }
 
     /// Properties without repeats: the last occurrence of each key, in record order.

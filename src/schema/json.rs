@@ -126,12 +126,13 @@ impl<'a> ObjectWriter<'a> {
         self.out.extend_from_slice(value.as_bytes());
     }
 
-    /// Copies a Graph property as it was read: a key borrowed from the validated record had no
-    /// escapes, so it is written back as it is; an unescaped one is escaped again.
-    pub fn raw_keyed_property(&mut self, key: &Cow<str>, value: &str) {
+    /// Copies a Graph property as it was read (`Record::distinct_keyed`): a key borrowed from the
+    /// validated record had no escapes, so it is written back as it is; an unescaped one is
+    /// escaped again.
+    pub fn raw_keyed_property(&mut self, key: Cow<'_, str>, value: &str) {
         match key {
             Cow::Borrowed(name) => self.raw_text(name, value),
-            Cow::Owned(name) => self.raw_property(name, value),
+            Cow::Owned(name) => self.raw_property(&name, value),
         }
     }
 
