@@ -304,7 +304,11 @@ impl Publisher {
         self.producer
             .client()
             .fetch_metadata(None, timeout)
-            .map(|metadata| metadata.brokers().len())
+            .map(|metadata| {
+                // the cluster answers: an earlier connection error no longer explains anything
+                *self.producer.context().last_error.lock() = None;
+                metadata.brokers().len()
+            })
             .map_err(|error| self.with_cause(error.to_string()))
     }
 
