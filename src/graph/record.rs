@@ -93,6 +93,13 @@ impl PageBody {
             std::str::from_utf8(&self.bytes[range.clone()]).unwrap_or_default()
         })
     }
+
+    /// Each record's text and the record split into its properties, in page order. The page was
+    /// validated as a whole, so records are split without a second check.
+    pub fn records(&self) -> impl Iterator<Item = (&str, Result<Record<'_>, RecordError>)> {
+        self.record_texts()
+            .map(|text| (text, Record::parse_validated(text)))
+    }
 }
 
 /// A property name, borrowed from the page unless it contained escapes.
@@ -157,7 +164,7 @@ fn relabel<From, To>(mut vector: Vec<From>, convert: impl FnMut(From) -> To) -> 
     vector.into_iter().map(convert).collect()
 }
 
-fn forget_lifetime((key, _): Property<'_>) -> Property<'static> {
+fn idle_property((key, _): Property<'_>) -> Property<'static> {
     (Cow::Owned(key.into_owned()), "")
 }
 
@@ -166,7 +173,7 @@ impl<'a> Buffers<'a> {
         let idle = IDLE.try_with(|idle| idle.borrow_mut().pop()).ok().flatten();
         match idle {
             Some((fields, index)) => Buffers {
-                fields: relabel(fields, forget_lifetime_back),
+                fields: relabel(fields, live_property),
                 index,
             },
             None => Buffers {
@@ -181,7 +188,7 @@ impl<'a> Buffers<'a> {
     }
 }
 
-fn forget_lifetime_back<'a>((key, _): Property<'static>) -> Property<'a> {
+fn live_property<'a>((key, _): Property<'static>) -> Property<'a> {
     (key, "")
 }
 
@@ -190,7 +197,7 @@ fn give_back(fields: Vec<Property<'_>>, mut index: Vec<u16>) {
         return;
     }
     index.clear();
-    let fields = relabel(fields, forget_lifetime);
+    let fields = relabel(fields, idle_property);
     let _ = IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
         if idle.len() < IDLE_KEPT {

@@ -13,7 +13,7 @@ use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind};
 use crate::graph::endpoint;
 use crate::graph::error::GraphError;
 use crate::graph::pages::pages;
-use crate::graph::record::{PageBody, Record};
+use crate::graph::record::PageBody;
 use crate::kafka::{BatchTracker, KafkaError, OutgoingRecord, TransactionFailure, headers};
 use crate::schema::{self, MapContext};
 use crate::stream::{LogFamily, StreamKind};
@@ -314,9 +314,9 @@ impl PageJob<'_> {
         let schema_version = schema::schema_version(task.shared.schema);
         let mut deduplicated = 0u64;
         let mut late = 0u64;
-        for text in page.record_texts() {
-            // the page was validated as a whole; its records are split without a second check
-            let record = match Record::parse_validated(text) {
+        for (text, record) in page.records() {
+            // the page was validated as a whole; its records' properties were found on the way
+            let record = match record {
                 Ok(record) => record,
                 Err(error) => {
                     self.dead_letter_once(text, None, &error.to_string(), pending, scratch)
