@@ -396,9 +396,9 @@ impl<'a> Record<'a> {
         self.position(key)
     }
 
-    /// Like `distinct_fields`, with each property's position and its key as read (borrowed keys
-    /// came without escapes from validated JSON, and so can be written back without a check).
-    pub fn distinct_keyed(&self) -> impl Iterator<Item = (usize, Cow<'_, str>, &'a str)> {
+    /// Properties without repeats (the last occurrence of each key, in record order), with their
+    /// positions. Without repeated keys (nearly always) every property is the last of its key.
+    fn distinct(&self) -> impl Iterator<Item = (usize, &Property<'a>)> {
         let has_repeats = self.has_repeats;
         self.fields
             .iter()
@@ -406,25 +406,25 @@ impl<'a> Record<'a> {
             .filter(move |(position, (key, _))| {
                 !has_repeats || self.position(key) == Some(*position)
             })
-            .map(|(position, (key, value))| {
-                let key = match key {
-                    Cow::Borrowed(name) => Cow::Borrowed(*name),
-                    Cow::Owned(name) => Cow::Owned(name.clone()),
-                };
-                (position, key, *value)
-            })
+    }
+
+    /// Like `distinct_fields`, with each property's position and whether its key is verbatim:
+    /// a key borrowed from the validated JSON had no escapes, so it can be written back without
+    /// a check.
+    pub fn distinct_keyed(&self) -> impl Iterator<Item = (usize, &str, bool, &'a str)> {
+        self.distinct().map(|(position, (key, value))| {
+            (
+                position,
+                key.as_ref(),
+                matches!(key, Cow::Borrowed(_)),
+                *value,
+            )
+        })
     }
 
     /// Properties without repeats: the last occurrence of each key, in record order.
     pub fn distinct_fields(&self) -> impl Iterator<Item = (&str, &'a str)> {
-        // without repeated keys (nearly always) every field is the last of its key
-        let has_repeats = self.has_repeats;
-        self.fields
-            .iter()
-            .enumerate()
-            .filter(move |(position, (key, _))| {
-                !has_repeats || self.position(key) == Some(*position)
-            })
+        self.distinct()
             .map(|(_, (key, value))| (key.as_ref(), *value))
     }
 

@@ -3,8 +3,6 @@
 
 use std::io::Write;
 
-use std::borrow::Cow;
-
 use serde_json::value::RawValue;
 
 /// Writes one JSON object's fields.
@@ -126,13 +124,14 @@ impl<'a> ObjectWriter<'a> {
         self.out.extend_from_slice(value.as_bytes());
     }
 
-    /// Copies a Graph property as it was read (`Record::distinct_keyed`): a key borrowed from the
-    /// validated record had no escapes, so it is written back as it is; an unescaped one is
+    /// Copies a Graph property as it was read (`Record::distinct_keyed`): a `verbatim` key came
+    /// without escapes from the validated record and is written back as it is; another is
     /// escaped again.
-    pub fn raw_keyed_property(&mut self, key: Cow<'_, str>, value: &str) {
-        match key {
-            Cow::Borrowed(name) => self.raw_text(name, value),
-            Cow::Owned(name) => self.raw_property(&name, value),
+    pub fn raw_keyed_property(&mut self, key: &str, verbatim: bool, value: &str) {
+        if verbatim {
+            self.raw_text(key, value);
+        } else {
+            self.raw_property(key, value);
         }
     }
 

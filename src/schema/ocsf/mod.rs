@@ -174,9 +174,9 @@ pub fn write_unmapped(
         }
     }
     event.object("unmapped", |unmapped| {
-        for (position, key, value) in record.distinct_keyed() {
+        for (position, key, verbatim, value) in record.distinct_keyed() {
             match marks[position] {
-                0 => unmapped.raw_keyed_property(key, value),
+                0 => unmapped.raw_keyed_property(key, verbatim, value),
                 mark => {
                     if let (name, Coverage::Except(taken)) = covered[usize::from(mark - 1)] {
                         write_remainder(unmapped, name, value, taken);
@@ -195,9 +195,9 @@ fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &str, taken: &
     }
     match values::object(value) {
         Some(nested) => unmapped.object(key, |remainder| {
-            for (_, name, sub_value) in nested.distinct_keyed() {
-                if !taken.contains(&name.as_ref()) && sub_value != "null" {
-                    remainder.raw_keyed_property(name, sub_value);
+            for (_, name, verbatim, sub_value) in nested.distinct_keyed() {
+                if !taken.contains(&name) && sub_value != "null" {
+                    remainder.raw_keyed_property(name, verbatim, sub_value);
                 }
             }
         }),
