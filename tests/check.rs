@@ -573,4 +573,23 @@ async fn kafka_over_tls_with_sasl_is_spoken_and_an_untrusted_broker_certificate_
         "no Kafka request crosses an untrusted handshake"
     );
     assert!(!format!("{findings:?}").contains("Pa55word"));
+
+    // TLS asked of a plaintext listener (the mock cluster): the handshake fix, not the generic one
+    let (_sim, clock, _kafka, mut config, _directory) = setup(vec![TenantSpec::default()]).await;
+    config
+        .kafka
+        .librdkafka
+        .insert("security.protocol".to_owned(), "SSL".to_owned());
+    let findings = check::run(&config, &clock, Duration::ZERO).await;
+    let brokers = find(&findings, "kafka", "brokers");
+    assert!(!brokers.ok);
+    assert_eq!(
+        brokers.fix.as_deref(),
+        Some(
+            "the brokers did not complete the handshake: check security.protocol under \
+             kafka.librdkafka (SSL or SASL_SSL for a TLS listener, PLAINTEXT or SASL_PLAINTEXT \
+             otherwise) and the port"
+        ),
+        "{brokers:?}"
+    );
 }
