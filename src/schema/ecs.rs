@@ -44,6 +44,35 @@ pub fn snake_case(name: &str) -> Cow<'_, str> {
     Cow::Owned(snake)
 }
 
+/// Writes `name` in snake_case as a JSON string, straight into `out` (no string per key).
+fn write_snake_key(out: &mut Vec<u8>, name: &str) {
+    let needs_escaping = name
+        .bytes()
+        .any(|byte| byte < 0x20 || byte == b'"' || byte == b'\\');
+    if needs_escaping {
+        write_string(out, &snake_case(name));
+        return;
+    }
+    out.reserve(name.len() + 8);
+    out.push(b'"');
+    // bytes, not chars: only ASCII letters change, and the bytes of a multi-byte character are
+    // neither lower case nor digits, as the character is not
+    let mut previous_lower = false;
+    for byte in name.bytes() {
+        if byte.is_ascii_uppercase() {
+            if previous_lower {
+                out.push(b'_');
+            }
+            out.push(byte.to_ascii_lowercase());
+            previous_lower = false;
+        } else {
+            out.push(byte);
+            previous_lower = byte.is_ascii_lowercase() || byte.is_ascii_digit();
+        }
+    }
+    out.push(b'"');
+}
+
 /// Copies a raw JSON value with every object key in snake_case (repeated keys once, the last).
 fn write_snake_json(out: &mut Vec<u8>, raw: &str) {
     if raw.starts_with('{')
@@ -74,7 +103,7 @@ fn write_snake_object<'a>(out: &mut Vec<u8>, properties: impl Iterator<Item = (&
         if index > 0 {
             out.push(b',');
         }
-        write_string(out, &snake_case(key));
+        write_snake_key(out, key);
         out.push(b':');
         write_snake_json(out, value);
     }
@@ -579,5 +608,26 @@ mod tests {
         assert_eq!(snake_case("id"), "id");
         assert_eq!(snake_case("ipAddress"), "ip_address");
         assert_eq!(snake_case("@odata.type"), "@odata.type");
+        // written straight into the output: the same names, escaped where needed
+        for name in [
+            "riskLevelDuringSignIn",
+            "riskEventTypes_v2",
+            "id",
+            "ipAddress",
+            "@odata.type",
+            "ÄnderungsZeitPunkt",
+            "quote\"Inside",
+            "ABCDef",
+        ] {
+            let mut direct = Vec::new();
+            write_snake_key(&mut direct, name);
+            let mut through_string = Vec::new();
+            write_string(&mut through_string, &snake_case(name));
+            assert_eq!(
+                String::from_utf8(direct).expect("utf-8"),
+                String::from_utf8(through_string).expect("utf-8"),
+                "{name}"
+            );
+        }
     }
 }
