@@ -292,8 +292,15 @@ fn unreachable_fix(error: &str) -> &'static str {
     } else if error.contains("SASL authentication") || error.contains("Authentication failed") {
         "the brokers refused the login: check sasl.mechanism, sasl.username and sasl.password under \
          kafka.librdkafka"
-    } else if error.contains("SSL handshake failed")
-        || error.contains("Disconnected while requesting ApiVersion")
+    } else if [
+        // librdkafka's words vary with the moment the connection breaks
+        "SSL handshake failed",
+        "in state SSL_HANDSHAKE",
+        "while requesting ApiVersion",
+        "in state APIVERSION_QUERY",
+    ]
+    .iter()
+    .any(|sign| error.contains(sign))
     {
         "the brokers did not complete the handshake: check security.protocol under kafka.librdkafka \
          (SSL or SASL_SSL for a TLS listener, PLAINTEXT or SASL_PLAINTEXT otherwise) and the port"
