@@ -536,12 +536,11 @@ async fn kafka_over_tls_with_sasl_is_spoken_and_an_untrusted_broker_certificate_
             .all(|finding| !(finding.scope == "kafka" && finding.check == "producer")),
         "{findings:#?}"
     );
-    let first = seen.lock().expect("lock").first().cloned();
     const API_VERSIONS: i16 = 18;
-    assert_eq!(
-        first,
-        Some(Ok(API_VERSIONS)),
-        "the first Kafka request arrived through TLS"
+    let outcomes = seen.lock().expect("lock").clone();
+    assert!(
+        outcomes.contains(&Ok(API_VERSIONS)),
+        "a connection's first Kafka request arrived through TLS: {outcomes:?}"
     );
 
     // a CA that did not sign the broker's certificate: the check says so, not just "unreachable"
