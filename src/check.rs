@@ -317,6 +317,10 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
     // the idempotent producer the service uses, without a transactional id: nothing is fenced
     let mut plain = kafka.clone();
     plain.delivery = Delivery::AtLeastOnce;
+    // statistics say when the brokers granted the producer id (the permission probe below)
+    plain
+        .librdkafka
+        .insert("statistics.interval.ms".to_owned(), "100".to_owned());
     let publisher = match in_flight_gauge().and_then(|gauge| Publisher::new(&plain, gauge)) {
         Ok(publisher) => std::sync::Arc::new(publisher),
         Err(error) => {
@@ -384,11 +388,7 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
             }
         }
     }
-    findings.push(Finding::ok(
-        scope,
-        "produce",
-        "not tried (it would write a record): a refusal at the first delivery stops the service with its fix",
-    ));
+    findings.push(produce_permission(&publisher).await);
     if kafka.delivery == Delivery::ExactlyOnce {
         // a transactional id of its own, so that the running service is not fenced
         let mut probe = kafka.clone();
@@ -417,6 +417,49 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
         });
     }
     findings
+}
+
+/// Permission to produce, without writing a record: the idempotent producer asks the brokers for
+/// a producer id, which Kafka (2.8 and later) grants only to a principal with WRITE on a topic
+/// or IDEMPOTENT_WRITE on the cluster; a refusal is a fatal producer error. WRITE on each of the
+/// topics is confirmed by the first delivery (a refusal stops the service with its fix).
+async fn produce_permission(publisher: &Publisher) -> Finding {
+    let scope = "kafka";
+    let deadline = tokio::time::Instant::now() + KAFKA_TIMEOUT;
+    loop {
+        if let Some(fatal) = publisher.fatal_error() {
+            return Finding::problem(
+                scope,
+                "produce",
+                format!("the brokers refused a producer id: {fatal}"),
+                "grant the principal WRITE on the topics (Kafka 2.8 and later) or IDEMPOTENT_WRITE on \
+                 the cluster",
+            );
+        }
+        let state = publisher.idempotence_state();
+        if state.as_deref() == Some("Assigned") {
+            return Finding::ok(
+                scope,
+                "produce",
+                "the brokers granted a producer id (permission to produce; WRITE on each topic is \
+                 confirmed by the first delivery)",
+            );
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Finding::problem(
+                scope,
+                "produce",
+                format!(
+                    "no producer id within {}s (idempotent producer state: {})",
+                    KAFKA_TIMEOUT.as_secs(),
+                    state.as_deref().unwrap_or("unknown")
+                ),
+                "check that the principal may produce (WRITE on the topics or IDEMPOTENT_WRITE on \
+                 the cluster) and that the brokers are healthy",
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The producer's records-in-flight gauge, registered nowhere: `check` exports no metrics.

@@ -79,6 +79,39 @@ async fn a_healthy_setup_passes_every_check() {
             .detail
             .ends_with("answers: 3 brokers")
     );
+    assert_eq!(
+        find(&findings, "kafka", "produce").detail,
+        "the brokers granted a producer id (permission to produce; WRITE on each topic is \
+         confirmed by the first delivery)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_the_brokers_will_not_let_produce_is_reported_with_its_fix() {
+    let (_sim, clock, kafka, config, _directory) = setup(vec![TenantSpec::default()]).await;
+    kafka.cluster.request_errors(
+        RDKafkaApiKey::InitProducerId,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED],
+    );
+    let findings = check::run(&config, &clock, Duration::ZERO).await;
+    let produce = find(&findings, "kafka", "produce");
+    assert!(!produce.ok, "{produce:?}");
+    assert!(
+        produce
+            .detail
+            .starts_with("the brokers refused a producer id: ")
+            && produce.detail.contains("Cluster authorization failed"),
+        "{produce:?}"
+    );
+    assert_eq!(
+        produce.fix.as_deref(),
+        Some(
+            "grant the principal WRITE on the topics (Kafka 2.8 and later) or IDEMPOTENT_WRITE on \
+             the cluster"
+        )
+    );
+    // the rest of the check still ran
+    assert!(find(&findings, "kafka", "brokers").ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

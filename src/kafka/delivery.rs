@@ -11,6 +11,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
+use rdkafka::statistics::Statistics;
 use tokio::sync::Notify;
 
 use super::KafkaError;
@@ -114,9 +115,18 @@ pub struct DeliveryContext {
     /// The latest connection-level error (a refused TLS certificate, failed SASL authentication,
     /// an unresolvable host), so that "unreachable" can say why.
     pub(super) last_error: Mutex<Option<String>>,
+    /// The idempotent producer's state from librdkafka's statistics ("Assigned" once the brokers
+    /// granted a producer id); reported only when `statistics.interval.ms` is set (`check`).
+    pub(super) idempotence: Mutex<Option<String>>,
 }
 
 impl ClientContext for DeliveryContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(eos) = statistics.eos {
+            *self.idempotence.lock() = Some(eos.idemp_state);
+        }
+    }
+
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         match level {
             RDKafkaLogLevel::Emerg

@@ -131,6 +131,7 @@ impl Publisher {
             space_freed: Notify::new(),
             fatal: Mutex::new(None),
             last_error: Mutex::new(None),
+            idempotence: Mutex::new(None),
         };
         let producer: ThreadedProducer<DeliveryContext> = client_config
             .create_with_context(context)
@@ -310,6 +311,12 @@ impl Publisher {
                 metadata.brokers().len()
             })
             .map_err(|error| self.with_cause(error.to_string()))
+    }
+
+    /// The idempotent producer's state, when statistics are on (`statistics.interval.ms`):
+    /// "Assigned" once the brokers granted a producer id.
+    pub fn idempotence_state(&self) -> Option<String> {
+        self.producer.context().idempotence.lock().clone()
     }
 
     /// `error` with the connection error librdkafka reported last (the TLS or SASL failure behind
