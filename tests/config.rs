@@ -63,11 +63,15 @@ fn key_paths(value: &serde_yaml_ng::Value, prefix: &str, out: &mut Vec<String>) 
     }
 }
 
+/// config/full.yaml, the example that shows every key.
+fn full_yaml() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/full.yaml"))
+        .expect("full.yaml")
+}
+
 #[test]
 fn full_yaml_documents_every_key() {
-    let full =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/full.yaml"))
-            .expect("full.yaml");
+    let full = full_yaml();
     let config = Config::from_yaml(&full, "full.yaml").expect("valid");
     // the parsed configuration, serialised back, has every key the program knows
     let round_trip = serde_yaml_ng::to_value(&config).expect("serialises");
@@ -221,10 +225,7 @@ fn run_validate_only_accepts_examples_and_refuses_mistakes_with_exit_code_1() {
 
 #[test]
 fn a_configuration_written_back_as_yaml_reads_the_same() {
-    let full =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/full.yaml"))
-            .expect("full.yaml");
-    let config = Config::from_yaml(&full, "full.yaml").expect("valid");
+    let config = Config::from_yaml(&full_yaml(), "full.yaml").expect("valid");
     let written = config.to_yaml();
     let again = Config::from_yaml(&written, "written.yaml").expect("written back: valid");
     assert_eq!(again.to_yaml(), written);
