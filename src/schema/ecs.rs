@@ -242,27 +242,31 @@ fn map_sign_in(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Resu
                 && error_code.is_some_and(|code| code != 0)
             {
                 ecs_event.text("reason", status.non_empty("failureReason").as_deref());
-                ecs_event.text("code", error_code.map(|code| code.to_string()).as_deref());
+                if let Some(code) = error_code {
+                    ecs_event.int_string("code", code);
+                }
             }
         });
         let target = record
             .non_empty("resourceDisplayName")
             .or_else(|| record.non_empty("resourceId"));
-        event.string(
+        event.string_parts(
             "message",
-            &format!(
-                "sign-in by {} to {}: {}",
+            &[
+                "sign-in by ",
                 user_name
                     .as_deref()
                     .or(user_id.as_deref())
                     .unwrap_or("unknown"),
+                " to ",
                 target.as_deref().unwrap_or("an unknown resource"),
+                ": ",
                 match error_code {
                     Some(0) => "success",
                     Some(_) => "failure",
                     None => "unknown outcome",
-                }
-            ),
+                },
+            ],
         );
         event.object("user", |user| {
             user.text("id", user_id.as_deref());
@@ -561,14 +565,16 @@ fn map_provisioning(
             );
         });
         let name = identity.non_empty("displayName");
-        event.string(
+        event.string_parts(
             "message",
-            &format!(
-                "provisioning {} {}: {}",
+            &[
+                "provisioning ",
                 action.as_deref().unwrap_or("of"),
+                " ",
                 name.as_deref().unwrap_or("(unnamed)"),
-                status.as_deref().unwrap_or("unknown status")
-            ),
+                ": ",
+                status.as_deref().unwrap_or("unknown status"),
+            ],
         );
         if is_group {
             event.object("group", |group| {

@@ -1,8 +1,6 @@
 //! A small JSON writer for mapped events: fields are written straight into the output buffer, empty
 //! objects are rolled back, raw Graph values are copied verbatim. No tree is built.
 
-use std::io::Write;
-
 use serde_json::value::RawValue;
 
 /// Writes one JSON object's fields.
@@ -17,13 +15,18 @@ pub struct ArrayWriter<'a> {
     items: usize,
 }
 
+/// Whether `value` needs escapes inside a JSON string.
+#[inline]
+fn needs_escaping(value: &str) -> bool {
+    // no early exit, so that the check vectorises: most strings are short and clean
+    value.bytes().fold(false, |found, byte| {
+        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+    })
+}
+
 /// Writes `value` as a JSON string, escaped when it has to be.
 pub fn write_string(out: &mut Vec<u8>, value: &str) {
-    // no early exit, so that the check vectorises: most strings are short and clean
-    let needs_escaping = value.bytes().fold(false, |found, byte| {
-        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
-    });
-    if needs_escaping {
+    if needs_escaping(value) {
         // writing a &str into a Vec cannot fail
         let _ = serde_json::to_writer(&mut *out, value);
     } else {
@@ -84,8 +87,32 @@ impl<'a> ObjectWriter<'a> {
 
     pub fn int(&mut self, key: &str, value: i64) {
         self.key(key);
-        // writing into a Vec cannot fail
-        let _ = write!(self.out, "{value}");
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// An integer as a JSON string (`"50126"`), for string-typed codes.
+    pub fn int_string(&mut self, key: &str, value: i64) {
+        self.key(key);
+        self.out.push(b'"');
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.out.push(b'"');
+    }
+
+    /// A string made of `parts` one after the other (a message, a compound id), written without
+    /// building it first.
+    pub fn string_parts(&mut self, key: &str, parts: &[&str]) {
+        self.key(key);
+        if parts.iter().any(|part| needs_escaping(part)) {
+            write_string(self.out, &parts.concat());
+        } else {
+            self.out.push(b'"');
+            for part in parts {
+                self.out.extend_from_slice(part.as_bytes());
+            }
+            self.out.push(b'"');
+        }
     }
 
     pub fn opt_int(&mut self, key: &str, value: Option<i64>) {
@@ -250,10 +277,15 @@ mod tests {
             object.strings("list", ["p", "q"]);
             object.float("nan", f64::NAN);
             object.float("f", 1.5);
+            object.int("min", i64::MIN);
+            object.int_string("code", 50126);
+            object.string_parts("parts", &["a", ": ", "b"]);
+            object.string_parts("escaped", &["say \"", "hi", "\"\n"]);
+            object.string_parts("none", &[]);
         });
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
-            r#"{"a":"x\"y","nested":{"n":-5,"b":true},"list":["p","q"],"f":1.5}"#
+            r#"{"a":"x\"y","nested":{"n":-5,"b":true},"list":["p","q"],"f":1.5,"min":-9223372036854775808,"code":"50126","parts":"a: b","escaped":"say \"hi\"\n","none":""}"#
         );
     }
 }

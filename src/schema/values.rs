@@ -49,6 +49,23 @@ pub fn items(raw: &str) -> Vec<&str> {
     split_array(raw).unwrap_or_default()
 }
 
+/// Whether `value` is empty or only whitespace. A value that starts with a visible ASCII
+/// character (nearly every one) is decided without trimming.
+pub fn is_blank(value: &str) -> bool {
+    match value.as_bytes().first() {
+        None => true,
+        Some(byte) if byte.is_ascii_graphic() => false,
+        Some(_) => value.trim().is_empty(),
+    }
+}
+
+/// Whether `text` starts with `prefix`, ignoring ASCII case (`prefix` is lower case).
+pub fn starts_with_lowercase(text: &str, prefix: &str) -> bool {
+    text.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 /// Shorthands on a record.
 pub trait Fields<'a> {
     fn text(&self, key: &str) -> Option<Cow<'a, str>>;
@@ -67,7 +84,7 @@ impl<'a> Fields<'a> for Record<'a> {
 
     /// A string that is present and not empty (Graph sends "" for unknown values).
     fn non_empty(&self, key: &str) -> Option<Cow<'a, str>> {
-        self.text(key).filter(|value| !value.trim().is_empty())
+        self.text(key).filter(|value| !is_blank(value))
     }
 
     fn integer(&self, key: &str) -> Option<i64> {

@@ -442,12 +442,17 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         write_severity(event, 1, None);
         write_status(event, status_id, original_status);
         event.text("status_detail", record.non_empty("resultReason").as_deref());
-        event.string(
+        event.string_parts(
             "message",
-            &format!(
-                "{activity} by {actor_label} on {target_label}: {}",
-                result.as_deref().unwrap_or("unknown result")
-            ),
+            &[
+                &activity,
+                " by ",
+                &actor_label,
+                " on ",
+                target_label,
+                ": ",
+                result.as_deref().unwrap_or("unknown result"),
+            ],
         );
 
         event.object("actor", |actor| {

@@ -51,10 +51,7 @@ impl ClassHeader {
         event.int("activity_id", self.activity_id);
         event.string("activity_name", &self.activity_name);
         event.int("type_uid", self.class_uid * 100 + self.activity_id);
-        event.string(
-            "type_name",
-            &format!("{}: {}", self.class_name, self.activity_name),
-        );
+        event.string_parts("type_name", &[self.class_name, ": ", &self.activity_name]);
     }
 }
 
@@ -130,7 +127,7 @@ pub fn write_metadata(
         metadata.string("log_provider", "Microsoft Graph");
         metadata.string("log_version", context.api_version.as_str());
         if let Some(id) = record.text("id") {
-            metadata.string("uid", &format!("{}:{id}", context.tenant_id));
+            metadata.string_parts("uid", &[context.tenant_id, ":", &id]);
             metadata.string("original_event_uid", &id);
         }
         metadata.text("correlation_uid", record.text("correlationId").as_deref());
@@ -165,7 +162,15 @@ pub fn write_unmapped(
 ) {
     // which property each entry of `covered` is: found through the record's index, instead of
     // comparing every property's name with every covered name
-    let mut marks = vec![0u8; record.len()];
+    // a record's marks fit on the stack (Graph records have about a hundred properties)
+    let mut on_stack = [0u8; 256];
+    let mut on_heap = Vec::new();
+    let marks: &mut [u8] = if record.len() <= on_stack.len() {
+        &mut on_stack[..record.len()]
+    } else {
+        on_heap.resize(record.len(), 0);
+        &mut on_heap
+    };
     for (index, (name, _)) in covered.iter().enumerate().take(usize::from(u8::MAX)) {
         if !not_written.contains(name)
             && let Some(position) = record.position_of(name)

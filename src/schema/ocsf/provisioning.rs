@@ -102,17 +102,22 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             event.text("status_detail", error.non_empty("reason").as_deref());
         }
         event.opt_int("duration", record.integer("durationInMilliseconds"));
-        event.string(
+        event.string_parts(
             "message",
-            &format!(
-                "provisioning {} {} {} from {} to {}: {}",
+            &[
+                "provisioning ",
                 action.as_deref().unwrap_or("of"),
+                " ",
                 identity_type.as_deref().unwrap_or("identity"),
+                " ",
                 identity_name.as_deref().unwrap_or("(unnamed)"),
+                " from ",
                 source_system.as_deref().unwrap_or("an unknown source"),
+                " to ",
                 target_system.as_deref().unwrap_or("an unknown target"),
-                status.as_deref().unwrap_or("unknown status")
-            ),
+                ": ",
+                status.as_deref().unwrap_or("unknown status"),
+            ],
         );
         event.object("entity", |entity| {
             entity.text("uid", identity.non_empty("id").as_deref());

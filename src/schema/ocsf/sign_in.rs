@@ -116,20 +116,20 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         write_severity(event, severity_id, risk.as_deref());
         write_status(event, status_id, None);
         if let Some(code) = error_code {
-            event.string("status_code", &code.to_string());
+            event.int_string("status_code", code);
         }
         if let Some(status) = &status {
             let reason = status
                 .non_empty("failureReason")
                 .filter(|reason| error_code != Some(0) || reason != "Other.");
             let details = status.non_empty("additionalDetails");
-            let detail = match (reason, details) {
-                (Some(reason), Some(details)) => Some(format!("{reason} ({details})")),
-                (Some(reason), None) => Some(reason.into_owned()),
-                (None, Some(details)) => Some(details.into_owned()),
-                (None, None) => None,
-            };
-            event.text("status_detail", detail.as_deref());
+            match (reason, details) {
+                (Some(reason), Some(details)) => {
+                    event.string_parts("status_detail", &[&reason, " (", &details, ")"])
+                }
+                (Some(only), None) | (None, Some(only)) => event.string("status_detail", &only),
+                (None, None) => {}
+            }
         }
 
         let who = if is_workload {
@@ -143,13 +143,16 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         let target = record
             .non_empty("resourceDisplayName")
             .or_else(|| record.non_empty("resourceId"));
-        event.string(
+        event.string_parts(
             "message",
-            &format!(
-                "sign-in by {} to {} {outcome_word}",
+            &[
+                "sign-in by ",
                 who.as_deref().unwrap_or("unknown"),
-                target.as_deref().unwrap_or("an unknown resource")
-            ),
+                " to ",
+                target.as_deref().unwrap_or("an unknown resource"),
+                " ",
+                outcome_word,
+            ],
         );
 
         event.object("user", |user| {
@@ -356,27 +359,74 @@ fn write_device(event: &mut ObjectWriter, record: &Record) -> bool {
         if let Some(system) = device.non_empty("operatingSystem") {
             ocsf_device.object("os", |os| {
                 os.string("name", &system);
-                let lower = system.to_ascii_lowercase();
-                let type_id = if lower.starts_with("windows") {
-                    100
-                } else if lower.starts_with("android") {
-                    201
-                } else if lower.starts_with("ipados") {
-                    302
-                } else if lower.starts_with("ios") {
-                    301
-                } else if lower.starts_with("macos") || lower.starts_with("mac os") {
-                    300
-                } else if lower.starts_with("linux") {
-                    200
-                } else {
-                    99
-                };
-                os.int("type_id", type_id);
+                os.int("type_id", os_type_id(&system));
             });
         }
     });
     true
+}
+
+/// `device.os.type_id` from the operating system's name.
+fn os_type_id(system: &str) -> i64 {
+    use crate::schema::values::starts_with_lowercase as starts;
+    if starts(system, "windows") {
+        100
+    } else if starts(system, "android") {
+        201
+    } else if starts(system, "ipados") {
+        302
+    } else if starts(system, "ios") {
+        301
+    } else if starts(system, "macos") || starts(system, "mac os") {
+        300
+    } else if starts(system, "linux") {
+        200
+    } else {
+        99
+    }
+}
+
+/// The OCSF factor type of an `authenticationMethod`; `None` for "Previously satisfied" (no
+/// factor was presented). Graph's own names are matched exactly first; other spellings by the
+/// words they contain, and anything else is Other with the method's name.
+fn auth_factor(method: &str) -> Option<(i64, &str)> {
+    match method {
+        "Previously satisfied" => None,
+        "Password" => Some((11, "Password")),
+        "Text message" => Some((1, "SMS")),
+        "Mobile app notification" => Some((5, "Push Notification")),
+        "OATH verification code" => Some((7, "OTP")),
+        "FIDO2 security key" => Some((10, "WebAuthn")),
+        "Windows Hello for Business" => Some((4, "Biometric")),
+        "Email" => Some((8, "Email")),
+        _ => auth_factor_by_words(method),
+    }
+}
+
+fn auth_factor_by_words(method: &str) -> Option<(i64, &str)> {
+    let lower = method.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|word| lower.contains(word));
+    Some(if lower == "previously satisfied" {
+        return None;
+    } else if has(&["password"]) {
+        (11, "Password")
+    } else if has(&["text message", "sms"]) {
+        (1, "SMS")
+    } else if has(&["phone call", "voice"]) {
+        (3, "Phone Call")
+    } else if has(&["notification", "push"]) {
+        (5, "Push Notification")
+    } else if has(&["verification code", "oath", "otp"]) {
+        (7, "OTP")
+    } else if has(&["fido2", "passkey", "security key"]) {
+        (10, "WebAuthn")
+    } else if has(&["windows hello", "biometric"]) {
+        (4, "Biometric")
+    } else if has(&["email"]) {
+        (8, "Email")
+    } else {
+        (99, method)
+    })
 }
 
 /// `auth_factors` from the beta `authenticationDetails` steps; "Previously satisfied" is skipped.
@@ -394,33 +444,8 @@ fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
             let Some(method) = step.non_empty("authenticationMethod") else {
                 continue;
             };
-            let lower = method.to_ascii_lowercase();
-            let (factor_type_id, caption) = if lower == "previously satisfied" {
+            let Some((factor_type_id, caption)) = auth_factor(&method) else {
                 continue;
-            } else if lower.contains("password") {
-                (11, "Password")
-            } else if lower.contains("text message") || lower.contains("sms") {
-                (1, "SMS")
-            } else if lower.contains("phone call") || lower.contains("voice") {
-                (3, "Phone Call")
-            } else if lower.contains("notification") || lower.contains("push") {
-                (5, "Push Notification")
-            } else if lower.contains("verification code")
-                || lower.contains("oath")
-                || lower.contains("otp")
-            {
-                (7, "OTP")
-            } else if lower.contains("fido2")
-                || lower.contains("passkey")
-                || lower.contains("security key")
-            {
-                (10, "WebAuthn")
-            } else if lower.contains("windows hello") || lower.contains("biometric") {
-                (4, "Biometric")
-            } else if lower.contains("email") {
-                (8, "Email")
-            } else {
-                (99, method.as_ref())
             };
             if seen
                 .iter()
@@ -439,4 +464,36 @@ fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
             });
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{auth_factor, auth_factor_by_words};
+
+    /// The exact names are a shortcut: each maps as its words would.
+    #[test]
+    fn graph_method_names_map_as_their_words_do() {
+        for method in [
+            "Previously satisfied",
+            "Password",
+            "Text message",
+            "Mobile app notification",
+            "OATH verification code",
+            "FIDO2 security key",
+            "Windows Hello for Business",
+            "Email",
+        ] {
+            assert_eq!(
+                auth_factor(method),
+                auth_factor_by_words(method),
+                "{method}"
+            );
+        }
+        assert_eq!(
+            auth_factor("Phone call approval (Authentication phone)"),
+            Some((3, "Phone Call"))
+        );
+        assert_eq!(auth_factor("Email OTP"), Some((7, "OTP")));
+        assert_eq!(auth_factor("Carrier pigeon"), Some((99, "Carrier pigeon")));
+    }
 }
