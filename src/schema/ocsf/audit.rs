@@ -651,7 +651,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             Some(&activity),
         );
         write_cloud(event, context);
-        write_unmapped(event, record, COVERED, &[], |unmapped| {
+        write_unmapped(event, record, COVERED, &[], &[], |unmapped| {
             write_decoded(unmapped, &targets)
         });
     });

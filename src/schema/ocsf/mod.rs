@@ -152,12 +152,15 @@ pub fn write_cloud(event: &mut ObjectWriter, context: &MapContext) {
 
 /// `unmapped`: every property of `record` that `covered` does not account for, verbatim; the
 /// properties in `not_written` were meant to be covered but found no home in this record.
-/// `extra` adds derived entries (decoded values) after them.
+/// `split` holds partly covered objects the mapper already split (`record.object(name)`), so
+/// that they are not split a second time. `extra` adds derived entries (decoded values) after
+/// them.
 pub fn write_unmapped(
     event: &mut ObjectWriter,
     record: &Record,
     covered: &[(&str, Coverage)],
     not_written: &[&str],
+    split: &[(&str, Option<&Record>)],
     extra: impl FnOnce(&mut ObjectWriter),
 ) {
     // which property each entry of `covered` is: found through the record's index, instead of
@@ -184,7 +187,11 @@ pub fn write_unmapped(
                 0 => unmapped.raw_keyed_property(key, verbatim, value),
                 mark => {
                     if let (name, Coverage::Except(taken)) = covered[usize::from(mark - 1)] {
-                        write_remainder(unmapped, name, value, taken);
+                        let nested = split
+                            .iter()
+                            .find(|(split_name, _)| *split_name == name)
+                            .map(|(_, nested)| *nested);
+                        write_remainder(unmapped, name, value, taken, nested);
                     }
                 }
             }
@@ -194,11 +201,26 @@ pub fn write_unmapped(
 }
 
 /// The sub-properties of an object not in `taken`; the whole value when it is not an object.
-fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &str, taken: &[&str]) {
+/// `split` is the value already split by the mapper (`values::object`), if it was.
+fn write_remainder(
+    unmapped: &mut ObjectWriter,
+    key: &str,
+    value: &str,
+    taken: &[&str],
+    split: Option<Option<&Record>>,
+) {
     if value == "null" {
         return;
     }
-    match values::object(value) {
+    let split_here;
+    let nested = match split {
+        Some(nested) => nested,
+        None => {
+            split_here = values::object(value);
+            split_here.as_ref()
+        }
+    };
+    match nested {
         Some(nested) => unmapped.object(key, |remainder| {
             for (_, name, verbatim, sub_value) in nested.distinct_keyed() {
                 if !taken.contains(&name) && sub_value != "null" {

@@ -198,7 +198,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         } else {
             &["targetIdentity"]
         };
-        write_unmapped(event, record, COVERED, not_written, |_| {});
+        write_unmapped(event, record, COVERED, not_written, &[], |_| {});
     });
     Ok(())
 }

@@ -82,6 +82,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
     }
 
     let status = record.object("status");
+    let location = record.object("location");
+    let device = record.object("deviceDetail");
     let error_code = status
         .as_ref()
         .and_then(|status| status.integer("errorCode"));
@@ -238,10 +240,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         });
 
         let mut uncovered: Vec<&str> = Vec::new();
-        if !write_src_endpoint(event, record) {
+        if !write_src_endpoint(event, record, location.as_ref()) {
             uncovered.extend(["location", "autonomousSystemNumber"]);
         }
-        if !write_device(event, record) {
+        if !write_device(event, device.as_ref()) {
             uncovered.push("deviceDetail");
         }
 
@@ -292,22 +294,35 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             Some("Sign-in activity"),
         );
         write_cloud(event, context);
-        write_unmapped(event, record, COVERED, &uncovered, |_| {});
+        write_unmapped(
+            event,
+            record,
+            COVERED,
+            &uncovered,
+            &[
+                ("location", location.as_ref()),
+                ("deviceDetail", device.as_ref()),
+            ],
+            |_| {},
+        );
     });
     Ok(())
 }
 
 /// Writes `src_endpoint`; returns whether the location and AS number found a home there.
-fn write_src_endpoint(event: &mut ObjectWriter, record: &Record) -> bool {
+fn write_src_endpoint(
+    event: &mut ObjectWriter,
+    record: &Record,
+    location: Option<&Record>,
+) -> bool {
     let Some(ip) = record.non_empty("ipAddress") else {
         // without an address there is no endpoint; location and AS number stay in unmapped
         return false;
     };
-    let location = record.object("location");
     let mut location_written = location.is_none();
     event.object("src_endpoint", |endpoint| {
         endpoint.string("ip", &ip);
-        if let Some(location) = &location {
+        if let Some(location) = location {
             endpoint.object("location", |geo| {
                 geo.text("city", location.non_empty("city").as_deref());
                 geo.text("region", location.non_empty("state").as_deref());
@@ -338,9 +353,9 @@ fn write_src_endpoint(event: &mut ObjectWriter, record: &Record) -> bool {
     location_written
 }
 
-/// Writes `device`; returns whether `deviceDetail` found a home there.
-fn write_device(event: &mut ObjectWriter, record: &Record) -> bool {
-    let Some(device) = record.object("deviceDetail") else {
+/// Writes `device` from `deviceDetail`; returns whether it found a home there.
+fn write_device(event: &mut ObjectWriter, device: Option<&Record>) -> bool {
+    let Some(device) = device else {
         return false;
     };
     let device_id = device.non_empty("deviceId");
