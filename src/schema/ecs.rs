@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::json::{ObjectWriter, write_string};
+use super::json::{ObjectWriter, needs_escaping, write_string};
 use super::values::{self, Fields};
 use super::{MapContext, MapError};
 use crate::clock::Timestamp;
@@ -46,31 +46,35 @@ pub fn snake_case(name: &str) -> Cow<'_, str> {
 
 /// Writes `name` in snake_case as a JSON string, straight into `out` (no string per key).
 fn write_snake_key(out: &mut Vec<u8>, name: &str) {
-    let needs_escaping = name
-        .bytes()
-        .any(|byte| byte < 0x20 || byte == b'"' || byte == b'\\');
-    if needs_escaping {
+    // a name is built in a stack buffer and copied once: at most 2 bytes out per byte in, plus
+    // the quotes; longer names and names needing escapes take the general way
+    const LONGEST: usize = 64;
+    if name.len() > LONGEST || needs_escaping(name) {
         write_string(out, &snake_case(name));
         return;
     }
-    out.reserve(name.len() + 8);
-    out.push(b'"');
+    let mut buffer = [0u8; 2 * LONGEST + 2];
+    buffer[0] = b'"';
+    let mut length = 1;
     // bytes, not chars: only ASCII letters change, and the bytes of a multi-byte character are
     // neither lower case nor digits, as the character is not
     let mut previous_lower = false;
     for byte in name.bytes() {
         if byte.is_ascii_uppercase() {
             if previous_lower {
-                out.push(b'_');
+                buffer[length] = b'_';
+                length += 1;
             }
-            out.push(byte.to_ascii_lowercase());
+            buffer[length] = byte.to_ascii_lowercase();
             previous_lower = false;
         } else {
-            out.push(byte);
+            buffer[length] = byte;
             previous_lower = byte.is_ascii_lowercase() || byte.is_ascii_digit();
         }
+        length += 1;
     }
-    out.push(b'"');
+    buffer[length] = b'"';
+    out.extend_from_slice(&buffer[..=length]);
 }
 
 /// Copies a raw JSON value with every object key in snake_case (repeated keys once, the last).
@@ -81,7 +85,9 @@ fn write_snake_json(out: &mut Vec<u8>, raw: &str) {
         write_snake_object(out, object.distinct_fields());
         return;
     }
+    // an array without a `{` anywhere (strings, numbers) has no keys to rename
     if raw.starts_with('[')
+        && memchr::memchr(b'{', raw.as_bytes()).is_some()
         && let Some(items) = split_array(raw)
     {
         out.push(b'[');
@@ -624,6 +630,10 @@ mod tests {
             "ÄnderungsZeitPunkt",
             "quote\"Inside",
             "ABCDef",
+            // the longest name built in the stack buffer, all capitals after lower case
+            &"aB".repeat(32),
+            &"aB".repeat(33),
+            "",
         ] {
             let mut direct = Vec::new();
             write_snake_key(&mut direct, name);

@@ -19,7 +19,7 @@ pub struct ArrayWriter<'a> {
 /// Eight bytes at a time (SWAR), the last few padded with a harmless byte: the strings written
 /// are mostly ids and names of a few dozen bytes.
 #[inline]
-fn needs_escaping(value: &str) -> bool {
+pub(crate) fn needs_escaping(value: &str) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // the high bit of each byte below `limit` (or equal to zero after an xor); a byte above a
