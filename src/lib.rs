@@ -41,4 +41,5 @@ pub mod schema_command;
 pub mod shutdown;
 pub mod sim;
 pub mod stream;
+pub mod swar;
 pub mod telemetry;

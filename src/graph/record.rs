@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 use super::split::{Property, split_object_into};
 use crate::clock::Timestamp;
+use crate::swar::word_at;
 
 /// A page body and where its records lie in it.
 #[derive(Clone)]
@@ -226,14 +227,6 @@ fn slot_of(key: &str, size: usize) -> usize {
     } else {
         (key_hash(key.as_bytes()) >> (64 - bits)) as usize
     }
-}
-
-/// Eight bytes of `bytes` from `at` (which must leave eight), as a word.
-#[inline(always)]
-fn word_at(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(word)
 }
 
 /// A property name's hash: its length and its first and last eight bytes (where Graph's names

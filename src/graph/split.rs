@@ -10,6 +10,8 @@ use std::borrow::Cow;
 
 use memchr::memchr2;
 
+use crate::swar::{splat, zero_bytes};
+
 /// One property: its name (unescaped) and its value's raw JSON text.
 pub type Property<'a> = (Cow<'a, str>, &'a str);
 
@@ -23,22 +25,15 @@ fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
     position
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-const QUOTES: u64 = ONES * b'"' as u64;
-const BACKSLASHES: u64 = ONES * b'\\' as u64;
-
-/// The high bit of every zero byte of `word` (bytes above the first zero byte may be marked
-/// wrongly, which does not matter: only the lowest mark is used).
-#[inline(always)]
-fn zero_bytes(word: u64) -> u64 {
-    word.wrapping_sub(ONES) & !word & HIGHS
-}
+const QUOTES: u64 = splat(b'"');
+const BACKSLASHES: u64 = splat(b'\\');
 
 /// The position of the first `"` or `\` at or after `cursor`. Eight bytes at a time (SWAR):
 /// strings are most of a record's bytes, and most of them are too short for `memchr` to pay off.
 #[inline(always)]
 fn find_quote_or_backslash(bytes: &[u8], mut cursor: usize) -> Option<usize> {
+    // the word is loaded from the slice the loop's `get` bounded (`swar::word_at` would check
+    // the bounds a second time, 10 % more instructions for the whole split)
     while let Some(chunk) = bytes.get(cursor..cursor + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
@@ -57,9 +52,9 @@ fn find_quote_or_backslash(bytes: &[u8], mut cursor: usize) -> Option<usize> {
 /// time. Setting bit 5 turns `[` into `{` and `]` into `}` (and nothing else into either).
 #[inline(always)]
 fn find_structural(bytes: &[u8], mut cursor: usize) -> Option<usize> {
-    const OPENS: u64 = ONES * b'{' as u64;
-    const CLOSES: u64 = ONES * b'}' as u64;
-    const BIT_5: u64 = ONES * 0x20;
+    const OPENS: u64 = splat(b'{');
+    const CLOSES: u64 = splat(b'}');
+    const BIT_5: u64 = splat(0x20);
     while let Some(chunk) = bytes.get(cursor..cursor + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);

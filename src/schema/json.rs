@@ -3,6 +3,8 @@
 
 use serde_json::value::RawValue;
 
+use crate::swar::{bytes_below, splat, word_at, zero_bytes};
+
 /// Writes one JSON object's fields.
 pub struct ObjectWriter<'a> {
     out: &'a mut Vec<u8>,
@@ -20,27 +22,19 @@ pub struct ArrayWriter<'a> {
 /// are mostly ids and names of a few dozen bytes.
 #[inline]
 pub(crate) fn needs_escaping(value: &str) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // the high bit of each byte below `limit` (or equal to zero after an xor); a byte above a
-    // true hit may be marked too, which does not change the answer
-    let below = |word: u64, limit: u64| word.wrapping_sub(ONES * limit) & !word & HIGHS;
+    // only whether a byte is marked matters, so the marks above a true hit do no harm
     let flagged = |word: u64| {
-        below(word, 0x20)
-            | below(word ^ (ONES * u64::from(b'"')), 1)
-            | below(word ^ (ONES * u64::from(b'\\')), 1)
+        bytes_below(word, 0x20) | zero_bytes(word ^ splat(b'"')) | zero_bytes(word ^ splat(b'\\'))
     };
     let mut chunks = value.as_bytes().chunks_exact(8);
     let mut found = 0u64;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        found |= flagged(u64::from_le_bytes(word));
+        found |= flagged(word_at(chunk, 0));
     }
     let rest = chunks.remainder();
-    let mut word = [b'a'; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    found |= flagged(u64::from_le_bytes(word));
+    let mut padded = [b'a'; 8];
+    padded[..rest.len()].copy_from_slice(rest);
+    found |= flagged(word_at(&padded, 0));
     found != 0
 }
 

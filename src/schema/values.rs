@@ -59,7 +59,7 @@ pub fn is_blank(value: &str) -> bool {
     }
 }
 
-/// Whether `text` starts with `prefix`, ignoring ASCII case (`prefix` is lower case).
+/// Whether `text` starts with `prefix`, ignoring ASCII case.
 pub fn starts_with_lowercase(text: &str, prefix: &str) -> bool {
     text.as_bytes()
         .get(..prefix.len())

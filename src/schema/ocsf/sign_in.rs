@@ -418,30 +418,28 @@ fn auth_factor(method: &str) -> Option<(i64, &str)> {
     }
 }
 
+/// The words that name each factor type, tried in this order: the first match wins.
+const FACTOR_WORDS: &[(&[&str], i64, &str)] = &[
+    (&["password"], 11, "Password"),
+    (&["text message", "sms"], 1, "SMS"),
+    (&["phone call", "voice"], 3, "Phone Call"),
+    (&["notification", "push"], 5, "Push Notification"),
+    (&["verification code", "oath", "otp"], 7, "OTP"),
+    (&["fido2", "passkey", "security key"], 10, "WebAuthn"),
+    (&["windows hello", "biometric"], 4, "Biometric"),
+    (&["email"], 8, "Email"),
+];
+
 fn auth_factor_by_words(method: &str) -> Option<(i64, &str)> {
     let lower = method.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|word| lower.contains(word));
-    Some(if lower == "previously satisfied" {
+    if lower == "previously satisfied" {
         return None;
-    } else if has(&["password"]) {
-        (11, "Password")
-    } else if has(&["text message", "sms"]) {
-        (1, "SMS")
-    } else if has(&["phone call", "voice"]) {
-        (3, "Phone Call")
-    } else if has(&["notification", "push"]) {
-        (5, "Push Notification")
-    } else if has(&["verification code", "oath", "otp"]) {
-        (7, "OTP")
-    } else if has(&["fido2", "passkey", "security key"]) {
-        (10, "WebAuthn")
-    } else if has(&["windows hello", "biometric"]) {
-        (4, "Biometric")
-    } else if has(&["email"]) {
-        (8, "Email")
-    } else {
-        (99, method)
-    })
+    }
+    let by_words = FACTOR_WORDS
+        .iter()
+        .find(|(words, _, _)| words.iter().any(|word| lower.contains(word)))
+        .map(|(_, type_id, caption)| (*type_id, *caption));
+    Some(by_words.unwrap_or((99, method)))
 }
 
 /// `auth_factors` from the beta `authenticationDetails` steps; "Previously satisfied" is skipped.
