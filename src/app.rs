@@ -183,6 +183,7 @@ pub async fn run(
         topics: config.kafka.topics.clone(),
         backoff: options.backoff,
         instance_id: config.kafka.instance_id.clone(),
+        checkpoint_interval: config.checkpoint.interval,
     });
     let (stop_sender, stop_receiver) = watch::channel(false);
 

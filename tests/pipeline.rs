@@ -271,10 +271,11 @@ async fn steady_state_stays_inside_the_budget_and_a_429_waits_its_retry_after() 
 }
 
 /// A store that fails one commit, as a crash between produce and commit would leave things: the
-/// first commit after `armed_after` commits that carries at least 20 new records.
+/// first commit after `armed_after` commits that carries at least `min_new_records` new records.
 struct CrashingStore {
     inner: FileStore,
     armed_after: usize,
+    min_new_records: usize,
     commits: AtomicUsize,
     lost_batch: parking_lot::Mutex<Option<usize>>,
 }
@@ -294,7 +295,8 @@ impl CheckpointStore for CrashingStore {
         let new_records = previous.map_or(cursor.seen.len(), |previous| {
             cursor.seen.len().saturating_sub(previous.seen.len())
         });
-        if number > self.armed_after && lost_batch.is_none() && new_records >= 20 {
+        if number > self.armed_after && lost_batch.is_none() && new_records >= self.min_new_records
+        {
             *lost_batch = Some(new_records);
             return Box::pin(std::future::ready(Err(CheckpointError::Io {
                 path: "injected".into(),
@@ -312,8 +314,16 @@ impl CheckpointStore for CrashingStore {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_its_batch() {
+/// Runs one tenant's streams until a commit fails (the crash), restarts from the file checkpoints
+/// and compares Kafka with the ground truth: nothing missing, nothing extra. Returns the records
+/// the failed commit carried and the duplicates the restart published (and prints the records
+/// expected).
+async fn crash_between_produce_and_commit(
+    polling: PollingConfig,
+    checkpoint_interval: Duration,
+    armed_after: usize,
+    min_new_records: usize,
+) -> (usize, usize) {
     let sim_config = SimConfig {
         tenant_count: 1,
         ..busy_simulator(3)
@@ -322,13 +332,15 @@ async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_it
     let (sim, clock) = simulator(sim_config).await;
     let kafka = kafka();
     let directory = tempfile::tempdir().expect("tempdir");
-    let config = common::config(&sim, &kafka, directory.path(), polling());
+    let mut config = common::config(&sim, &kafka, directory.path(), polling);
+    config.checkpoint.interval = checkpoint_interval;
     let state = directory.path().join("state");
     let manual = clock.as_manual().expect("manual").clone();
 
     let crashing = Arc::new(CrashingStore {
         inner: FileStore::new(&state),
-        armed_after: 40,
+        armed_after,
+        min_new_records,
         commits: AtomicUsize::new(0),
         lost_batch: parking_lot::Mutex::new(None),
     });
@@ -383,6 +395,17 @@ async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_it
         duplicates += got.values().map(|count| count - 1).sum::<usize>();
     }
     println!(
+        "{} records expected, none missing",
+        expected.values().map(BTreeSet::len).sum::<usize>()
+    );
+    (lost_batch, duplicates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_its_batch() {
+    let (lost_batch, duplicates) =
+        crash_between_produce_and_commit(polling(), Duration::from_secs(10), 40, 20).await;
+    println!(
         "crash run: lost batch of {lost_batch} records, {duplicates} duplicates after restart"
     );
     assert!(
@@ -390,6 +413,34 @@ async fn a_crash_between_produce_and_commit_loses_nothing_and_repeats_at_most_it
         "duplicates {duplicates} > batch in flight {lost_batch}"
     );
     assert!(duplicates > 0, "the uncommitted batch was produced again");
+}
+
+/// `checkpoint.interval: 0s`: a window commits after every page once Kafka acknowledged it, so a
+/// crash repeats at most one page of a stream, however long its window. The crash comes in the
+/// first windows, which catch up on an hour of history (a commit per window would carry all
+/// of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_checkpoint_after_every_page_a_crash_repeats_at_most_one_page() {
+    let page_size = 25;
+    let polling = PollingConfig {
+        page_size,
+        ..polling()
+    };
+    let (lost_batch, duplicates) =
+        crash_between_produce_and_commit(polling, Duration::ZERO, 0, 10).await;
+    println!(
+        "crash run, a checkpoint after every page: lost batch of {lost_batch} records, \
+         {duplicates} duplicates after restart"
+    );
+    assert!(
+        lost_batch <= page_size as usize,
+        "the failed commit carried {lost_batch} records, more than a page ({page_size})"
+    );
+    assert!(
+        duplicates <= lost_batch,
+        "duplicates {duplicates} > batch in flight {lost_batch}"
+    );
+    assert!(duplicates > 0, "the uncommitted page was produced again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,4 +526,42 @@ async fn an_unlicensed_tenant_is_reported_and_everything_else_flows() {
             );
         }
     }
+}
+
+/// A new stream commits its origin before it reads anything: a stream that never completes a
+/// window (its credentials refused from the start) still keeps where it started, so that a
+/// restart hours later begins there and not at a lookback from its own, later start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_stream_commits_its_origin_before_its_first_window() {
+    let sim_config = SimConfig {
+        tenant_count: 1,
+        ..busy_simulator(1)
+    };
+    let (sim, clock) = simulator(sim_config).await;
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&sim, &kafka, directory.path(), polling());
+    std::fs::write(directory.path().join("secret-0"), "revoked\n").expect("secret file");
+    let tenant_id = sim.tenants()[0].tenant_id.clone();
+    let store = Arc::new(MemoryStore::new());
+    let running = start(config, &clock, Some(store.clone())).await;
+    common::wait_for(Duration::from_secs(30), || {
+        StreamKind::ALL
+            .iter()
+            .all(|stream| store.get(&tenant_id, *stream).is_some())
+    })
+    .await;
+    let origin = START.saturating_sub(HOUR);
+    for stream in StreamKind::ALL {
+        let cursor = store.get(&tenant_id, stream).expect("committed");
+        assert_eq!(cursor.origin, origin, "{stream:?}");
+        assert_eq!(cursor.watermark, origin, "{stream:?}: no window completed");
+        assert!(cursor.seen.is_empty(), "{stream:?}");
+    }
+    assert_eq!(
+        consume_events(&kafka).len(),
+        0,
+        "the refused credentials let nothing through"
+    );
+    running.stop().await.expect("stops");
 }

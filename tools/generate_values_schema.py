@@ -127,6 +127,7 @@ CONFIG = obj(
                 "max_record_bytes": INT,
                 "load_timeout": DURATION,
                 "takeover_wait": DURATION,
+                "interval": DURATION,
             }
         ),
         "log": obj({"format": {"enum": ["json", "pretty"]}, "level": STRING}),

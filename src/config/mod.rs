@@ -585,6 +585,12 @@ pub struct CheckpointConfig {
     /// hand over (stop and say so) before it goes on without it.
     #[serde(default = "default_takeover_wait", with = "duration")]
     pub takeover_wait: Duration,
+    /// at_least_once: how often a stream in the middle of a window commits what Kafka has
+    /// acknowledged so far (the ids remembered, the watermark where it was), so that a crash
+    /// repeats about this much of its output instead of its whole window; `0s`: after every
+    /// page. exactly_once commits every page in its transaction and does not use it.
+    #[serde(default = "default_checkpoint_interval", with = "duration")]
+    pub interval: Duration,
 }
 
 fn default_true() -> bool {
@@ -611,6 +617,10 @@ fn default_takeover_wait() -> Duration {
     Duration::from_secs(15)
 }
 
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
 impl Default for CheckpointConfig {
     fn default() -> Self {
         CheckpointConfig {
@@ -624,6 +634,7 @@ impl Default for CheckpointConfig {
             max_record_bytes: default_max_record_bytes(),
             load_timeout: default_load_timeout(),
             takeover_wait: default_takeover_wait(),
+            interval: default_checkpoint_interval(),
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct Shared {
     pub backoff: Backoff,
     /// `kafka.instance_id`, carried in a header of checkpoint records.
     pub instance_id: String,
+    /// `checkpoint.interval`: at_least_once commits inside a window at most this often.
+    pub checkpoint_interval: Duration,
 }
 
 /// Why a stream stopped the process.
@@ -202,7 +204,9 @@ impl StreamTask {
         }
     }
 
-    async fn load_cursor(&self) -> Result<Cursor, PipelineError> {
+    /// The stream's cursor from its checkpoint; without one, a new cursor at
+    /// `polling.initial_lookback`, flagged so that it is committed before anything is read.
+    async fn load_cursor(&self) -> Result<(Cursor, bool), PipelineError> {
         let store = self.shared.store.clone();
         let tenant = self.tenant.tenant_id.clone();
         let stream = self.stream;
@@ -226,7 +230,7 @@ impl StreamTask {
                     seen_ids = cursor.seen.len(),
                     "stream resumes from its checkpoint"
                 );
-                cursor
+                (cursor, false)
             }
             None => {
                 let origin = now.saturating_sub(self.shared.polling.initial_lookback);
@@ -236,7 +240,7 @@ impl StreamTask {
                     origin = %origin,
                     "stream starts without a checkpoint, from polling.initial_lookback"
                 );
-                Cursor::start(origin, now)
+                (Cursor::start(origin, now), true)
             }
         })
     }
@@ -384,7 +388,12 @@ impl StreamTask {
             api_version = self.tenant.api_version.as_str(),
             "stream started"
         );
-        let mut cursor = self.load_cursor().await?;
+        let (mut cursor, new) = self.load_cursor().await?;
+        if new {
+            // the origin is kept at once: a restart before the first window ends starts where
+            // this run did, not at a lookback from its own later start
+            self.commit(&cursor).await?;
+        }
         self.metrics
             .committed(cursor.watermark, None, self.shared.clock.now());
         loop {

@@ -80,6 +80,14 @@ struct Scratch {
     page_ids: Vec<IdHash>,
 }
 
+/// at_least_once: the commits made in the middle of a window attempt.
+struct WithinWindow {
+    /// When the next one is due.
+    due: Timestamp,
+    /// How many pending ids the last one remembered.
+    committed: Option<usize>,
+}
+
 /// Everything a page needs to be processed, borrowed apart from the page stream.
 struct PageJob<'a> {
     task: &'a StreamTask,
@@ -156,6 +164,14 @@ impl StreamTask {
             window_to: window.to,
             tracker,
         };
+        let mut checkpoint = WithinWindow {
+            due: self
+                .shared
+                .clock
+                .now()
+                .saturating_add(self.shared.checkpoint_interval),
+            committed: None,
+        };
         let mut page_stream = pin!(pages(&context, url));
         // a fetch may wait long (the tenant's budget, a Retry-After, a slow answer): shutdown
         // interrupts it; nothing of the window is committed that was not delivered
@@ -174,10 +190,11 @@ impl StreamTask {
             };
             // the next page is requested while this one is mapped and produced; the mapping and
             // producing of a page always finishes
-            let (following, processed) = tokio::join!(
-                until_shutdown(&mut shutdown, page_stream.next()),
-                job.process_page(&page, pending, scratch)
-            );
+            let (following, processed) =
+                tokio::join!(until_shutdown(&mut shutdown, page_stream.next()), async {
+                    job.process_page(&page, pending, scratch).await?;
+                    job.checkpoint_if_due(pending, &mut checkpoint).await
+                });
             processed?;
             match following {
                 Some(following) => next = following,
@@ -281,6 +298,60 @@ impl PageJob<'_> {
         scratch.newest = newest_before;
         task.metrics.transaction(false, page_records);
         outcome
+    }
+
+    /// at_least_once, between pages: once `checkpoint.interval` has passed since the attempt's
+    /// start or its last commit, waits for Kafka to acknowledge everything sent so far and
+    /// commits the cursor with those ids remembered and the watermark where it was. A crash then
+    /// repeats only what came after, not the whole window. When a delivery failed nothing is
+    /// committed: the window's end reports the failure and reads the window again.
+    async fn checkpoint_if_due(
+        &self,
+        pending: &SeenIds,
+        checkpoint: &mut WithinWindow,
+    ) -> Result<(), ReadError> {
+        let task = self.task;
+        if task.shared.publisher.is_transactional()
+            || checkpoint.committed == Some(pending.len())
+            || pending.is_empty()
+            || task.shared.clock.now() < checkpoint.due
+        {
+            return Ok(());
+        }
+        if self.tracker.wait().await.is_ok() {
+            let mut snapshot = self.cursor.clone();
+            snapshot.remember(pending);
+            let started = std::time::Instant::now();
+            match task
+                .shared
+                .store
+                .commit(&task.tenant.tenant_id, task.stream, snapshot)
+                .await
+            {
+                Ok(()) => {
+                    task.metrics
+                        .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
+                    checkpoint.committed = Some(pending.len());
+                }
+                Err(error) if error.is_transient() => {
+                    // the window's own commit at its end tries again
+                    task.metrics.checkpoint_commit_failed();
+                    tracing::warn!(
+                        tenant = task.tenant.tenant_id.as_str(),
+                        stream = task.stream.as_str(),
+                        error = %error,
+                        "checkpoint in the middle of a window failed; the window goes on and commits at its end"
+                    );
+                }
+                Err(error) => return Err(ReadError::Checkpoint(error)),
+            }
+        }
+        checkpoint.due = task
+            .shared
+            .clock
+            .now()
+            .saturating_add(task.shared.checkpoint_interval);
+        Ok(())
     }
 
     /// After an abort, which settled every record of the transaction: a refusal that retrying
