@@ -233,7 +233,7 @@ fn slot_of(key: &str, size: usize) -> usize {
 /// differ), mixed by one multiplication; the high bits are used. Cheaper than a general hash
 /// over the whole name, and the index is looked up a few hundred times per record.
 #[inline]
-fn key_hash(key: &[u8]) -> u64 {
+pub(crate) fn key_hash(key: &[u8]) -> u64 {
     let length = key.len();
     let (head, tail) = if length >= 8 {
         (word_at(key, 0), word_at(key, length - 8))

@@ -15,7 +15,7 @@ use crate::swar::{splat, zero_bytes};
 /// One property: its name (unescaped) and its value's raw JSON text.
 pub type Property<'a> = (Cow<'a, str>, &'a str);
 
-fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
+pub(crate) fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
     while let Some(byte) = bytes.get(position) {
         if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
             break;
@@ -51,7 +51,7 @@ fn find_quote_or_backslash(bytes: &[u8], mut cursor: usize) -> Option<usize> {
 /// The position of the first `"`, `{`, `}`, `[` or `]` at or after `cursor`, eight bytes at a
 /// time. Setting bit 5 turns `[` into `{` and `]` into `}` (and nothing else into either).
 #[inline(always)]
-fn find_structural(bytes: &[u8], mut cursor: usize) -> Option<usize> {
+pub(crate) fn find_structural(bytes: &[u8], mut cursor: usize) -> Option<usize> {
     const OPENS: u64 = splat(b'{');
     const CLOSES: u64 = splat(b'}');
     const BIT_5: u64 = splat(0x20);
@@ -76,7 +76,7 @@ fn find_structural(bytes: &[u8], mut cursor: usize) -> Option<usize> {
 
 /// The position after the closing quote of the string starting at `position` (a `"`), and
 /// whether it contained escapes.
-fn skip_string(bytes: &[u8], position: usize) -> Option<(usize, bool)> {
+pub(crate) fn skip_string(bytes: &[u8], position: usize) -> Option<(usize, bool)> {
     let mut cursor = position + 1;
     let mut escaped = false;
     loop {

@@ -10,13 +10,14 @@
 //! integration's convention, so its dashboards work), so nothing is lost.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use super::json::{ObjectWriter, needs_escaping, write_string};
 use super::values::{self, Fields};
 use super::{MapContext, MapError};
 use crate::clock::Timestamp;
-use crate::graph::record::Record;
-use crate::graph::split::split_array;
+use crate::graph::record::{Record, key_hash};
+use crate::graph::split::{find_structural, skip_string, skip_whitespace, split_array};
 use crate::stream::StreamKind;
 
 pub const ECS_VERSION: &str = "8.11.0";
@@ -45,7 +46,70 @@ pub fn snake_case(name: &str) -> Cow<'_, str> {
 }
 
 /// Writes `name` in snake_case as a JSON string, straight into `out` (no string per key).
+/// Graph's property names are a small fixed set: each thread remembers the names it wrote, so
+/// that after the first records a key is a lookup and one copy.
 fn write_snake_key(out: &mut Vec<u8>, name: &str) {
+    let remembered = SNAKE_NAMES
+        .try_with(|names| match names.try_borrow_mut() {
+            Ok(mut names) => names.write(out, name),
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    if !remembered {
+        write_snake_key_now(out, name);
+    }
+}
+
+thread_local! {
+    static SNAKE_NAMES: RefCell<SnakeNames> = RefCell::new(SnakeNames::default());
+}
+
+/// Slots of the table of remembered names, and how many it takes (at most half full, so that
+/// an empty slot ends every search; names beyond are written without it).
+const SNAKE_SLOTS: usize = 1024;
+const SNAKE_KEPT: usize = SNAKE_SLOTS / 2;
+
+/// A Graph name and its snake_case JSON string, quotes included.
+type SnakeName = (Box<str>, Box<[u8]>);
+
+/// Names and their snake_case JSON strings, by an open-addressing table.
+#[derive(Default)]
+struct SnakeNames {
+    slots: Vec<Option<SnakeName>>,
+    kept: usize,
+}
+
+impl SnakeNames {
+    /// Writes the remembered form of `name`, remembering it first if there is room; false when
+    /// the table is full and `name` is not in it.
+    fn write(&mut self, out: &mut Vec<u8>, name: &str) -> bool {
+        if self.slots.is_empty() {
+            self.slots.resize_with(SNAKE_SLOTS, || None);
+        }
+        let mut slot = (key_hash(name.as_bytes()) >> 54) as usize;
+        loop {
+            match &self.slots[slot] {
+                Some((known, snake)) if **known == *name => {
+                    out.extend_from_slice(snake);
+                    return true;
+                }
+                Some(_) => slot = (slot + 1) % SNAKE_SLOTS,
+                None if self.kept < SNAKE_KEPT => {
+                    let mut snake = Vec::with_capacity(name.len() * 2 + 2);
+                    write_snake_key_now(&mut snake, name);
+                    out.extend_from_slice(&snake);
+                    self.slots[slot] = Some((name.into(), snake.into_boxed_slice()));
+                    self.kept += 1;
+                    return true;
+                }
+                None => return false,
+            }
+        }
+    }
+}
+
+/// `name` in snake_case as a JSON string, built byte by byte.
+fn write_snake_key_now(out: &mut Vec<u8>, name: &str) {
     // a name is built in a stack buffer and copied once: at most 2 bytes out per byte in, plus
     // the quotes; longer names and names needing escapes take the general way
     const LONGEST: usize = 64;
@@ -79,6 +143,102 @@ fn write_snake_key(out: &mut Vec<u8>, name: &str) {
 
 /// Copies a raw JSON value with every object key in snake_case (repeated keys once, the last).
 fn write_snake_json(out: &mut Vec<u8>, raw: &str) {
+    let nested = raw.starts_with('{')
+        // an array without a `{` anywhere (strings, numbers) has no keys to rename
+        || (raw.starts_with('[') && memchr::memchr(b'{', raw.as_bytes()).is_some());
+    if !nested {
+        out.extend_from_slice(raw.as_bytes());
+        return;
+    }
+    if !copy_with_snake_keys(out, raw) {
+        write_snake_json_split(out, raw);
+    }
+}
+
+/// Open objects' keys the one-pass copy keeps (to notice a repeat), and containers it lets be
+/// open at once; a value beyond either is split instead.
+const COPY_KEYS: usize = 64;
+const COPY_DEPTH: usize = 32;
+
+/// Copies a raw object or array from a validated record with every object key in snake_case,
+/// in one pass over its text: strings, numbers and structure are copied as they are, keys are
+/// rewritten, no object is split. Returns false, with `out` as it was, when a key has escapes,
+/// a key repeats within its object, or the value holds more open keys or depth than the
+/// tables: the caller then splits it, which keeps a repeated key once, with its last value.
+fn copy_with_snake_keys(out: &mut Vec<u8>, raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let rollback = out.len();
+    // (start, end) of every key of the open objects, innermost last
+    let mut keys = [(0u32, 0u32); COPY_KEYS];
+    let mut key_count = 0usize;
+    // where each open container's keys begin in `keys`
+    let mut first_key = [0u8; COPY_DEPTH];
+    let mut depth = 0usize;
+    let mut copied = 0usize;
+    let mut cursor = 0usize;
+    let complete = loop {
+        let Some(position) = find_structural(bytes, cursor) else {
+            break true;
+        };
+        match bytes[position] {
+            b'"' => {
+                let Some((end, escaped)) = skip_string(bytes, position) else {
+                    break false;
+                };
+                cursor = end;
+                // in valid JSON a string followed by `:` is a key, and every key is
+                if bytes.get(skip_whitespace(bytes, end)) != Some(&b':') {
+                    continue;
+                }
+                let (start, stop) = (position + 1, end - 1);
+                let Some(&open) = depth.checked_sub(1).and_then(|inner| first_key.get(inner))
+                else {
+                    break false;
+                };
+                let name = &bytes[start..stop];
+                let repeated = keys[usize::from(open)..key_count]
+                    .iter()
+                    .any(|&(from, to)| &bytes[from as usize..to as usize] == name);
+                if escaped || repeated || key_count == COPY_KEYS {
+                    break false;
+                }
+                keys[key_count] = (start as u32, stop as u32);
+                key_count += 1;
+                out.extend_from_slice(&bytes[copied..position]);
+                write_snake_key(out, &raw[start..stop]);
+                copied = end;
+            }
+            b'{' | b'[' => {
+                if depth == COPY_DEPTH {
+                    break false;
+                }
+                // key_count < COPY_KEYS = 64 fits a byte
+                first_key[depth] = key_count as u8;
+                depth += 1;
+                cursor = position + 1;
+            }
+            _ => {
+                // `}` or `]`: the container's keys are forgotten
+                let Some(inner) = depth.checked_sub(1) else {
+                    break false;
+                };
+                depth = inner;
+                key_count = usize::from(first_key[inner]);
+                cursor = position + 1;
+            }
+        }
+    };
+    if complete {
+        out.extend_from_slice(&bytes[copied..]);
+    } else {
+        out.truncate(rollback);
+    }
+    complete
+}
+
+/// Copies a raw object or array by splitting every object in it: the way for values the
+/// one-pass copy leaves (repeated or escaped keys).
+fn write_snake_json_split(out: &mut Vec<u8>, raw: &str) {
     if raw.starts_with('{')
         && let Ok(object) = Record::parse_validated(raw)
     {
@@ -609,6 +769,227 @@ fn map_provisioning(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// The value with every object key in snake_case, through a parsed tree: the reference.
+    fn snake_tree(value: Value) -> Value {
+        match value {
+            Value::Object(object) => Value::Object(
+                object
+                    .into_iter()
+                    .map(|(key, value)| (snake_case(&key).into_owned(), snake_tree(value)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(snake_tree).collect()),
+            other => other,
+        }
+    }
+
+    fn through_copy(raw: &str) -> (bool, Vec<u8>) {
+        let mut out = b"prefix".to_vec();
+        let copied = copy_with_snake_keys(&mut out, raw);
+        (copied, out.split_off(6))
+    }
+
+    fn written(raw: &str) -> Value {
+        let mut out = Vec::new();
+        write_snake_json(&mut out, raw);
+        serde_json::from_slice(&out).unwrap_or_else(|error| panic!("{error}: {raw}"))
+    }
+
+    /// Remembered names are written as they were the first time; a full table writes the
+    /// names it does not hold without remembering them, and keeps answering for those it does.
+    #[test]
+    fn remembered_snake_names_are_written_as_built_and_the_table_stays_bounded() {
+        let mut names = SnakeNames::default();
+        let all: Vec<String> = (0..SNAKE_KEPT + 100)
+            .map(|index| format!("propertyNumber{index}X"))
+            .chain(["ÄnderungsZeit".to_owned(), "quote\"Inside".to_owned()])
+            .collect();
+        for round in 0..2 {
+            for (index, name) in all.iter().enumerate() {
+                let mut built = Vec::new();
+                write_snake_key_now(&mut built, name);
+                let mut remembered = Vec::new();
+                let held = names.write(&mut remembered, name);
+                assert_eq!(held, index < SNAKE_KEPT, "round {round}: {name}");
+                if held {
+                    assert_eq!(remembered, built, "{name}");
+                } else {
+                    assert!(remembered.is_empty(), "{name}");
+                }
+                let mut through_thread = Vec::new();
+                write_snake_key(&mut through_thread, name);
+                assert_eq!(through_thread, built, "{name}");
+            }
+        }
+        assert_eq!(names.kept, SNAKE_KEPT);
+        assert_eq!(
+            names.slots.iter().filter(|slot| slot.is_some()).count(),
+            SNAKE_KEPT
+        );
+    }
+
+    /// The one-pass copy writes what splitting every object writes; what it leaves (repeated
+    /// or escaped keys, too many open keys, too deep) it leaves untouched, and splitting takes it.
+    #[test]
+    fn the_one_pass_copy_renames_keys_as_the_tree_does_and_leaves_what_it_cannot() {
+        let copied = [
+            r#"{"deviceId":"x","isCompliant":true,"geoCoordinates":{"latitude":1.5,"longitude":-2}}"#,
+            r#"[{"policyId":"a","enforcedGrantControls":["Mfa"]},{"policyId":"b","result":"notApplied"}]"#,
+            r#"{ "outer" : { "innerKey" : [ 1 , { "deepKey" : "v:a\"l\\" } ] } , "b" : null }"#,
+            r#"{"a":{"sameName":1},"b":{"sameName":2},"sameName":3}"#,
+            r#"{"ÄnderungsZeit":"ü","key:With":"colon","quote\"Value":1}"#,
+            r#"{"text":"has \"keyLike\": inside","n":-1.5e3,"t":true,"f":false,"z":null}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"[[[{"a":[]}]],{}]"#,
+        ];
+        for raw in copied {
+            let (complete, out) = through_copy(raw);
+            // a key with an escape is left to the split: it is decoded before renaming
+            if raw.contains(r#"quote\"Value"#) {
+                assert!(!complete && out.is_empty(), "{raw}");
+            } else {
+                assert!(complete, "{raw}");
+                let copy: Value = serde_json::from_slice(&out).expect("valid JSON");
+                let reference = snake_tree(serde_json::from_str(raw).expect("valid"));
+                assert_eq!(copy, reference, "{raw}");
+            }
+            assert_eq!(
+                written(raw),
+                snake_tree(serde_json::from_str(raw).expect("valid"))
+            );
+        }
+
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(COPY_DEPTH + 1),
+            "]".repeat(COPY_DEPTH + 1)
+        );
+        let deep_object = format!(
+            "{}{{\"someKey\":1}}{}",
+            "[".repeat(COPY_DEPTH),
+            "]".repeat(COPY_DEPTH)
+        );
+        let many_keys = format!(
+            "{{{}}}",
+            (0..=COPY_KEYS)
+                .map(|index| format!("\"keyNumber{index}\":{index}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let left = [
+            // a repeated key, at the top and deep down: once, the last value
+            r#"{"riskState":"x","riskState":"none"}"#.to_owned(),
+            r#"[{"a":{"deepKey":1,"other":2,"deepKey":3}}]"#.to_owned(),
+            r#"{"escaped\u0041Key":1}"#.to_owned(),
+            deep_object,
+            many_keys,
+        ];
+        for raw in &left {
+            let (complete, out) = through_copy(raw);
+            assert!(!complete && out.is_empty(), "{raw}");
+            assert_eq!(
+                written(raw),
+                snake_tree(serde_json::from_str(raw).expect("valid")),
+                "{raw}"
+            );
+        }
+        // nothing to rename in an array of scalars, however deep: copied as it is
+        let mut out = Vec::new();
+        write_snake_json(&mut out, &deep);
+        assert_eq!(out, deep.as_bytes());
+    }
+
+    /// Random nested values (camelCase keys, repeats, escapes, whitespace): written through the
+    /// one-pass copy or the split, always what the tree says.
+    #[test]
+    fn random_nested_values_are_renamed_as_the_tree_does() {
+        fn value(rng: &mut fastrand::Rng, depth: usize, out: &mut String) {
+            let space = |rng: &mut fastrand::Rng, out: &mut String| {
+                if rng.u8(..8) == 0 {
+                    out.push_str([" ", "\n", "\t ", "\r\n  "][rng.usize(..4)]);
+                }
+            };
+            let kind = if depth >= 5 { rng.u8(..4) } else { rng.u8(..7) };
+            match kind {
+                0 => out.push_str(["true", "false", "null", "-0.5e-3", "42"][rng.usize(..5)]),
+                1..=3 => {
+                    let text = [
+                        "plain",
+                        "with \\\"quotes\\\"",
+                        "key\\\":",
+                        "ünïcode",
+                        "",
+                        "a\\\\b",
+                    ][rng.usize(..6)];
+                    out.push('"');
+                    out.push_str(text);
+                    out.push('"');
+                }
+                4 => {
+                    out.push('[');
+                    for index in 0..rng.usize(..4) {
+                        if index > 0 {
+                            out.push(',');
+                        }
+                        space(rng, out);
+                        value(rng, depth + 1, out);
+                        space(rng, out);
+                    }
+                    out.push(']');
+                }
+                _ => {
+                    out.push('{');
+                    let names = [
+                        "userId",
+                        "riskLevel",
+                        "a",
+                        "geoCoordinates",
+                        "ABCDef",
+                        "x_y",
+                        "escaped\\u0042",
+                    ];
+                    for index in 0..rng.usize(..5) {
+                        if index > 0 {
+                            out.push(',');
+                        }
+                        space(rng, out);
+                        out.push('"');
+                        out.push_str(names[rng.usize(..names.len())]);
+                        out.push('"');
+                        space(rng, out);
+                        out.push(':');
+                        space(rng, out);
+                        value(rng, depth + 1, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        let mut rng = fastrand::Rng::with_seed(11);
+        let (mut copies, mut splits) = (0, 0);
+        for _ in 0..3000 {
+            let mut raw = String::new();
+            value(&mut rng, 0, &mut raw);
+            let reference: Value = serde_json::from_str(&raw).expect("valid JSON");
+            if !matches!(reference, Value::Object(_) | Value::Array(_)) {
+                continue;
+            }
+            let (complete, _) = through_copy(&raw);
+            if complete {
+                copies += 1;
+            } else {
+                splits += 1;
+            }
+            assert_eq!(written(&raw), snake_tree(reference), "{raw}");
+        }
+        assert!(
+            copies > 500 && splits > 200,
+            "copies {copies}, splits {splits}"
+        );
+    }
 
     #[test]
     fn property_names_become_snake_case() {
