@@ -179,6 +179,51 @@ fn split_properties<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) -> Op
     }
 }
 
+/// The raw values of `keys` in the object `text` (a repeated key's last), in one pass and
+/// without a property list: for reading two or three properties of many small objects. `None`
+/// when `text` is not an object of the expected shape or a key has escapes (the caller then
+/// splits it). `text` must be valid JSON.
+pub fn pick_properties<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+) -> Option<[Option<&'a str>; N]> {
+    let bytes = text.as_bytes();
+    let mut found = [None; N];
+    let mut position = skip_whitespace(bytes, 0);
+    if bytes.get(position) != Some(&b'{') {
+        return None;
+    }
+    position = skip_whitespace(bytes, position + 1);
+    if bytes.get(position) == Some(&b'}') {
+        return Some(found);
+    }
+    loop {
+        if bytes.get(position) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, escaped) = skip_string(bytes, position)?;
+        if escaped {
+            return None;
+        }
+        let key = &text[position + 1..key_end - 1];
+        position = skip_whitespace(bytes, key_end);
+        if bytes.get(position) != Some(&b':') {
+            return None;
+        }
+        let value_start = skip_whitespace(bytes, position + 1);
+        let value_end = skip_value(bytes, value_start)?;
+        if let Some(slot) = keys.iter().position(|wanted| *wanted == key) {
+            found[slot] = Some(&text[value_start..value_end]);
+        }
+        position = skip_whitespace(bytes, value_end);
+        match bytes.get(position)? {
+            b',' => position = skip_whitespace(bytes, position + 1),
+            b'}' => return Some(found),
+            _ => return None,
+        }
+    }
+}
+
 /// The items of the array `text` as raw texts, or `None` when it is not an array.
 pub fn split_array(text: &str) -> Option<Vec<&str>> {
     let bytes = text.as_bytes();
@@ -307,6 +352,36 @@ mod tests {
                 assert_eq!(ours[0].1, format!("\"{content}\""));
             }
         }
+    }
+
+    /// Picking properties finds what the split finds, a repeated key's last value included,
+    /// and leaves objects with escaped keys to the split.
+    #[test]
+    fn picked_properties_are_the_split_ones() {
+        let keys = [
+            "authenticationMethod",
+            "authenticationMethodDetail",
+            "absent",
+        ];
+        for text in [
+            r#"{"authenticationStepDateTime":"2026-01-05T10:00:00Z","authenticationMethod":"Password","authenticationMethodDetail":"Password Hash Sync","succeeded":true}"#,
+            r#"{ "authenticationMethod" : "Text message" , "nested" : {"authenticationMethod":"inner"}, "authenticationMethod" : "Mobile app notification" }"#,
+            r#"{"authenticationMethodDetail":null,"list":["authenticationMethod",1]}"#,
+            r#"{}"#,
+            r#" {"authenticationMethod":"Ä \"quoted\""} "#,
+        ] {
+            let picked = pick_properties(text, keys).expect("an object without escaped keys");
+            let record = crate::graph::record::Record::parse_validated(text).expect("object");
+            for (key, value) in keys.iter().zip(picked) {
+                assert_eq!(value, record.get(key), "{key} in {text}");
+            }
+        }
+        assert_eq!(
+            pick_properties(r#"{"authentication\u004dethod":"x"}"#, keys),
+            None
+        );
+        assert_eq!(pick_properties(r#"["authenticationMethod"]"#, keys), None);
+        assert_eq!(pick_properties(r#""text""#, keys), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::{
     write_severity, write_status, write_time, write_unmapped,
 };
 use crate::graph::record::Record;
+use crate::graph::split::pick_properties;
 use crate::schema::json::ObjectWriter;
 use crate::schema::values::{self, Fields};
 use crate::schema::{MapContext, MapError};
@@ -448,31 +449,54 @@ fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
     if steps.is_empty() {
         return;
     }
-    let mut seen: Vec<(i64, String)> = Vec::new();
+    // each factor once: the known types by a bit of their id, other methods by name
+    let mut seen_types = 0u128;
+    let mut seen_others: Vec<String> = Vec::new();
     event.array("auth_factors", |factors| {
         for step in steps {
-            let Some(step) = values::object(step) else {
-                continue;
-            };
-            let Some(method) = step.non_empty("authenticationMethod") else {
+            // two properties of a small object: read without splitting it, unless its keys
+            // have escapes
+            let (method, provider) =
+                match pick_properties(step, ["authenticationMethod", "authenticationMethodDetail"])
+                {
+                    Some([method, provider]) => (
+                        method.and_then(values::string),
+                        provider.and_then(values::string),
+                    ),
+                    None => match values::object(step) {
+                        Some(step) => (
+                            step.text("authenticationMethod"),
+                            step.text("authenticationMethodDetail"),
+                        ),
+                        None => continue,
+                    },
+                };
+            let Some(method) = method.filter(|method| !values::is_blank(method)) else {
                 continue;
             };
             let Some((factor_type_id, caption)) = auth_factor(&method) else {
                 continue;
             };
-            if seen
-                .iter()
-                .any(|(id, name)| *id == factor_type_id && name == caption)
-            {
-                continue;
+            if factor_type_id == 99 {
+                if seen_others.iter().any(|other| other == caption) {
+                    continue;
+                }
+                seen_others.push(caption.to_owned());
+            } else {
+                let bit = 1u128 << (factor_type_id & 127);
+                if seen_types & bit != 0 {
+                    continue;
+                }
+                seen_types |= bit;
             }
-            seen.push((factor_type_id, caption.to_owned()));
             factors.object(|factor| {
                 factor.int("factor_type_id", factor_type_id);
                 factor.string("factor_type", caption);
                 factor.text(
                     "provider",
-                    step.non_empty("authenticationMethodDetail").as_deref(),
+                    provider
+                        .as_deref()
+                        .filter(|provider| !values::is_blank(provider)),
                 );
             });
         }
@@ -481,7 +505,42 @@ fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
 
 #[cfg(test)]
 mod tests {
-    use super::{auth_factor, auth_factor_by_words};
+    use super::{auth_factor, auth_factor_by_words, write_auth_factors};
+    use crate::graph::record::Record;
+    use crate::schema::json::ObjectWriter;
+
+    /// Each factor once (known types by type, other methods by name), steps with escaped keys
+    /// read like the others, "Previously satisfied" and steps without a method skipped.
+    #[test]
+    fn auth_factors_are_listed_once_each_whatever_the_steps_look_like() {
+        let text = r#"{"authenticationDetails":[
+            {"authenticationMethod":"Password","authenticationMethodDetail":"Password Hash Sync"},
+            {"authentication\u004dethod":"Text message","authenticationMethodDetail":" "},
+            {"authenticationMethod":"Previously satisfied"},
+            {"authenticationMethod":"Password"},
+            {"authenticationMethod":"Carrier pigeon","authenticationMethodDetail":"coo"},
+            {"authenticationMethod":"Carrier pigeon"},
+            {"authenticationMethod":"Smoke signal"},
+            {"authenticationMethodDetail":"no method"},
+            {},
+            "not an object",
+            {"authenticationMethod":"SMS code","authenticationMethod":"Email"}
+        ]}"#;
+        let record = Record::parse(text).expect("record");
+        let mut out = Vec::new();
+        ObjectWriter::write(&mut out, |event| write_auth_factors(event, &record));
+        let written: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert_eq!(
+            written,
+            serde_json::json!({"auth_factors": [
+                {"factor_type_id": 11, "factor_type": "Password", "provider": "Password Hash Sync"},
+                {"factor_type_id": 1, "factor_type": "SMS"},
+                {"factor_type_id": 99, "factor_type": "Carrier pigeon", "provider": "coo"},
+                {"factor_type_id": 99, "factor_type": "Smoke signal"},
+                {"factor_type_id": 8, "factor_type": "Email"},
+            ]})
+        );
+    }
 
     /// The exact names are a shortcut: each maps as its words would.
     #[test]
