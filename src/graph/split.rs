@@ -144,6 +144,48 @@ pub fn split_object_into<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) 
 }
 
 fn split_properties<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) -> Option<()> {
+    let mut undecodable = false;
+    walk_properties(text, |key, escaped, value| {
+        let key = if escaped {
+            match serde_json::from_str::<String>(&format!("\"{key}\"")) {
+                Ok(key) => Cow::Owned(key),
+                Err(_) => {
+                    undecodable = true;
+                    return;
+                }
+            }
+        } else {
+            Cow::Borrowed(key)
+        };
+        properties.push((key, value));
+    })?;
+    (!undecodable).then_some(())
+}
+
+/// The raw values of `keys` in the object `text` (a repeated key's last), in one pass and
+/// without a property list: for reading two or three properties of many small objects. `None`
+/// when `text` is not an object of the expected shape or a key has escapes (the caller then
+/// splits it). `text` must be valid JSON.
+pub fn pick_properties<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+) -> Option<[Option<&'a str>; N]> {
+    let mut found = [None; N];
+    let mut escapes = false;
+    walk_properties(text, |key, escaped, value| {
+        escapes |= escaped;
+        if let Some(slot) = keys.iter().position(|wanted| *wanted == key) {
+            found[slot] = Some(value);
+        }
+    })?;
+    (!escapes).then_some(found)
+}
+
+/// Calls `visit` with each top-level property of the object `text`: the key's raw text between
+/// its quotes, whether it has escapes, and the value's raw text. `None` when `text` is not an
+/// object of the expected shape.
+#[inline(always)]
+fn walk_properties<'a>(text: &'a str, mut visit: impl FnMut(&'a str, bool, &'a str)) -> Option<()> {
     let bytes = text.as_bytes();
     let mut position = skip_whitespace(bytes, 0);
     if bytes.get(position) != Some(&b'{') {
@@ -158,53 +200,6 @@ fn split_properties<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) -> Op
             return None;
         }
         let (key_end, escaped) = skip_string(bytes, position)?;
-        let key = if escaped {
-            Cow::Owned(serde_json::from_str::<String>(&text[position..key_end]).ok()?)
-        } else {
-            Cow::Borrowed(&text[position + 1..key_end - 1])
-        };
-        position = skip_whitespace(bytes, key_end);
-        if bytes.get(position) != Some(&b':') {
-            return None;
-        }
-        let value_start = skip_whitespace(bytes, position + 1);
-        let value_end = skip_value(bytes, value_start)?;
-        properties.push((key, &text[value_start..value_end]));
-        position = skip_whitespace(bytes, value_end);
-        match bytes.get(position)? {
-            b',' => position = skip_whitespace(bytes, position + 1),
-            b'}' => return Some(()),
-            _ => return None,
-        }
-    }
-}
-
-/// The raw values of `keys` in the object `text` (a repeated key's last), in one pass and
-/// without a property list: for reading two or three properties of many small objects. `None`
-/// when `text` is not an object of the expected shape or a key has escapes (the caller then
-/// splits it). `text` must be valid JSON.
-pub fn pick_properties<'a, const N: usize>(
-    text: &'a str,
-    keys: [&str; N],
-) -> Option<[Option<&'a str>; N]> {
-    let bytes = text.as_bytes();
-    let mut found = [None; N];
-    let mut position = skip_whitespace(bytes, 0);
-    if bytes.get(position) != Some(&b'{') {
-        return None;
-    }
-    position = skip_whitespace(bytes, position + 1);
-    if bytes.get(position) == Some(&b'}') {
-        return Some(found);
-    }
-    loop {
-        if bytes.get(position) != Some(&b'"') {
-            return None;
-        }
-        let (key_end, escaped) = skip_string(bytes, position)?;
-        if escaped {
-            return None;
-        }
         let key = &text[position + 1..key_end - 1];
         position = skip_whitespace(bytes, key_end);
         if bytes.get(position) != Some(&b':') {
@@ -212,13 +207,11 @@ pub fn pick_properties<'a, const N: usize>(
         }
         let value_start = skip_whitespace(bytes, position + 1);
         let value_end = skip_value(bytes, value_start)?;
-        if let Some(slot) = keys.iter().position(|wanted| *wanted == key) {
-            found[slot] = Some(&text[value_start..value_end]);
-        }
+        visit(key, escaped, &text[value_start..value_end]);
         position = skip_whitespace(bytes, value_end);
         match bytes.get(position)? {
             b',' => position = skip_whitespace(bytes, position + 1),
-            b'}' => return Some(found),
+            b'}' => return Some(()),
             _ => return None,
         }
     }

@@ -245,9 +245,7 @@ fn write_snake_json_split(out: &mut Vec<u8>, raw: &str) {
         write_snake_object(out, object.distinct_fields());
         return;
     }
-    // an array without a `{` anywhere (strings, numbers) has no keys to rename
     if raw.starts_with('[')
-        && memchr::memchr(b'{', raw.as_bytes()).is_some()
         && let Some(items) = split_array(raw)
     {
         out.push(b'[');
