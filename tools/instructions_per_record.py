@@ -32,6 +32,7 @@ GROUPS = [
 STEPS = {
     "PageBody::parse": "validate + split a page",
     "Record::parse_validated": "split a record",
+    "Record::parse": "validate + split a record",
     "schema::map_record": "map + serialise a record",
 }
 CALLEE = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+>\s+\S*?:(\S+) \(([\d,]+)x\)")

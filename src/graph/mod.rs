@@ -10,4 +10,5 @@ pub mod endpoint;
 pub mod error;
 pub mod pages;
 pub mod record;
+pub mod scan;
 pub mod split;

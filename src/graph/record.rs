@@ -1,28 +1,25 @@
 //! Graph pages and records, read without building a JSON tree.
 //!
-//! A page is split into records with `serde_json::value::RawValue` (one scan, no allocation per
-//! value); a record is split into its top-level properties the same way. Values are parsed only
-//! when a mapper reads them. Reading is tolerant: unknown properties are kept, `null` where an
-//! object was expected is accepted, and a repeated key does not fail the record (the last one
-//! wins, as in JavaScript and `serde_json::Value`).
+//! A page is validated and split in one pass (`graph::scan`): its records, and each record's
+//! top-level properties as raw text slices. Values are parsed only when a mapper reads them.
+//! Reading is tolerant: unknown properties are kept, `null` where an object was expected is
+//! accepted, and a repeated key does not fail the record (the last one wins, as in JavaScript and
+//! `serde_json::Value`).
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
-
-use super::split::{Property, split_object_into};
+use super::scan::{PropertySpan, ScannedRecord, object_properties, scan_page};
+use super::split::Property;
 use crate::clock::Timestamp;
 use crate::swar::word_at;
 
-/// A page body and where its records lie in it.
-#[derive(Clone)]
+/// A page body and where its records and their properties lie in it.
 pub struct PageBody {
-    bytes: bytes::Bytes,
-    records: Vec<Range<usize>>,
+    /// The body, checked to be UTF-8 once.
+    text: String,
+    records: Vec<ScannedRecord>,
+    properties: Vec<PropertySpan>,
     next_link: Option<String>,
 }
 
@@ -36,36 +33,33 @@ impl fmt::Display for MalformedPage {
     }
 }
 
-#[derive(Deserialize)]
-struct PageShape<'a> {
-    #[serde(borrow, default)]
-    value: Option<Vec<&'a RawValue>>,
-    #[serde(rename = "@odata.nextLink", default)]
-    next_link: Option<String>,
-}
-
 impl PageBody {
-    /// Splits a page into records; a truncated or malformed body is an error (retried).
+    /// Validates a page and splits it into records and their properties; a truncated or
+    /// malformed body is an error (retried).
     pub fn parse(bytes: bytes::Bytes) -> Result<PageBody, MalformedPage> {
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|error| MalformedPage(format!("not UTF-8: {error}")))?;
-        let shape: PageShape =
-            serde_json::from_str(text).map_err(|error| MalformedPage(error.to_string()))?;
-        let Some(values) = shape.value else {
-            return Err(MalformedPage("the page has no `value` array".to_owned()));
+        // a body received whole is not shared, so it becomes a String without a copy
+        let text = String::from_utf8(Vec::from(bytes))
+            .map_err(|error| MalformedPage(format!("not UTF-8: {}", error.utf8_error())))?;
+        let scanned = scan_page(&text).map_err(|error| MalformedPage(error.to_string()))?;
+        let next_link = match &scanned.next_link {
+            None => None,
+            Some(range) => {
+                let raw = text.get(range.clone()).unwrap_or_default();
+                Some(match raw_str(raw) {
+                    Some(link) => link.into_owned(),
+                    None => {
+                        return Err(MalformedPage(
+                            "`@odata.nextLink` has an escape that is not a character".to_owned(),
+                        ));
+                    }
+                })
+            }
         };
-        let base = text.as_ptr() as usize;
-        let records = values
-            .iter()
-            .map(|raw| {
-                let start = raw.get().as_ptr() as usize - base;
-                start..start + raw.get().len()
-            })
-            .collect();
         Ok(PageBody {
-            next_link: shape.next_link,
-            records,
-            bytes,
+            records: scanned.records,
+            properties: scanned.properties,
+            next_link,
+            text,
         })
     }
 
@@ -82,45 +76,48 @@ impl PageBody {
     }
 
     pub fn body_len(&self) -> usize {
-        self.bytes.len()
+        self.text.len()
+    }
+
+    fn text(&self) -> &str {
+        &self.text
     }
 
     /// The raw JSON text of each record, in page order.
     pub fn record_texts(&self) -> impl Iterator<Item = &str> {
-        self.records.iter().map(|range| {
-            // the ranges were cut from this UTF-8 text at JSON value boundaries
-            std::str::from_utf8(&self.bytes[range.clone()]).unwrap_or_default()
-        })
+        let text = self.text();
+        self.records
+            .iter()
+            .map(move |record| text.get(record.text.clone()).unwrap_or_default())
     }
 
-    /// Each record's text and the record split into its properties, in page order. The page was
-    /// validated as a whole, so records are split without a second check.
+    /// Each record's text and the record with its properties, in page order: the scan that
+    /// validated the page found them, so nothing is read a second time.
     pub fn records(&self) -> impl Iterator<Item = (&str, Result<Record<'_>, RecordError>)> {
-        self.record_texts()
-            .map(|text| (text, Record::parse_validated(text)))
+        let text = self.text();
+        self.records.iter().map(move |record| {
+            let record_text = text.get(record.text.clone()).unwrap_or_default();
+            let parsed = match &record.properties {
+                Some(range) => Record::from_spans(
+                    text,
+                    record_text,
+                    self.properties.get(range.clone()).unwrap_or_default(),
+                ),
+                None => Err(RecordError::NotAnObject(json_kind(record_text).to_owned())),
+            };
+            (record_text, parsed)
+        })
     }
 }
 
-/// A property name, borrowed from the page unless it contained escapes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Key<'a>(pub Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-                formatter.write_str("a property name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(value)))
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(value.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
+/// What a JSON value that is not an object is, for a dead letter's reason.
+fn json_kind(text: &str) -> &'static str {
+    match text.trim_start().as_bytes().first() {
+        Some(b'n') => "it is null",
+        Some(b'"') => "it is a string",
+        Some(b'[') => "it is an array",
+        Some(b't' | b'f') => "it is a boolean",
+        _ => "it is a number",
     }
 }
 
@@ -291,50 +288,64 @@ impl fmt::Display for RecordError {
     }
 }
 
-struct FieldsVisitor;
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Vec<(Key<'de>, &'de str)>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(96));
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let value: &'de RawValue = map.next_value()?;
-            fields.push((key, value.get()));
-        }
-        Ok(fields)
-    }
-}
-
 impl<'a> Record<'a> {
-    /// Splits a record into properties, validating it as JSON.
+    /// Validates a record (or an object inside one) and splits it into its top-level properties.
     pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let fields = deserializer
-            .deserialize_map(FieldsVisitor)
-            .map_err(|error| RecordError::NotAnObject(error.to_string()))?;
         let mut buffers = Buffers::take();
-        buffers
-            .fields
-            .extend(fields.into_iter().map(|(key, value)| (key.0, value)));
-        Ok(Record::from_fields(text, buffers))
+        let mut undecodable = None;
+        let scanned = object_properties(text, |key, key_escaped, value| {
+            let key_text = text.get(key).unwrap_or_default();
+            let key = if key_escaped {
+                match decode_key(key_text) {
+                    Some(key) => Cow::Owned(key),
+                    None => {
+                        undecodable.get_or_insert_with(|| key_text.to_owned());
+                        return;
+                    }
+                }
+            } else {
+                Cow::Borrowed(key_text)
+            };
+            buffers
+                .fields
+                .push((key, text.get(value).unwrap_or_default()));
+        });
+        let outcome = match (scanned, undecodable) {
+            (Ok(true), None) => return Ok(Record::from_fields(text, buffers)),
+            (Ok(true), Some(key)) => Err(undecodable_key(&key)),
+            (Ok(false), _) => Err(RecordError::NotAnObject(json_kind(text).to_owned())),
+            (Err(error), _) => Err(RecordError::NotAnObject(error.to_string())),
+        };
+        buffers.give_back();
+        outcome
     }
 
-    /// Splits a record that is known to be valid JSON (it was validated with its page, or is a
-    /// value inside such a record) without validating it again; falls back to `parse` when the
-    /// text is not an object.
-    pub fn parse_validated(text: &'a str) -> Result<Record<'a>, RecordError> {
+    /// A record from the properties the page scan found in `page`: keys with escapes are
+    /// decoded, nothing else is read.
+    fn from_spans(
+        page: &'a str,
+        text: &'a str,
+        spans: &[PropertySpan],
+    ) -> Result<Record<'a>, RecordError> {
         let mut buffers = Buffers::take();
-        if split_object_into(text, &mut buffers.fields) {
-            Ok(Record::from_fields(text, buffers))
-        } else {
-            buffers.give_back();
-            Record::parse(text)
+        for span in spans {
+            let key_text = page.get(span.key()).unwrap_or_default();
+            let key = if span.key_escaped {
+                match decode_key(key_text) {
+                    Some(key) => Cow::Owned(key),
+                    None => {
+                        buffers.give_back();
+                        return Err(undecodable_key(key_text));
+                    }
+                }
+            } else {
+                Cow::Borrowed(key_text)
+            };
+            buffers
+                .fields
+                .push((key, page.get(span.value()).unwrap_or_default()));
         }
+        Ok(Record::from_fields(text, buffers))
     }
 
     fn from_fields(text: &'a str, buffers: Buffers<'a>) -> Record<'a> {
@@ -381,6 +392,7 @@ impl<'a> Record<'a> {
     }
 
     /// The position of the last occurrence of `key`.
+    #[inline]
     fn position(&self, key: &str) -> Option<usize> {
         if self.index.is_empty() {
             return self
@@ -424,6 +436,24 @@ impl<'a> Record<'a> {
     /// The position of `key`'s last occurrence among `fields`, for marking properties.
     pub fn position_of(&self, key: &str) -> Option<usize> {
         self.position(key)
+    }
+
+    /// The text of the properties at `first..=last` as it stands in the record, separators
+    /// included (`"a":1,"b":[2]`): the first one's key must be verbatim (borrowed from the text).
+    /// `None` otherwise, or when the positions are out of range.
+    pub fn properties_text(&self, first: usize, last: usize) -> Option<&'a str> {
+        let (Cow::Borrowed(first_key), _) = self.fields.get(first)? else {
+            return None;
+        };
+        let (_, last_value) = self.fields.get(last)?;
+        // every key and value is a slice of the record's text (or of the page around it, at
+        // the record's place): their addresses give their offsets
+        let base = self.text.as_ptr() as usize;
+        let start = (first_key.as_ptr() as usize)
+            .checked_sub(base)?
+            .checked_sub(1)?;
+        let end = (last_value.as_ptr() as usize + last_value.len()).checked_sub(base)?;
+        self.text.get(start..end)
     }
 
     /// Properties without repeats (the last occurrence of each key, in record order), with their
@@ -478,6 +508,17 @@ impl<'a> Record<'a> {
             value: text.into_owned(),
         })
     }
+}
+
+fn undecodable_key(raw: &str) -> RecordError {
+    RecordError::NotAnObject(format!(
+        "the property name {raw:?} has an escape that is not a character"
+    ))
+}
+
+/// A property name's raw text (between its quotes, with escapes) decoded.
+fn decode_key(raw: &str) -> Option<String> {
+    serde_json::from_str::<String>(&format!("\"{raw}\"")).ok()
 }
 
 /// A JSON string value (raw text) without its quotes, unescaped only when it has escapes.
@@ -543,7 +584,7 @@ mod tests {
                 text.push_str(&format!("\"key{index}\":{index},"));
             }
             text.push_str("\"key3\":\"again\"}");
-            let record = Record::parse_validated(&text).expect("record");
+            let record = Record::parse(&text).expect("record");
             assert_eq!(record.len(), count + 1);
             for index in 0..count {
                 let expected = if index == 3 {
@@ -557,7 +598,7 @@ mod tests {
             assert_eq!(record.get(&format!("key{count}")), None);
             assert_eq!(record.distinct_fields().count(), count);
             let without_repeat = text.replace(",\"key3\":\"again\"}", "}");
-            let record = Record::parse_validated(&without_repeat).expect("record");
+            let record = Record::parse(&without_repeat).expect("record");
             assert_eq!(record.distinct_fields().count(), count);
             assert!(!record.has_repeats);
         }
@@ -582,7 +623,7 @@ mod tests {
                         text.push_str(&format!(r#","p{index}":0"#));
                     }
                     text.push('}');
-                    let record = Record::parse_validated(&text).expect("record");
+                    let record = Record::parse(&text).expect("record");
                     assert_eq!(record.get(&name), Some("1"), "{text}");
                     assert_eq!(record.get(&other), Some("2"), "{text}");
                     assert!(!record.has_repeats, "{text}");
@@ -601,20 +642,20 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        let first = Record::parse_validated(&text).expect("record");
+        let first = Record::parse(&text).expect("record");
         let (fields, index) = (
             first.fields.as_ptr() as usize,
             first.index.as_ptr() as usize,
         );
         drop(first);
         let other_text = text.replace("key", "name");
-        let second = Record::parse_validated(&other_text).expect("record");
+        let second = Record::parse(&other_text).expect("record");
         assert_eq!(second.fields.as_ptr() as usize, fields);
         assert_eq!(second.index.as_ptr() as usize, index);
         assert_eq!(second.get("name39"), Some("39"));
         assert_eq!(second.get("key39"), None);
         // a nested record while the outer one lives takes a second pair
-        let nested = Record::parse_validated(r#"{"a":1}"#).expect("record");
+        let nested = Record::parse(r#"{"a":1}"#).expect("record");
         assert_ne!(nested.fields.as_ptr() as usize, fields);
     }
 

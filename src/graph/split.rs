@@ -1,10 +1,7 @@
-//! Splitting a JSON object that is already known to be valid into its top-level properties, as
-//! raw text slices, without validating it again.
-//!
-//! A Graph page is parsed (and so validated) once by `serde_json`; its records are then split
-//! here. String contents, which are most of a record's bytes, are skipped with `memchr`; only
-//! structure outside strings is looked at byte by byte. Anything unexpected makes the split give
-//! up (`None`), and the caller falls back to the validating parser.
+//! Reading values inside a record that the page scan (`graph::scan`) already validated, without
+//! validating them again: the items of an array, two or three properties of a small object, and
+//! the helpers the ECS key rewriter walks JSON text with. Anything unexpected makes a function
+//! give up (`None`), and the caller falls back to the validating scan.
 
 use std::borrow::Cow;
 
@@ -129,39 +126,6 @@ fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
     }
 }
 
-/// The properties of the object `text`, or `None` when `text` is not an object of the expected
-/// shape. `text` must be valid JSON; nothing is validated beyond the structure.
-pub fn split_object(text: &str) -> Option<Vec<Property<'_>>> {
-    let mut properties = Vec::new();
-    split_object_into(text, &mut properties).then_some(properties)
-}
-
-/// `split_object` into `properties` (cleared first, so that a buffer can be used again); false
-/// when `text` is not an object of the expected shape.
-pub fn split_object_into<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) -> bool {
-    properties.clear();
-    split_properties(text, properties).is_some()
-}
-
-fn split_properties<'a>(text: &'a str, properties: &mut Vec<Property<'a>>) -> Option<()> {
-    let mut undecodable = false;
-    walk_properties(text, |key, escaped, value| {
-        let key = if escaped {
-            match serde_json::from_str::<String>(&format!("\"{key}\"")) {
-                Ok(key) => Cow::Owned(key),
-                Err(_) => {
-                    undecodable = true;
-                    return;
-                }
-            }
-        } else {
-            Cow::Borrowed(key)
-        };
-        properties.push((key, value));
-    })?;
-    (!undecodable).then_some(())
-}
-
 /// The raw values of `keys` in the object `text` (a repeated key's last), in one pass and
 /// without a property list: for reading two or three properties of many small objects. `None`
 /// when `text` is not an object of the expected shape or a key has escapes (the caller then
@@ -244,6 +208,20 @@ pub fn split_array(text: &str) -> Option<Vec<&str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every top-level property, as the walk finds them (escaped keys decoded).
+    fn split_object(text: &str) -> Option<Vec<Property<'_>>> {
+        let mut properties = Vec::new();
+        walk_properties(text, |key, escaped, value| {
+            let key = if escaped {
+                Cow::Owned(serde_json::from_str::<String>(&format!("\"{key}\"")).expect("key"))
+            } else {
+                Cow::Borrowed(key)
+            };
+            properties.push((key, value));
+        })?;
+        Some(properties)
+    }
 
     /// The same split by the validating parser, for comparison.
     fn reference(text: &str) -> Vec<(String, String)> {
@@ -364,7 +342,7 @@ mod tests {
             r#" {"authenticationMethod":"Ä \"quoted\""} "#,
         ] {
             let picked = pick_properties(text, keys).expect("an object without escaped keys");
-            let record = crate::graph::record::Record::parse_validated(text).expect("object");
+            let record = crate::graph::record::Record::parse(text).expect("object");
             for (key, value) in keys.iter().zip(picked) {
                 assert_eq!(value, record.get(key), "{key} in {text}");
             }

@@ -240,7 +240,7 @@ fn copy_with_snake_keys(out: &mut Vec<u8>, raw: &str) -> bool {
 /// one-pass copy leaves (repeated or escaped keys).
 fn write_snake_json_split(out: &mut Vec<u8>, raw: &str) {
     if raw.starts_with('{')
-        && let Ok(object) = Record::parse_validated(raw)
+        && let Ok(object) = Record::parse(raw)
     {
         write_snake_object(out, object.distinct_fields());
         return;

@@ -14,7 +14,7 @@ pub fn object(raw: &str) -> Option<Record<'_>> {
     if !raw.starts_with('{') {
         return None;
     }
-    Record::parse_validated(raw)
+    Record::parse(raw)
         .ok()
         .filter(|record| record.fields().next().is_some())
 }
