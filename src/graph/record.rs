@@ -392,7 +392,6 @@ impl<'a> Record<'a> {
     }
 
     /// The position of the last occurrence of `key`.
-    #[inline]
     fn position(&self, key: &str) -> Option<usize> {
         if self.index.is_empty() {
             return self

@@ -246,6 +246,28 @@ pub fn object_properties(
     Ok(is_object)
 }
 
+/// Validates `text` as one JSON value and, when it is an array, hands each item's range to
+/// `visit` and returns true; false for any other valid value.
+pub fn array_items(text: &str, mut visit: impl FnMut(Range<usize>)) -> Scan<bool> {
+    let bytes = text.as_bytes();
+    let start = skip_whitespace(bytes, 0);
+    let is_array = bytes.get(start) == Some(&b'[');
+    let end = if is_array {
+        array(bytes, start, 1, |item| {
+            let end = next_value_end(bytes, item, 1)?;
+            visit(item..end);
+            Ok(end)
+        })?
+    } else {
+        value_end(bytes, start, 0)?
+    };
+    let trailing = skip_whitespace(bytes, end);
+    if trailing != bytes.len() {
+        return fail(trailing, "trailing characters");
+    }
+    Ok(is_array)
+}
+
 /// Whether `text` is one valid JSON value.
 pub fn is_valid(text: &str) -> bool {
     let bytes = text.as_bytes();

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 
 use memchr::memchr2;
 
+use super::scan::{array_items, object_properties};
+
 use crate::swar::{splat, zero_bytes};
 
 /// One property: its name (unescaped) and its value's raw JSON text.
@@ -87,45 +89,6 @@ pub(crate) fn skip_string(bytes: &[u8], position: usize) -> Option<(usize, bool)
     }
 }
 
-/// The position after the value starting at `position`.
-fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
-    match bytes.get(position)? {
-        b'"' => skip_string(bytes, position).map(|(end, _)| end),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut cursor = position;
-            loop {
-                cursor = find_structural(bytes, cursor)?;
-                match bytes[cursor] {
-                    b'"' => {
-                        cursor = skip_string(bytes, cursor)?.0;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    _ => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(cursor + 1);
-                        }
-                    }
-                }
-                cursor += 1;
-            }
-        }
-        _ => {
-            // a number, true, false or null: up to the next delimiter
-            let mut cursor = position;
-            while let Some(byte) = bytes.get(cursor) {
-                if matches!(byte, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                cursor += 1;
-            }
-            (cursor > position).then_some(cursor)
-        }
-    }
-}
-
 /// The raw values of `keys` in the object `text` (a repeated key's last), in one pass and
 /// without a property list: for reading two or three properties of many small objects. `None`
 /// when `text` is not an object of the expected shape or a key has escapes (the caller then
@@ -147,62 +110,28 @@ pub fn pick_properties<'a, const N: usize>(
 
 /// Calls `visit` with each top-level property of the object `text`: the key's raw text between
 /// its quotes, whether it has escapes, and the value's raw text. `None` when `text` is not an
-/// object of the expected shape.
-#[inline(always)]
-fn walk_properties<'a>(text: &'a str, mut visit: impl FnMut(&'a str, bool, &'a str)) -> Option<()> {
-    let bytes = text.as_bytes();
-    let mut position = skip_whitespace(bytes, 0);
-    if bytes.get(position) != Some(&b'{') {
-        return None;
-    }
-    position = skip_whitespace(bytes, position + 1);
-    if bytes.get(position) == Some(&b'}') {
-        return Some(());
-    }
-    loop {
-        if bytes.get(position) != Some(&b'"') {
-            return None;
-        }
-        let (key_end, escaped) = skip_string(bytes, position)?;
-        let key = &text[position + 1..key_end - 1];
-        position = skip_whitespace(bytes, key_end);
-        if bytes.get(position) != Some(&b':') {
-            return None;
-        }
-        let value_start = skip_whitespace(bytes, position + 1);
-        let value_end = skip_value(bytes, value_start)?;
-        visit(key, escaped, &text[value_start..value_end]);
-        position = skip_whitespace(bytes, value_end);
-        match bytes.get(position)? {
-            b',' => position = skip_whitespace(bytes, position + 1),
-            b'}' => return Some(()),
-            _ => return None,
-        }
-    }
+/// object (or not valid JSON: the scan validates as it goes, which costs less than skipping).
+#[inline]
+pub fn walk_properties<'a>(
+    text: &'a str,
+    mut visit: impl FnMut(&'a str, bool, &'a str),
+) -> Option<()> {
+    let is_object = object_properties(text, |key, escaped, value| {
+        visit(
+            text.get(key).unwrap_or_default(),
+            escaped,
+            text.get(value).unwrap_or_default(),
+        )
+    })
+    .ok()?;
+    is_object.then_some(())
 }
 
 /// The items of the array `text` as raw texts, or `None` when it is not an array.
 pub fn split_array(text: &str) -> Option<Vec<&str>> {
-    let bytes = text.as_bytes();
-    let mut position = skip_whitespace(bytes, 0);
-    if bytes.get(position) != Some(&b'[') {
-        return None;
-    }
     let mut items = Vec::new();
-    position = skip_whitespace(bytes, position + 1);
-    if bytes.get(position) == Some(&b']') {
-        return Some(items);
-    }
-    loop {
-        let end = skip_value(bytes, position)?;
-        items.push(&text[position..end]);
-        position = skip_whitespace(bytes, end);
-        match bytes.get(position)? {
-            b',' => position = skip_whitespace(bytes, position + 1),
-            b']' => return Some(items),
-            _ => return None,
-        }
-    }
+    let is_array = array_items(text, |item| items.push(text.get(item).unwrap_or_default())).ok()?;
+    is_array.then_some(items)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::graph::record::{Record, raw_str};
-use crate::graph::split::split_array;
+use crate::graph::split::{pick_properties, split_array};
 
 /// A nested object's properties; `None` for `null`, `{}` or anything that is not an object.
 /// `raw` is a value inside a validated record.
@@ -17,6 +17,30 @@ pub fn object(raw: &str) -> Option<Record<'_>> {
     Record::parse(raw)
         .ok()
         .filter(|record| record.fields().next().is_some())
+}
+
+/// The raw values of `keys` in the object `raw` (a value inside a validated record; a repeated
+/// key's last), read in one pass without splitting the object: for the few properties of a small
+/// nested object. `None` for `null`, `{}` or anything that is not an object.
+pub fn pick<'a, const N: usize>(raw: &'a str, keys: [&str; N]) -> Option<[Option<&'a str>; N]> {
+    let inside = raw.strip_prefix('{')?.strip_suffix('}')?;
+    // `{}` (Graph's empty `geoCoordinates`, ...) is no object to read
+    if inside.trim_ascii().is_empty() {
+        return None;
+    }
+    match pick_properties(raw, keys) {
+        Some(picked) => Some(picked),
+        // keys with escapes: the object is split, which decodes them
+        None => {
+            let object = object(raw)?;
+            Some(keys.map(|key| object.get(key)))
+        }
+    }
+}
+
+/// A string that is present and not blank (Graph sends "" for unknown values).
+pub fn non_empty(raw: Option<&str>) -> Option<Cow<'_, str>> {
+    raw.and_then(string).filter(|value| !is_blank(value))
 }
 
 pub fn string(raw: &str) -> Option<Cow<'_, str>> {

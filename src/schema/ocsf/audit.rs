@@ -238,7 +238,7 @@ fn classify(category: &str, activity: &str, operation: Option<&str>, targets: &[
     }
 }
 
-fn header(class: Class, activity_display_name: &str) -> ClassHeader {
+fn header(class: Class, activity_display_name: &str) -> ClassHeader<'_> {
     let (class_uid, class_name, activity_id, captions): (i64, &str, i64, &[(i64, &str)]) =
         match class {
             Class::AccountChange(id) => (
@@ -299,10 +299,9 @@ fn header(class: Class, activity_display_name: &str) -> ClassHeader {
     let activity_name = captions
         .iter()
         .find(|(id, _)| *id == activity_id)
-        .map_or_else(
-            || activity_display_name.to_owned(),
-            |(_, caption)| (*caption).to_owned(),
-        );
+        .map_or(Cow::Borrowed(activity_display_name), |(_, caption)| {
+            Cow::Borrowed(*caption)
+        });
     let category_uid = if class_uid == 6003 {
         CATEGORY_APPLICATION
     } else {
@@ -651,7 +650,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             Some(&activity),
         );
         write_cloud(event, context);
-        write_unmapped(event, record, COVERED, &[], &[], |unmapped| {
+        write_unmapped(event, record, COVERED, &[], |unmapped| {
             write_decoded(unmapped, &targets)
         });
     });

@@ -9,17 +9,27 @@ mod audit;
 mod provisioning;
 mod sign_in;
 
+use std::borrow::Cow;
+
 use super::MapContext;
-use super::json::ObjectWriter;
+use super::json::{ObjectWriter, needs_escaping, write_int, write_string};
 use super::values::{self, Fields};
 use crate::graph::record::Record;
+use crate::graph::split::walk_properties;
 use crate::stream::StreamKind;
 
 pub use audit::map as map_directory_audit;
 pub use provisioning::map as map_provisioning;
 pub use sign_in::map as map_sign_in;
 
-pub const OCSF_VERSION: &str = "1.8.0";
+/// The OCSF version, as a literal for `concat!`.
+macro_rules! ocsf_version {
+    () => {
+        "1.8.0"
+    };
+}
+
+pub const OCSF_VERSION: &str = ocsf_version!();
 pub const CATEGORY_IAM: i64 = 3;
 pub const CATEGORY_APPLICATION: i64 = 6;
 
@@ -33,25 +43,42 @@ pub enum Coverage {
 }
 
 /// The class fields every event starts with.
-pub struct ClassHeader {
+pub struct ClassHeader<'a> {
     pub category_uid: i64,
     pub category_name: &'static str,
     pub class_uid: i64,
     pub class_name: &'static str,
     pub activity_id: i64,
-    pub activity_name: String,
+    pub activity_name: Cow<'a, str>,
 }
 
-impl ClassHeader {
+impl ClassHeader<'_> {
     pub fn write(&self, event: &mut ObjectWriter) {
-        event.int("category_uid", self.category_uid);
-        event.string("category_name", self.category_name);
-        event.int("class_uid", self.class_uid);
-        event.string("class_name", self.class_name);
-        event.int("activity_id", self.activity_id);
-        event.string("activity_name", &self.activity_name);
-        event.int("type_uid", self.class_uid * 100 + self.activity_id);
-        event.string_parts("type_name", &[self.class_name, ": ", &self.activity_name]);
+        // the keys, the names and the captions are ours; only an activity name may come from Graph
+        event.fields_with(|out| {
+            out.extend_from_slice(b"\"category_uid\":");
+            write_int(out, self.category_uid);
+            out.extend_from_slice(b",\"category_name\":");
+            write_string(out, self.category_name);
+            out.extend_from_slice(b",\"class_uid\":");
+            write_int(out, self.class_uid);
+            out.extend_from_slice(b",\"class_name\":");
+            write_string(out, self.class_name);
+            out.extend_from_slice(b",\"activity_id\":");
+            write_int(out, self.activity_id);
+            out.extend_from_slice(b",\"activity_name\":");
+            write_string(out, &self.activity_name);
+            out.extend_from_slice(b",\"type_uid\":");
+            write_int(out, self.class_uid * 100 + self.activity_id);
+            out.extend_from_slice(b",\"type_name\":");
+            if needs_escaping(&self.activity_name) {
+                write_string(out, &[self.class_name, ": ", &self.activity_name].concat());
+            } else {
+                for part in ["\"", self.class_name, ": ", &self.activity_name, "\""] {
+                    out.extend_from_slice(part.as_bytes());
+                }
+            }
+        });
     }
 }
 
@@ -111,21 +138,26 @@ pub fn write_metadata(
 ) {
     let resource = crate::graph::endpoint::resource(context.stream);
     event.object("metadata", |metadata| {
-        metadata.string("version", OCSF_VERSION);
-        metadata.object("product", |product| {
-            product.string("name", "Microsoft Entra ID");
-            product.string("vendor_name", "Microsoft");
-            product.object("feature", |feature| feature.string("name", feature_name));
-        });
         // the host profile carries `device`, which only sign-ins have
-        if context.stream.is_sign_in() {
-            metadata.strings("profiles", ["cloud", "host"]);
+        let profiles: &[u8] = if context.stream.is_sign_in() {
+            b",\"profiles\":[\"cloud\",\"host\"],\"log_name\":"
         } else {
-            metadata.strings("profiles", ["cloud"]);
-        }
-        metadata.string("log_name", resource);
-        metadata.string("log_provider", "Microsoft Graph");
-        metadata.string("log_version", context.api_version.as_str());
+            b",\"profiles\":[\"cloud\"],\"log_name\":"
+        };
+        // every part is ours: written at once
+        metadata.fields_with(|out| {
+            out.extend_from_slice(concat!(
+                "\"version\":\"",
+                ocsf_version!(),
+                "\",\"product\":{\"name\":\"Microsoft Entra ID\",\"vendor_name\":\"Microsoft\",\"feature\":{\"name\":"
+            ).as_bytes());
+            write_string(out, feature_name);
+            out.extend_from_slice(b"}}");
+            out.extend_from_slice(profiles);
+            write_string(out, resource);
+            out.extend_from_slice(b",\"log_provider\":\"Microsoft Graph\",\"log_version\":");
+            write_string(out, context.api_version.as_str());
+        });
         if let Some(id) = record.text("id") {
             metadata.string_parts("uid", &[context.tenant_id, ":", &id]);
             metadata.string("original_event_uid", &id);
@@ -140,27 +172,21 @@ pub fn write_metadata(
 
 /// `cloud`: Azure, and the tenant as the account.
 pub fn write_cloud(event: &mut ObjectWriter, context: &MapContext) {
-    event.object("cloud", |cloud| {
-        cloud.string("provider", "Azure");
-        cloud.object("account", |account| {
-            account.string("uid", context.tenant_id);
-            account.int("type_id", 6);
-            account.string("type", "Azure AD Account");
-        });
+    event.fields_with(|out| {
+        out.extend_from_slice(b"\"cloud\":{\"provider\":\"Azure\",\"account\":{\"uid\":");
+        write_string(out, context.tenant_id);
+        out.extend_from_slice(b",\"type_id\":6,\"type\":\"Azure AD Account\"}}");
     });
 }
 
 /// `unmapped`: every property of `record` that `covered` does not account for, verbatim; the
 /// properties in `not_written` were meant to be covered but found no home in this record.
-/// `split` holds partly covered objects the mapper already split (`record.object(name)`), so
-/// that they are not split a second time. `extra` adds derived entries (decoded values) after
-/// them.
+/// `extra` adds derived entries (decoded values) after them.
 pub fn write_unmapped(
     event: &mut ObjectWriter,
     record: &Record,
     covered: &[(&str, Coverage)],
     not_written: &[&str],
-    split: &[(&str, Option<&Record>)],
     extra: impl FnOnce(&mut ObjectWriter),
 ) {
     // which property each entry of `covered` is: found through the record's index, instead of
@@ -182,54 +208,92 @@ pub fn write_unmapped(
         }
     }
     event.object("unmapped", |unmapped| {
+        // properties without a home that stand next to each other in the record are copied as
+        // one piece of its text: most of `unmapped` in a few copies
+        let mut run: Option<(usize, usize)> = None;
         for (position, key, verbatim, value) in record.distinct_keyed() {
+            if marks[position] == 0 && verbatim {
+                run = match run {
+                    Some((first, last)) if last + 1 == position => Some((first, position)),
+                    finished => {
+                        copy_properties(unmapped, record, finished);
+                        Some((position, position))
+                    }
+                };
+                continue;
+            }
+            copy_properties(unmapped, record, run.take());
             match marks[position] {
                 0 => unmapped.raw_keyed_property(key, verbatim, value),
                 mark => {
                     if let (name, Coverage::Except(taken)) = covered[usize::from(mark - 1)] {
-                        let nested = split
-                            .iter()
-                            .find(|(split_name, _)| *split_name == name)
-                            .map(|(_, nested)| *nested);
-                        write_remainder(unmapped, name, value, taken, nested);
+                        write_remainder(unmapped, name, value, taken);
                     }
                 }
             }
         }
+        copy_properties(unmapped, record, run);
         extra(unmapped);
     });
 }
 
+/// Copies the properties at `first..=last` of `run` from the record's text.
+fn copy_properties(unmapped: &mut ObjectWriter, record: &Record, run: Option<(usize, usize)>) {
+    let Some((first, last)) = run else {
+        return;
+    };
+    match record.properties_text(first, last) {
+        Some(text) => unmapped.fields_with(|out| out.extend_from_slice(text.as_bytes())),
+        None => {
+            for (position, key, verbatim, value) in record.distinct_keyed() {
+                if (first..=last).contains(&position) {
+                    unmapped.raw_keyed_property(key, verbatim, value);
+                }
+            }
+        }
+    }
+}
+
 /// The sub-properties of an object not in `taken`; the whole value when it is not an object.
-/// `split` is the value already split by the mapper (`values::object`), if it was.
-fn write_remainder(
-    unmapped: &mut ObjectWriter,
-    key: &str,
-    value: &str,
-    taken: &[&str],
-    split: Option<Option<&Record>>,
-) {
+fn write_remainder(unmapped: &mut ObjectWriter, key: &str, value: &str, taken: &[&str]) {
     if value == "null" {
         return;
     }
-    let split_here;
-    let nested = match split {
-        Some(nested) => nested,
-        None => {
-            split_here = values::object(value);
-            split_here.as_ref()
+    if !value.starts_with('{') {
+        unmapped.raw_property(key, value);
+        return;
+    }
+    // a small object is walked once, its properties kept on the stack; with a repeated or an
+    // escaped key, or more properties than that, it is split (the last repeat wins, keys decoded)
+    let mut kept = [("", ""); 16];
+    let mut count = 0;
+    let mut simple = true;
+    let walked = walk_properties(value, |name, escaped, sub_value| {
+        if escaped || count == kept.len() || kept[..count].iter().any(|(seen, _)| *seen == name) {
+            simple = false;
+        } else {
+            kept[count] = (name, sub_value);
+            count += 1;
         }
-    };
-    match nested {
-        Some(nested) => unmapped.object(key, |remainder| {
+    });
+    if walked.is_some() && simple {
+        unmapped.object(key, |remainder| {
+            for (name, sub_value) in &kept[..count] {
+                if !taken.contains(name) && *sub_value != "null" {
+                    remainder.raw_text(name, sub_value);
+                }
+            }
+        });
+        return;
+    }
+    if let Some(nested) = values::object(value) {
+        unmapped.object(key, |remainder| {
             for (_, name, verbatim, sub_value) in nested.distinct_keyed() {
                 if !taken.contains(&name) && sub_value != "null" {
                     remainder.raw_keyed_property(name, verbatim, sub_value);
                 }
             }
-        }),
-        None if value.starts_with('{') => {}
-        None => unmapped.raw_property(key, value),
+        });
     }
 }
 

@@ -52,12 +52,12 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             .map(|action| Cow::Owned(action.to_ascii_lowercase()))
     });
     let (activity_id, activity_name) = match action.as_deref() {
-        Some("create") => (1, "Create".to_owned()),
-        Some("update") => (3, "Update".to_owned()),
-        Some("delete") | Some("stagedDelete") => (4, "Delete".to_owned()),
-        Some("disable") => (9, "Disable".to_owned()),
-        Some(other) => (99, other.to_owned()),
-        None => (0, "Unknown".to_owned()),
+        Some("create") => (1, Cow::Borrowed("Create")),
+        Some("update") => (3, Cow::Borrowed("Update")),
+        Some("delete") | Some("stagedDelete") => (4, Cow::Borrowed("Delete")),
+        Some("disable") => (9, Cow::Borrowed("Disable")),
+        Some(other) => (99, Cow::Borrowed(other)),
+        None => (0, Cow::Borrowed("Unknown")),
     };
     let status_info = record
         .object("provisioningStatusInfo")
@@ -198,7 +198,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         } else {
             &["targetIdentity"]
         };
-        write_unmapped(event, record, COVERED, not_written, &[], |_| {});
+        write_unmapped(event, record, COVERED, not_written, |_| {});
     });
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! `status_id` Failure (never a Logoff), the protocol comes from `authenticationProtocol` (never a
 //! hard-coded Kerberos), the state goes to `region` (never to the country).
 
+use std::borrow::Cow;
+
 use super::{
     CATEGORY_IAM, ClassHeader, Coverage, domain_of, sign_in_feature, write_cloud, write_metadata,
     write_severity, write_status, write_time, write_unmapped,
@@ -82,12 +84,28 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         ));
     }
 
-    let status = record.object("status");
-    let location = record.object("location");
-    let device = record.object("deviceDetail");
+    // small nested objects: the few properties read, in one pass each
+    let status = record
+        .get("status")
+        .and_then(|raw| values::pick(raw, ["errorCode", "failureReason", "additionalDetails"]));
+    let location = record
+        .get("location")
+        .and_then(|raw| values::pick(raw, ["city", "state", "countryOrRegion", "geoCoordinates"]));
+    let device = record.get("deviceDetail").and_then(|raw| {
+        values::pick(
+            raw,
+            [
+                "deviceId",
+                "displayName",
+                "operatingSystem",
+                "isCompliant",
+                "isManaged",
+            ],
+        )
+    });
     let error_code = status
-        .as_ref()
-        .and_then(|status| status.integer("errorCode"));
+        .and_then(|[code, _, _]| code)
+        .and_then(values::integer);
     let (status_id, outcome_word) = match error_code {
         Some(0) => (1, "succeeded"),
         Some(_) => (2, "failed"),
@@ -112,7 +130,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             class_uid: 3002,
             class_name: "Authentication",
             activity_id: 1,
-            activity_name: "Logon".to_owned(),
+            activity_name: Cow::Borrowed("Logon"),
         }
         .write(event);
         write_time(event, record, TIME_FIELD);
@@ -121,11 +139,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         if let Some(code) = error_code {
             event.int_string("status_code", code);
         }
-        if let Some(status) = &status {
-            let reason = status
-                .non_empty("failureReason")
+        if let Some([_, reason, details]) = status {
+            let reason = values::non_empty(reason)
                 .filter(|reason| error_code != Some(0) || reason != "Other.");
-            let details = status.non_empty("additionalDetails");
+            let details = values::non_empty(details);
             match (reason, details) {
                 (Some(reason), Some(details)) => {
                     event.string_parts("status_detail", &[&reason, " (", &details, ")"])
@@ -241,10 +258,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         });
 
         let mut uncovered: Vec<&str> = Vec::new();
-        if !write_src_endpoint(event, record, location.as_ref()) {
+        if !write_src_endpoint(event, record, location) {
             uncovered.extend(["location", "autonomousSystemNumber"]);
         }
-        if !write_device(event, device.as_ref()) {
+        if !write_device(event, device) {
             uncovered.push("deviceDetail");
         }
 
@@ -295,17 +312,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             Some("Sign-in activity"),
         );
         write_cloud(event, context);
-        write_unmapped(
-            event,
-            record,
-            COVERED,
-            &uncovered,
-            &[
-                ("location", location.as_ref()),
-                ("deviceDetail", device.as_ref()),
-            ],
-            |_| {},
-        );
+        write_unmapped(event, record, COVERED, &uncovered, |_| {});
     });
     Ok(())
 }
@@ -314,7 +321,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
 fn write_src_endpoint(
     event: &mut ObjectWriter,
     record: &Record,
-    location: Option<&Record>,
+    location: Option<[Option<&str>; 4]>,
 ) -> bool {
     let Some(ip) = record.non_empty("ipAddress") else {
         // without an address there is no endpoint; location and AS number stay in unmapped
@@ -323,21 +330,20 @@ fn write_src_endpoint(
     let mut location_written = location.is_none();
     event.object("src_endpoint", |endpoint| {
         endpoint.string("ip", &ip);
-        if let Some(location) = location {
+        if let Some([city, state, country, coordinates]) = location {
             endpoint.object("location", |geo| {
-                geo.text("city", location.non_empty("city").as_deref());
-                geo.text("region", location.non_empty("state").as_deref());
-                geo.text("country", location.non_empty("countryOrRegion").as_deref());
+                geo.text("city", values::non_empty(city).as_deref());
+                geo.text("region", values::non_empty(state).as_deref());
+                geo.text("country", values::non_empty(country).as_deref());
                 if geo.fields() == 0 {
                     // OCSF needs one of city, country, region for a location
                     return;
                 }
                 location_written = true;
-                if let Some(coordinates) = location.object("geoCoordinates")
-                    && let (Some(latitude), Some(longitude)) = (
-                        coordinates.number("latitude"),
-                        coordinates.number("longitude"),
-                    )
+                if let Some([Some(latitude), Some(longitude)]) =
+                    coordinates.and_then(|raw| values::pick(raw, ["latitude", "longitude"]))
+                    && let (Some(latitude), Some(longitude)) =
+                        (values::number(latitude), values::number(longitude))
                 {
                     geo.float("lat", latitude);
                     geo.float("long", longitude);
@@ -355,12 +361,12 @@ fn write_src_endpoint(
 }
 
 /// Writes `device` from `deviceDetail`; returns whether it found a home there.
-fn write_device(event: &mut ObjectWriter, device: Option<&Record>) -> bool {
-    let Some(device) = device else {
+fn write_device(event: &mut ObjectWriter, device: Option<[Option<&str>; 5]>) -> bool {
+    let Some([device_id, device_name, system, is_compliant, is_managed]) = device else {
         return false;
     };
-    let device_id = device.non_empty("deviceId");
-    let device_name = device.non_empty("displayName");
+    let device_id = values::non_empty(device_id);
+    let device_name = values::non_empty(device_name);
     if device_id.is_none() && device_name.is_none() {
         // OCSF needs an identifier for a device; deviceDetail stays whole in unmapped
         return false;
@@ -370,9 +376,9 @@ fn write_device(event: &mut ObjectWriter, device: Option<&Record>) -> bool {
         ocsf_device.text("name", device_name.as_deref());
         ocsf_device.int("type_id", 0);
         ocsf_device.string("type", "Unknown");
-        ocsf_device.opt_boolean("is_compliant", device.boolean("isCompliant"));
-        ocsf_device.opt_boolean("is_managed", device.boolean("isManaged"));
-        if let Some(system) = device.non_empty("operatingSystem") {
+        ocsf_device.opt_boolean("is_compliant", is_compliant.and_then(values::boolean));
+        ocsf_device.opt_boolean("is_managed", is_managed.and_then(values::boolean));
+        if let Some(system) = values::non_empty(system) {
             ocsf_device.object("os", |os| {
                 os.string("name", &system);
                 os.int("type_id", os_type_id(&system));
