@@ -14,6 +14,7 @@
 //! Regular windows read `[watermark − overlap, now − settle_delay]`, at most `max_window` long.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use base64::Engine;
@@ -73,10 +74,34 @@ impl IdHash {
     }
 }
 
+/// Hashes an `IdHash` to its low 64 bits: it is already a cryptographic digest, so they are as
+/// good a hash as any, and the map is asked twice for every record read (SipHash cost more).
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u128(&mut self, digest: u128) {
+        self.0 = digest as u64;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // only `write_u128` is used by `IdHash`; anything else is folded in, eight bytes at a time
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+}
+
 /// The ids published within the horizon, with their event times (to know when to forget them).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SeenIds {
-    entries: HashMap<IdHash, i64>,
+    entries: HashMap<IdHash, i64, BuildHasherDefault<DigestHasher>>,
 }
 
 impl SeenIds {
