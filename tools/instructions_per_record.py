@@ -10,8 +10,10 @@ branch mispredictions are not in it. Needs valgrind (`apt-get install -y valgrin
     python3 tools/instructions_per_record.py --binary target/release/deps/mapping-HASH
 
 Each group runs under callgrind for two seconds of criterion's profiling mode; the steps are
-the functions the benchmark calls itself: `PageBody::parse` (validate and split a page of 984
-sign-ins), `Record::parse_validated` (split a record), `map_record` (map and serialise it).
+the functions the benchmark calls itself: `PageBody::parse` (scan a page of 984 sign-ins:
+validate it, find its records and their properties), `Record::parse` (validate and split a
+record), `map_record` (map and serialise it). `Record::parse_validated` is the record split of
+builds before 2026-12-01, so that an older benchmark binary can be counted beside a newer one.
 """
 
 import argparse
