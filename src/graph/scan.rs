@@ -227,37 +227,39 @@ pub fn object_properties(
     text: &str,
     mut visit: impl FnMut(Range<usize>, bool, Range<usize>),
 ) -> Scan<bool> {
-    let bytes = text.as_bytes();
-    let start = skip_whitespace(bytes, 0);
-    let is_object = bytes.get(start) == Some(&b'{');
-    let end = if is_object {
+    whole_value(text, b'{', |bytes, start| {
         object(bytes, start, 1, |key, key_escaped, value| {
             let end = next_value_end(bytes, value, 1)?;
             visit(key, key_escaped, value..end);
             Ok(end)
-        })?
-    } else {
-        value_end(bytes, start, 0)?
-    };
-    let trailing = skip_whitespace(bytes, end);
-    if trailing != bytes.len() {
-        return fail(trailing, "trailing characters");
-    }
-    Ok(is_object)
+        })
+    })
 }
 
 /// Validates `text` as one JSON value and, when it is an array, hands each item's range to
 /// `visit` and returns true; false for any other valid value.
 pub fn array_items(text: &str, mut visit: impl FnMut(Range<usize>)) -> Scan<bool> {
-    let bytes = text.as_bytes();
-    let start = skip_whitespace(bytes, 0);
-    let is_array = bytes.get(start) == Some(&b'[');
-    let end = if is_array {
+    whole_value(text, b'[', |bytes, start| {
         array(bytes, start, 1, |item| {
             let end = next_value_end(bytes, item, 1)?;
             visit(item..end);
             Ok(end)
-        })?
+        })
+    })
+}
+
+/// Validates `text` as one JSON value, whitespace around it allowed; when it opens with `open`,
+/// `container` scans it (from that byte, returning where it ends). Whether it did.
+fn whole_value(
+    text: &str,
+    open: u8,
+    container: impl FnOnce(&[u8], usize) -> Scan<usize>,
+) -> Scan<bool> {
+    let bytes = text.as_bytes();
+    let start = skip_whitespace(bytes, 0);
+    let is_container = bytes.get(start) == Some(&open);
+    let end = if is_container {
+        container(bytes, start)?
     } else {
         value_end(bytes, start, 0)?
     };
@@ -265,7 +267,7 @@ pub fn array_items(text: &str, mut visit: impl FnMut(Range<usize>)) -> Scan<bool
     if trailing != bytes.len() {
         return fail(trailing, "trailing characters");
     }
-    Ok(is_array)
+    Ok(is_container)
 }
 
 /// Whether `text` is one valid JSON value.
