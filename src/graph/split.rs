@@ -1,7 +1,8 @@
-//! Reading values inside a record that the page scan (`graph::scan`) already validated, without
-//! validating them again: the items of an array, two or three properties of a small object, and
-//! the helpers the ECS key rewriter walks JSON text with. Anything unexpected makes a function
-//! give up (`None`), and the caller falls back to the validating scan.
+//! Reading values inside a record: the items of an array and a few properties of a small object,
+//! without a property list (through the validating scan, `graph::scan`, which costs less than the
+//! skipping this module did before it), and the skipping helpers the ECS key rewriter walks a
+//! value's text with (a value of a record the page scan validated). Anything unexpected makes a
+//! function give up (`None`), and the caller falls back to splitting the object.
 
 use std::borrow::Cow;
 

@@ -68,6 +68,20 @@ pub fn write_string(out: &mut Vec<u8>, value: &str) {
     }
 }
 
+/// Writes the string made of `parts` one after the other, without building it first (unless it
+/// needs escapes).
+pub fn write_string_parts(out: &mut Vec<u8>, parts: &[&str]) {
+    if parts.iter().any(|part| needs_escaping(part)) {
+        write_string(out, &parts.concat());
+    } else {
+        out.push(b'"');
+        for part in parts {
+            out.extend_from_slice(part.as_bytes());
+        }
+        out.push(b'"');
+    }
+}
+
 /// Writes an integer.
 pub fn write_int(out: &mut Vec<u8>, value: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
@@ -120,11 +134,6 @@ impl<'a> ObjectWriter<'a> {
         body(self.out);
     }
 
-    /// Constant fields as JSON text (`"a":1,"b":"x"`), written at once.
-    pub fn constant_fields(&mut self, fields: &'static str) {
-        self.fields_with(|out| out.extend_from_slice(fields.as_bytes()));
-    }
-
     pub fn string(&mut self, key: &str, value: &str) {
         self.key(key);
         write_string(self.out, value);
@@ -156,15 +165,7 @@ impl<'a> ObjectWriter<'a> {
     /// building it first.
     pub fn string_parts(&mut self, key: &str, parts: &[&str]) {
         self.key(key);
-        if parts.iter().any(|part| needs_escaping(part)) {
-            write_string(self.out, &parts.concat());
-        } else {
-            self.out.push(b'"');
-            for part in parts {
-                self.out.extend_from_slice(part.as_bytes());
-            }
-            self.out.push(b'"');
-        }
+        write_string_parts(self.out, parts);
     }
 
     pub fn opt_int(&mut self, key: &str, value: Option<i64>) {

@@ -12,7 +12,7 @@ mod sign_in;
 use std::borrow::Cow;
 
 use super::MapContext;
-use super::json::{ObjectWriter, needs_escaping, write_int, write_string};
+use super::json::{ObjectWriter, write_int, write_string, write_string_parts};
 use super::values::{self, Fields};
 use crate::graph::record::Record;
 use crate::graph::split::walk_properties;
@@ -71,13 +71,7 @@ impl ClassHeader<'_> {
             out.extend_from_slice(b",\"type_uid\":");
             write_int(out, self.class_uid * 100 + self.activity_id);
             out.extend_from_slice(b",\"type_name\":");
-            if needs_escaping(&self.activity_name) {
-                write_string(out, &[self.class_name, ": ", &self.activity_name].concat());
-            } else {
-                for part in ["\"", self.class_name, ": ", &self.activity_name, "\""] {
-                    out.extend_from_slice(part.as_bytes());
-                }
-            }
+            write_string_parts(out, &[self.class_name, ": ", &self.activity_name]);
         });
     }
 }
@@ -326,6 +320,35 @@ mod tests {
     use crate::sim::generate::{TenantData, minute_records};
     use crate::sim::render::{self, render_record};
     use crate::stream::StreamKind;
+
+    /// The header is written as one piece: an activity name from Graph is escaped, in
+    /// `activity_name` and in `type_name`.
+    #[test]
+    fn the_class_header_escapes_an_activity_name_from_graph() {
+        let mut out = Vec::new();
+        crate::schema::json::ObjectWriter::write(&mut out, |event| {
+            event.int("before", 1);
+            super::ClassHeader {
+                category_uid: super::CATEGORY_APPLICATION,
+                category_name: "Application Activity",
+                class_uid: 6003,
+                class_name: "API Activity",
+                activity_id: 99,
+                activity_name: std::borrow::Cow::Borrowed("Update \"policy\"\n"),
+            }
+            .write(event);
+        });
+        let written: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert_eq!(
+            written,
+            serde_json::json!({
+                "before": 1, "category_uid": 6, "category_name": "Application Activity",
+                "class_uid": 6003, "class_name": "API Activity", "activity_id": 99,
+                "activity_name": "Update \"policy\"\n", "type_uid": 600399,
+                "type_name": "API Activity: Update \"policy\"\n"
+            })
+        );
+    }
 
     /// A property an OCSF attribute took fully is not repeated in `unmapped`, and of a partly
     /// taken object only the rest is; every other property is there verbatim.
