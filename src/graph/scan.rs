@@ -10,17 +10,20 @@
 //! What it accepts is what `serde_json` accepts for these pages: UTF-8 (checked once for the whole
 //! body by the caller), no control characters in strings, only JSON's escapes (a `\u` escape's
 //! four hex digits are checked, its code point is not, as `serde_json` does when it skips a
-//! value), numbers by the grammar, nesting at most 127 deep (as `serde_json` builds values; Graph records nest about four), nothing after the top-level value.
+//! value), numbers by the grammar, any depth of nesting (past 127 levels without recursion),
+//! nothing after the top-level value.
 
 use std::fmt;
 use std::ops::Range;
 
+use serde::de::IgnoredAny;
 use wide::u8x16;
 
 use crate::swar::{bytes_below, splat, word_at, zero_bytes};
 
-/// How deep arrays and objects may nest: as deep as `serde_json` parses into a `Value`. A scan
-/// recurses, and no Graph record comes near this.
+/// How deep the scan recurses into arrays and objects (as deep as `serde_json` parses into a
+/// `Value`); deeper containers are validated without recursion (`deep_value_end`). No Graph
+/// record comes near this.
 const MAX_DEPTH: usize = 127;
 
 /// Why a text is not valid JSON, and where.
@@ -311,6 +314,7 @@ fn next_value_end(bytes: &[u8], position: usize, depth: usize) -> Scan<usize> {
 fn value_end(bytes: &[u8], position: usize, depth: usize) -> Scan<usize> {
     match bytes.get(position) {
         Some(b'"') => string_end(bytes, position).map(|(end, _)| end),
+        Some(b'{' | b'[') if depth >= MAX_DEPTH => deep_value_end(bytes, position),
         Some(b'{') => object(bytes, position, depth + 1, |_, _, value| {
             next_value_end(bytes, value, depth + 1)
         }),
@@ -323,6 +327,24 @@ fn value_end(bytes: &[u8], position: usize, depth: usize) -> Scan<usize> {
         Some(b'-' | b'0'..=b'9') => number_end(bytes, position),
         None => fail(position, "EOF while parsing a value"),
         Some(_) => fail(position, "expected a value"),
+    }
+}
+
+/// The position after a container nested deeper than the scan recurses, validated by
+/// `serde_json`, which skips values without recursing. Graph never nests this deep, but a record
+/// that does is read like the others, not refused with its whole page.
+#[cold]
+fn deep_value_end(bytes: &[u8], position: usize) -> Scan<usize> {
+    let rest = bytes.get(position..).unwrap_or_default();
+    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => Ok(position + values.byte_offset()),
+        Some(Err(error)) if error.is_eof() => fail(bytes.len(), "EOF while parsing a value"),
+        Some(Err(_)) => fail(
+            position,
+            "invalid JSON in a value nested deeper than 127 levels",
+        ),
+        None => fail(position, "EOF while parsing a value"),
     }
 }
 
