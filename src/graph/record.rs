@@ -294,25 +294,16 @@ impl<'a> Record<'a> {
         let mut buffers = Buffers::take();
         let mut undecodable = None;
         let scanned = object_properties(text, |key, key_escaped, value| {
-            let key_text = text.get(key).unwrap_or_default();
-            let key = if key_escaped {
-                match decode_key(key_text) {
-                    Some(key) => Cow::Owned(key),
-                    None => {
-                        undecodable.get_or_insert_with(|| key_text.to_owned());
-                        return;
-                    }
+            match property(text, key, key_escaped, value) {
+                Ok(property) => buffers.fields.push(property),
+                Err(error) => {
+                    undecodable.get_or_insert(error);
                 }
-            } else {
-                Cow::Borrowed(key_text)
-            };
-            buffers
-                .fields
-                .push((key, text.get(value).unwrap_or_default()));
+            }
         });
         let outcome = match (scanned, undecodable) {
             (Ok(true), None) => return Ok(Record::from_fields(text, buffers)),
-            (Ok(true), Some(key)) => Err(undecodable_key(&key)),
+            (Ok(true), Some(error)) => Err(error),
             (Ok(false), _) => Err(RecordError::NotAnObject(json_kind(text).to_owned())),
             (Err(error), _) => Err(RecordError::NotAnObject(error.to_string())),
         };
@@ -329,21 +320,13 @@ impl<'a> Record<'a> {
     ) -> Result<Record<'a>, RecordError> {
         let mut buffers = Buffers::take();
         for span in spans {
-            let key_text = page.get(span.key()).unwrap_or_default();
-            let key = if span.key_escaped {
-                match decode_key(key_text) {
-                    Some(key) => Cow::Owned(key),
-                    None => {
-                        buffers.give_back();
-                        return Err(undecodable_key(key_text));
-                    }
+            match property(page, span.key(), span.key_escaped, span.value()) {
+                Ok(property) => buffers.fields.push(property),
+                Err(error) => {
+                    buffers.give_back();
+                    return Err(error);
                 }
-            } else {
-                Cow::Borrowed(key_text)
-            };
-            buffers
-                .fields
-                .push((key, page.get(span.value()).unwrap_or_default()));
+            }
         }
         Ok(Record::from_fields(text, buffers))
     }
@@ -509,10 +492,31 @@ impl<'a> Record<'a> {
     }
 }
 
-fn undecodable_key(raw: &str) -> RecordError {
-    RecordError::NotAnObject(format!(
-        "the property name {raw:?} has an escape that is not a character"
-    ))
+/// A property of `base` from its key's range between the quotes and its value's range; a key
+/// with escapes is decoded (out of line, `decoded_property`: Graph's names have none).
+#[inline(always)]
+fn property<'a>(
+    base: &'a str,
+    key: std::ops::Range<usize>,
+    key_escaped: bool,
+    value: std::ops::Range<usize>,
+) -> Result<Property<'a>, RecordError> {
+    let key_text = base.get(key).unwrap_or_default();
+    let value = base.get(value).unwrap_or_default();
+    if key_escaped {
+        return decoded_property(key_text, value);
+    }
+    Ok((Cow::Borrowed(key_text), value))
+}
+
+#[cold]
+fn decoded_property<'a>(key_text: &str, value: &'a str) -> Result<Property<'a>, RecordError> {
+    match decode_key(key_text) {
+        Some(key) => Ok((Cow::Owned(key), value)),
+        None => Err(RecordError::NotAnObject(format!(
+            "the property name {key_text:?} has an escape that is not a character"
+        ))),
+    }
 }
 
 /// A property name's raw text (between its quotes, with escapes) decoded.
