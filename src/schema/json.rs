@@ -148,16 +148,14 @@ impl<'a> ObjectWriter<'a> {
 
     pub fn int(&mut self, key: &str, value: i64) {
         self.key(key);
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        write_int(self.out, value);
     }
 
     /// An integer as a JSON string (`"50126"`), for string-typed codes.
     pub fn int_string(&mut self, key: &str, value: i64) {
         self.key(key);
         self.out.push(b'"');
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        write_int(self.out, value);
         self.out.push(b'"');
     }
 
