@@ -1,7 +1,8 @@
 //! Graph pages and records, read without building a JSON tree.
 //!
 //! A page is validated and split in one pass (`graph::scan`): its records, and each record's
-//! top-level properties as raw text slices. Values are parsed only when a mapper reads them.
+//! top-level properties as raw text slices (and the properties of its object values, which
+//! mappers read without scanning them again). Values are parsed only when a mapper reads them.
 //! Reading is tolerant: unknown properties are kept, `null` where an object was expected is
 //! accepted, and a repeated key does not fail the record (the last one wins, as in JavaScript and
 //! `serde_json::Value`).
@@ -9,7 +10,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::scan::{PropertySpan, ScannedRecord, object_properties, scan_page};
+use super::scan::{
+    Level, NestedObject, PropertySpan, ScannedRecord, object_properties_two_levels, scan_page,
+};
 use super::split::Property;
 use crate::clock::Timestamp;
 use crate::swar::word_at;
@@ -20,6 +23,8 @@ pub struct PageBody {
     text: String,
     records: Vec<ScannedRecord>,
     properties: Vec<PropertySpan>,
+    objects: Vec<NestedObject>,
+    children: Vec<PropertySpan>,
     next_link: Option<String>,
 }
 
@@ -58,6 +63,8 @@ impl PageBody {
         Ok(PageBody {
             records: scanned.records,
             properties: scanned.properties,
+            objects: scanned.objects,
+            children: scanned.children,
             next_link,
             text,
         })
@@ -102,6 +109,8 @@ impl PageBody {
                     text,
                     record_text,
                     self.properties.get(range.clone()).unwrap_or_default(),
+                    self.objects.get(record.objects.clone()).unwrap_or_default(),
+                    &self.children,
                 ),
                 None => Err(RecordError::NotAnObject(json_kind(record_text).to_owned())),
             };
@@ -131,6 +140,10 @@ pub struct Record<'a> {
     /// occurrence, 0 for an empty slot; empty for small objects, which are searched directly.
     index: Vec<u16>,
     has_repeats: bool,
+    /// The properties of the object values among `fields` (found by the scan that split the
+    /// record), object after object, and which property each object is.
+    nested: Vec<Property<'a>>,
+    objects: Vec<NestedObject>,
 }
 
 /// A record's two buffers, used again by the next record of the thread: the property list and
@@ -139,10 +152,17 @@ pub struct Record<'a> {
 struct Buffers<'a> {
     fields: Vec<Property<'a>>,
     index: Vec<u16>,
+    nested: Vec<Property<'a>>,
+    objects: Vec<NestedObject>,
 }
 
 /// Idle buffers, without a lifetime: emptied vectors change their element's lifetime in place.
-type IdleBuffers = (Vec<Property<'static>>, Vec<u16>);
+type IdleBuffers = (
+    Vec<Property<'static>>,
+    Vec<u16>,
+    Vec<Property<'static>>,
+    Vec<NestedObject>,
+);
 
 thread_local! {
     static IDLE: std::cell::RefCell<Vec<IdleBuffers>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -168,46 +188,97 @@ impl<'a> Buffers<'a> {
     fn take() -> Buffers<'a> {
         let idle = IDLE.try_with(|idle| idle.borrow_mut().pop()).ok().flatten();
         match idle {
-            Some((fields, index)) => Buffers {
+            Some((fields, index, nested, objects)) => Buffers {
                 fields: relabel(fields, live_property),
                 index,
+                nested: relabel(nested, live_property),
+                objects,
             },
             None => Buffers {
                 fields: Vec::with_capacity(128),
                 index: Vec::new(),
+                nested: Vec::with_capacity(32),
+                objects: Vec::with_capacity(8),
             },
         }
     }
 
-    fn give_back(self) {
-        give_back(self.fields, self.index);
+    /// Remembers the object value of the property about to be pushed: its properties are those of
+    /// `nested` from `first_child` on, unless one of their keys could not be decoded.
+    fn note_object(&mut self, first_child: usize, undecodable: bool) {
+        if undecodable {
+            self.nested.truncate(first_child);
+            return;
+        }
+        if self.nested.len() == first_child {
+            return;
+        }
+        match (
+            u32::try_from(self.fields.len()),
+            u32::try_from(first_child),
+            u32::try_from(self.nested.len()),
+        ) {
+            (Ok(property), Ok(start), Ok(end)) => self.objects.push(NestedObject {
+                property,
+                children: start..end,
+            }),
+            // beyond what a record can hold: the object is split when it is read
+            _ => self.nested.truncate(first_child),
+        }
     }
+
+    fn give_back(self) {
+        give_back(IdleParts {
+            fields: self.fields,
+            index: self.index,
+            nested: self.nested,
+            objects: self.objects,
+        });
+    }
+}
+
+/// A record's buffers on their way back to the thread's idle list.
+struct IdleParts<'a> {
+    fields: Vec<Property<'a>>,
+    index: Vec<u16>,
+    nested: Vec<Property<'a>>,
+    objects: Vec<NestedObject>,
 }
 
 fn live_property<'a>((key, _): Property<'static>) -> Property<'a> {
     (key, "")
 }
 
-fn give_back(fields: Vec<Property<'_>>, mut index: Vec<u16>) {
-    if fields.capacity() > IDLE_CAPACITY {
+fn give_back(parts: IdleParts<'_>) {
+    let IdleParts {
+        fields,
+        mut index,
+        nested,
+        mut objects,
+    } = parts;
+    if fields.capacity() > IDLE_CAPACITY || nested.capacity() > IDLE_CAPACITY {
         return;
     }
     index.clear();
+    objects.clear();
     let fields = relabel(fields, idle_property);
+    let nested = relabel(nested, idle_property);
     let _ = IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
         if idle.len() < IDLE_KEPT {
-            idle.push((fields, index));
+            idle.push((fields, index, nested, objects));
         }
     });
 }
 
 impl Drop for Record<'_> {
     fn drop(&mut self) {
-        give_back(
-            std::mem::take(&mut self.fields),
-            std::mem::take(&mut self.index),
-        );
+        give_back(IdleParts {
+            fields: std::mem::take(&mut self.fields),
+            index: std::mem::take(&mut self.index),
+            nested: std::mem::take(&mut self.nested),
+            objects: std::mem::take(&mut self.objects),
+        });
     }
 }
 
@@ -293,14 +364,38 @@ impl<'a> Record<'a> {
     pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
         let mut buffers = Buffers::take();
         let mut undecodable = None;
-        let scanned = object_properties(text, |key, key_escaped, value| {
-            match property(text, key, key_escaped, value) {
-                Ok(property) => buffers.fields.push(property),
-                Err(error) => {
-                    undecodable.get_or_insert(error);
+        // the properties of the object value being scanned start here in `nested`; a key of
+        // theirs that cannot be decoded drops them (the object is split again when it is read,
+        // as an object without them is)
+        let mut first_child = 0;
+        let mut child_undecodable = false;
+        // inlined into the scan's two calls (one per level): a call per property cost 5 %
+        let scanned = object_properties_two_levels(
+            text,
+            #[inline(always)]
+            |level, key, key_escaped, value| {
+                let property = property(text, key, key_escaped, value);
+                if level == Level::Child {
+                    match property {
+                        Ok(property) => buffers.nested.push(property),
+                        Err(_) => child_undecodable = true,
+                    }
+                    return;
                 }
-            }
-        });
+                match property {
+                    Ok(property) => {
+                        buffers.note_object(first_child, child_undecodable);
+                        buffers.fields.push(property);
+                    }
+                    Err(error) => {
+                        undecodable.get_or_insert(error);
+                        buffers.nested.truncate(first_child);
+                    }
+                }
+                first_child = buffers.nested.len();
+                child_undecodable = false;
+            },
+        );
         let outcome = match (scanned, undecodable) {
             (Ok(true), None) => return Ok(Record::from_fields(text, buffers)),
             (Ok(true), Some(error)) => Err(error),
@@ -317,6 +412,8 @@ impl<'a> Record<'a> {
         page: &'a str,
         text: &'a str,
         spans: &[PropertySpan],
+        objects: &[NestedObject],
+        children: &[PropertySpan],
     ) -> Result<Record<'a>, RecordError> {
         let mut buffers = Buffers::take();
         for span in spans {
@@ -328,6 +425,23 @@ impl<'a> Record<'a> {
                 }
             }
         }
+        'objects: for object in objects {
+            let first_child = buffers.nested.len();
+            let range = object.children.start as usize..object.children.end as usize;
+            for span in children.get(range).unwrap_or_default() {
+                match property(page, span.key(), span.key_escaped, span.value()) {
+                    Ok(property) => buffers.nested.push(property),
+                    Err(_) => {
+                        buffers.nested.truncate(first_child);
+                        continue 'objects;
+                    }
+                }
+            }
+            buffers.objects.push(NestedObject {
+                property: object.property,
+                children: first_child as u32..buffers.nested.len() as u32,
+            });
+        }
         Ok(Record::from_fields(text, buffers))
     }
 
@@ -335,9 +449,12 @@ impl<'a> Record<'a> {
         let Buffers {
             mut fields,
             mut index,
+            nested,
+            mut objects,
         } = buffers;
         // a record of more than 32,767 properties is not a Graph record; keep what indexes
         fields.truncate(usize::from(i16::MAX as u16));
+        objects.retain(|object| (object.property as usize) < fields.len());
         let has_repeats = if fields.len() > INDEX_FROM {
             index.resize((fields.len() * 2).next_power_of_two(), 0);
             let mut has_repeats = false;
@@ -371,6 +488,8 @@ impl<'a> Record<'a> {
             fields,
             index,
             has_repeats,
+            nested,
+            objects,
         }
     }
 
@@ -397,6 +516,33 @@ impl<'a> Record<'a> {
     /// The raw value of a property; the last one when a key is repeated.
     pub fn get(&self, key: &str) -> Option<&'a str> {
         self.position(key).map(|index| self.fields[index].1)
+    }
+
+    /// The raw value of a property (the last one when a key is repeated) and, when it is an
+    /// object with properties, those properties as the scan that split the record found them
+    /// (`None` when it is not, or when they were not kept: the value is then split to be read).
+    pub fn get_with_properties(&self, key: &str) -> Option<(&'a str, Option<&[Property<'a>]>)> {
+        let position = self.position(key)?;
+        Some((self.fields[position].1, self.nested_at(position)))
+    }
+
+    /// The properties of the object value of the property at `position`, when the scan kept
+    /// them (see `get_with_properties`).
+    pub fn nested_at(&self, position: usize) -> Option<&[Property<'a>]> {
+        let object = self
+            .objects
+            .iter()
+            .find(|object| object.property as usize == position)?;
+        self.nested
+            .get(object.children.start as usize..object.children.end as usize)
+    }
+
+    /// The object `text` (a value inside a record) from its properties as a scan found them,
+    /// without reading it again.
+    pub fn from_properties(text: &'a str, properties: &[Property<'a>]) -> Record<'a> {
+        let mut buffers = Buffers::take();
+        buffers.fields.extend_from_slice(properties);
+        Record::from_fields(text, buffers)
     }
 
     /// Every property in order, repeated keys included.

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::graph::record::{Record, raw_str};
-use crate::graph::split::{pick_properties, split_array};
+use crate::graph::split::{Property, pick_properties, split_array};
 
 /// A nested object's properties; `None` for `null`, `{}` or anything that is not an object.
 /// `raw` is a value inside a validated record.
@@ -98,7 +98,18 @@ pub trait Fields<'a> {
     fn number(&self, key: &str) -> Option<f64>;
     fn boolean(&self, key: &str) -> Option<bool>;
     fn object(&self, key: &str) -> Option<Record<'a>>;
+    /// The raw values of `keys` in the object value of `key` (see `pick`).
+    fn pick<const N: usize>(&self, key: &str, keys: [&str; N]) -> Option<[Option<&'a str>; N]>;
     fn items(&self, key: &str) -> Vec<&'a str>;
+}
+
+/// The last value of `key` among `properties`.
+fn last_value<'a>(properties: &[Property<'a>], key: &str) -> Option<&'a str> {
+    properties
+        .iter()
+        .rev()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| *value)
 }
 
 impl<'a> Fields<'a> for Record<'a> {
@@ -123,8 +134,20 @@ impl<'a> Fields<'a> for Record<'a> {
         self.get(key).and_then(boolean)
     }
 
+    /// Built from the properties the record's scan found, when it kept them: not read again.
     fn object(&self, key: &str) -> Option<Record<'a>> {
-        self.get(key).and_then(object)
+        match self.get_with_properties(key)? {
+            (raw, Some(properties)) => Some(Record::from_properties(raw, properties)),
+            (raw, None) => object(raw),
+        }
+    }
+
+    /// Read from the properties the record's scan found, when it kept them.
+    fn pick<const N: usize>(&self, key: &str, keys: [&str; N]) -> Option<[Option<&'a str>; N]> {
+        match self.get_with_properties(key)? {
+            (_, Some(properties)) => Some(keys.map(|wanted| last_value(properties, wanted))),
+            (raw, None) => pick(raw, keys),
+        }
     }
 
     fn items(&self, key: &str) -> Vec<&'a str> {

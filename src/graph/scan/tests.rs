@@ -305,6 +305,35 @@ fn scanned_properties(text: &str, spans: &[PropertySpan]) -> Vec<(String, String
         .collect()
 }
 
+/// The properties of each object value (not `{}`) among a record's properties, as serde_json
+/// sees them, with the place of the property among its record's.
+fn serde_nested(record: &str) -> Vec<(usize, Vec<(String, String)>)> {
+    serde_properties(record)
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, value))| value.starts_with('{'))
+        .map(|(position, (_, value))| (position, serde_properties(value)))
+        .filter(|(_, properties)| !properties.is_empty())
+        .collect()
+}
+
+fn scanned_nested(
+    text: &str,
+    objects: &[NestedObject],
+    children: &[PropertySpan],
+) -> Vec<(usize, Vec<(String, String)>)> {
+    objects
+        .iter()
+        .map(|object| {
+            let range = object.children.start as usize..object.children.end as usize;
+            (
+                object.property as usize,
+                scanned_properties(text, &children[range]),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn a_page_gives_its_records_their_properties_and_its_next_link() {
     let records = [
@@ -351,6 +380,7 @@ fn a_page_gives_its_records_their_properties_and_its_next_link() {
 #[test]
 fn generated_records_split_as_serde_json_splits_them() {
     let mut generator = Generator(77);
+    let mut nested_objects = 0;
     for _ in 0..2_000 {
         let mut records = Vec::new();
         for _ in 0..generator.below(5) {
@@ -370,11 +400,17 @@ fn generated_records_split_as_serde_json_splits_them() {
         let text = page_text(&borrowed, None);
         let page = scan_page(&text).expect("a page");
         assert_eq!(page.records.len(), records.len());
+        nested_objects += page.objects.len();
         for (record, expected) in page.records.iter().zip(&records) {
             let range = record.properties.clone().expect("an object");
             assert_eq!(
                 scanned_properties(&text, &page.properties[range]),
                 serde_properties(expected),
+                "{expected}"
+            );
+            assert_eq!(
+                scanned_nested(&text, &page.objects[record.objects.clone()], &page.children),
+                serde_nested(expected),
                 "{expected}"
             );
         }
@@ -394,8 +430,50 @@ fn generated_records_split_as_serde_json_splits_them() {
                 scanned_properties(expected, &spans),
                 serde_properties(expected)
             );
+            // two levels: the same properties, and those of the object values handed over
+            // before their property
+            let (mut top, mut objects, mut children) = (Vec::new(), Vec::new(), Vec::new());
+            let visited =
+                object_properties_two_levels(expected, |level, key, key_escaped, value| {
+                    let span = PropertySpan {
+                        key_start: key.start as u32,
+                        key_end: key.end as u32,
+                        value_start: value.start as u32,
+                        value_end: value.end as u32,
+                        key_escaped,
+                    };
+                    match level {
+                        Level::Child => children.push(span),
+                        Level::Top => {
+                            let first = objects
+                                .last()
+                                .map_or(0, |object: &NestedObject| object.children.end);
+                            if children.len() as u32 > first {
+                                objects.push(NestedObject {
+                                    property: top.len() as u32,
+                                    children: first..children.len() as u32,
+                                });
+                            }
+                            top.push(span);
+                        }
+                    }
+                });
+            assert_eq!(visited, Ok(true));
+            assert_eq!(
+                scanned_properties(expected, &top),
+                serde_properties(expected)
+            );
+            assert_eq!(
+                scanned_nested(expected, &objects, &children),
+                serde_nested(expected),
+                "{expected}"
+            );
         }
     }
+    assert!(
+        nested_objects > 500,
+        "{nested_objects} object values: too few to test"
+    );
 }
 
 /// A body cut anywhere (a connection dropped mid-page) is never taken for a shorter page.

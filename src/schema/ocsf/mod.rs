@@ -15,7 +15,7 @@ use super::MapContext;
 use super::json::{ObjectWriter, write_int, write_string, write_string_parts};
 use super::values::{self, Fields};
 use crate::graph::record::Record;
-use crate::graph::split::walk_properties;
+use crate::graph::split::{Property, walk_properties};
 use crate::stream::StreamKind;
 
 pub use audit::map as map_directory_audit;
@@ -221,7 +221,12 @@ pub fn write_unmapped(
                 0 => unmapped.raw_keyed_property(key, verbatim, value),
                 mark => {
                     if let (name, Coverage::Except(taken)) = covered[usize::from(mark - 1)] {
-                        write_remainder(unmapped, name, value, taken);
+                        match record.nested_at(position) {
+                            Some(properties) => {
+                                write_properties_remainder(unmapped, name, properties, taken)
+                            }
+                            None => write_remainder(unmapped, name, value, taken),
+                        }
                     }
                 }
             }
@@ -246,6 +251,26 @@ fn copy_properties(unmapped: &mut ObjectWriter, record: &Record, run: Option<(us
             }
         }
     }
+}
+
+/// The properties of an object (as the record's scan found them) not in `taken`, the last of a
+/// repeated key.
+fn write_properties_remainder(
+    unmapped: &mut ObjectWriter,
+    key: &str,
+    properties: &[Property],
+    taken: &[&str],
+) {
+    unmapped.object(key, |remainder| {
+        for (position, (name, sub_value)) in properties.iter().enumerate() {
+            let is_last = !properties[position + 1..]
+                .iter()
+                .any(|(later, _)| later == name);
+            if is_last && *sub_value != "null" && !taken.contains(&name.as_ref()) {
+                remainder.raw_keyed_property(name, matches!(name, Cow::Borrowed(_)), sub_value);
+            }
+        }
+    });
 }
 
 /// The sub-properties of an object not in `taken`; the whole value when it is not an object.

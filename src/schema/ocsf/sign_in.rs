@@ -84,25 +84,25 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         ));
     }
 
-    // small nested objects: the few properties read, in one pass each
-    let status = record
-        .get("status")
-        .and_then(|raw| values::pick(raw, ["errorCode", "failureReason", "additionalDetails"]));
-    let location = record
-        .get("location")
-        .and_then(|raw| values::pick(raw, ["city", "state", "countryOrRegion", "geoCoordinates"]));
-    let device = record.get("deviceDetail").and_then(|raw| {
-        values::pick(
-            raw,
-            [
-                "deviceId",
-                "displayName",
-                "operatingSystem",
-                "isCompliant",
-                "isManaged",
-            ],
-        )
-    });
+    // small nested objects: the few properties read, from what the record's scan found
+    let status = record.pick(
+        "status",
+        ["errorCode", "failureReason", "additionalDetails"],
+    );
+    let location = record.pick(
+        "location",
+        ["city", "state", "countryOrRegion", "geoCoordinates"],
+    );
+    let device = record.pick(
+        "deviceDetail",
+        [
+            "deviceId",
+            "displayName",
+            "operatingSystem",
+            "isCompliant",
+            "isManaged",
+        ],
+    );
     let error_code = status
         .and_then(|[code, _, _]| code)
         .and_then(values::integer);
