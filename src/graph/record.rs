@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::scan::{
-    Level, NestedObject, PropertySpan, ScannedRecord, object_properties_two_levels, scan_page,
+    ItemVisit, Level, NestedObject, PropertySpan, ScannedRecord, array_of_objects,
+    object_properties_two_levels, scan_page,
 };
 use super::split::Property;
 use crate::clock::Timestamp;
@@ -237,6 +238,91 @@ impl<'a> Buffers<'a> {
     }
 }
 
+/// A property a scan of `text` found (its level, its key's and its value's ranges), pushed
+/// into `buffers`; `undecodable` keeps the first key that could not be decoded (the record
+/// cannot be read). `first_child` is where the properties of the object value being scanned
+/// start in `nested`; a key of theirs that cannot be decoded (`child_undecodable`) drops them
+/// (the object is split again when it is read, as an object without them is).
+#[inline(always)]
+fn visit_property<'a>(
+    text: &'a str,
+    buffers: &mut Buffers<'a>,
+    undecodable: &mut Option<RecordError>,
+    (first_child, child_undecodable): (&mut usize, &mut bool),
+    (level, key, key_escaped, value): (Level, std::ops::Range<usize>, bool, std::ops::Range<usize>),
+) {
+    let property = property(text, key, key_escaped, value);
+    if level == Level::Child {
+        match property {
+            Ok(property) => buffers.nested.push(property),
+            Err(_) => *child_undecodable = true,
+        }
+        return;
+    }
+    match property {
+        Ok(property) => {
+            buffers.note_object(*first_child, *child_undecodable);
+            buffers.fields.push(property);
+        }
+        Err(error) => {
+            undecodable.get_or_insert(error);
+            buffers.nested.truncate(*first_child);
+        }
+    }
+    *first_child = buffers.nested.len();
+    *child_undecodable = false;
+}
+
+/// An object item of an array being split (`Record::objects_of_array`): the state
+/// `visit_property` keeps.
+struct Builder<'a> {
+    text: &'a str,
+    buffers: Buffers<'a>,
+    undecodable: Option<RecordError>,
+    first_child: usize,
+    child_undecodable: bool,
+}
+
+impl<'a> Builder<'a> {
+    fn new(text: &'a str) -> Builder<'a> {
+        Builder {
+            text,
+            buffers: Buffers::take(),
+            undecodable: None,
+            first_child: 0,
+            child_undecodable: false,
+        }
+    }
+
+    /// A property the scan found, its key's and its value's ranges in `text`.
+    fn visit(
+        &mut self,
+        level: Level,
+        key: std::ops::Range<usize>,
+        key_escaped: bool,
+        value: std::ops::Range<usize>,
+    ) {
+        visit_property(
+            self.text,
+            &mut self.buffers,
+            &mut self.undecodable,
+            (&mut self.first_child, &mut self.child_undecodable),
+            (level, key, key_escaped, value),
+        );
+    }
+
+    /// The record whose text is `record_text`, once the scan is done.
+    fn finish(self, record_text: &'a str) -> Result<Record<'a>, RecordError> {
+        match self.undecodable {
+            None => Ok(Record::from_fields(record_text, self.buffers)),
+            Some(error) => {
+                self.buffers.give_back();
+                Err(error)
+            }
+        }
+    }
+}
+
 /// A record's buffers on their way back to the thread's idle list.
 struct IdleParts<'a> {
     fields: Vec<Property<'a>>,
@@ -364,9 +450,6 @@ impl<'a> Record<'a> {
     pub fn parse(text: &'a str) -> Result<Record<'a>, RecordError> {
         let mut buffers = Buffers::take();
         let mut undecodable = None;
-        // the properties of the object value being scanned start here in `nested`; a key of
-        // theirs that cannot be decoded drops them (the object is split again when it is read,
-        // as an object without them is)
         let mut first_child = 0;
         let mut child_undecodable = false;
         // inlined into the scan's two calls (one per level): a call per property cost 5 %
@@ -374,26 +457,13 @@ impl<'a> Record<'a> {
             text,
             #[inline(always)]
             |level, key, key_escaped, value| {
-                let property = property(text, key, key_escaped, value);
-                if level == Level::Child {
-                    match property {
-                        Ok(property) => buffers.nested.push(property),
-                        Err(_) => child_undecodable = true,
-                    }
-                    return;
-                }
-                match property {
-                    Ok(property) => {
-                        buffers.note_object(first_child, child_undecodable);
-                        buffers.fields.push(property);
-                    }
-                    Err(error) => {
-                        undecodable.get_or_insert(error);
-                        buffers.nested.truncate(first_child);
-                    }
-                }
-                first_child = buffers.nested.len();
-                child_undecodable = false;
+                visit_property(
+                    text,
+                    &mut buffers,
+                    &mut undecodable,
+                    (&mut first_child, &mut child_undecodable),
+                    (level, key, key_escaped, value),
+                )
             },
         );
         let outcome = match (scanned, undecodable) {
@@ -404,6 +474,34 @@ impl<'a> Record<'a> {
         };
         buffers.give_back();
         outcome
+    }
+
+    /// The items of the array `text` (a value inside a validated record) that are objects with
+    /// properties, each split as `parse` splits a record, in one pass over the array; items that
+    /// are not objects, or whose keys cannot be decoded, are left out. Empty when `text` is not an
+    /// array.
+    pub fn objects_of_array(text: &'a str) -> Vec<Record<'a>> {
+        let mut objects = Vec::new();
+        let mut builder: Option<Builder<'a>> = None;
+        let walked = array_of_objects(text, |visit| match visit {
+            ItemVisit::Property(level, key, key_escaped, value) => builder
+                .get_or_insert_with(|| Builder::new(text))
+                .visit(level, key, key_escaped, value),
+            // `{}` had no property, so no builder: left out
+            ItemVisit::ObjectEnd(item) => {
+                if let Some(object) = builder.take() {
+                    let item = text.get(item).unwrap_or_default();
+                    if let Ok(object) = object.finish(item) {
+                        objects.push(object);
+                    }
+                }
+            }
+            ItemVisit::Other => {}
+        });
+        match walked {
+            Ok(true) => objects,
+            _ => Vec::new(),
+        }
     }
 
     /// A record from the properties the page scan found in `page`: keys with escapes are
@@ -779,6 +877,40 @@ mod tests {
                     assert_eq!(record.get(&format!("{name}x")), None);
                 }
             }
+        }
+    }
+
+    /// An array's object items, split in one pass: other items, `{}` and an item with a key
+    /// that is no character are left out; repeats, escapes and object values read as in a record.
+    #[test]
+    fn the_objects_of_an_array_are_split_in_one_pass() {
+        let text = r#"[{"a":1}, 2, {}, {"b\u0041":{"c":true,"d":[1]}}, {"bad\ud800x":1}, null,
+            {"a":1,"a":2}, "s"]"#;
+        let objects = Record::objects_of_array(text);
+        let texts: Vec<&str> = objects.iter().map(|object| object.text).collect();
+        assert_eq!(
+            texts,
+            [
+                r#"{"a":1}"#,
+                r#"{"b\u0041":{"c":true,"d":[1]}}"#,
+                r#"{"a":1,"a":2}"#
+            ]
+        );
+        assert_eq!(objects[0].get("a"), Some("1"));
+        let (value, properties) = objects[1].get_with_properties("bA").expect("decoded key");
+        assert_eq!(value, r#"{"c":true,"d":[1]}"#);
+        let properties: Vec<(&str, &str)> = properties
+            .expect("kept")
+            .iter()
+            .map(|(key, value)| (key.as_ref(), *value))
+            .collect();
+        assert_eq!(properties, [("c", "true"), ("d", "[1]")]);
+        assert_eq!(objects[2].get("a"), Some("2"), "the last repeat wins");
+        for not_an_array in [r#"{"a":1}"#, "null", "[]", "[1,2]", ""] {
+            assert!(
+                Record::objects_of_array(not_an_array).is_empty(),
+                "{not_an_array}"
+            );
         }
     }
 

@@ -327,6 +327,35 @@ pub fn object_properties(
     })
 }
 
+/// What `array_of_objects` hands its visitor, item after item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemVisit {
+    /// A property of the object item being scanned, as `object_properties_two_levels` hands it.
+    Property(Level, Range<usize>, bool, Range<usize>),
+    /// The end of an object item (after its properties): its range.
+    ObjectEnd(Range<usize>),
+    /// An item that is not an object.
+    Other,
+}
+
+/// Validates `text` as one JSON value and, when it is an array, hands `visit` the properties of
+/// each item that is an object (two levels), and returns true; false for any other valid value.
+pub fn array_of_objects(text: &str, mut visit: impl FnMut(ItemVisit)) -> Scan<bool> {
+    whole_value(text, b'[', |bytes, start| {
+        array(bytes, start, 1, |item| {
+            if bytes.get(item) != Some(&b'{') {
+                visit(ItemVisit::Other);
+                return value_end(bytes, item, 1);
+            }
+            let end = object_two_levels(bytes, item, 2, &mut |level, key, key_escaped, value| {
+                visit(ItemVisit::Property(level, key, key_escaped, value))
+            })?;
+            visit(ItemVisit::ObjectEnd(item..end));
+            Ok(end)
+        })
+    })
+}
+
 /// Validates `text` as one JSON value and, when it is an array, hands each item's range to
 /// `visit` and returns true; false for any other valid value.
 pub fn array_items(text: &str, mut visit: impl FnMut(Range<usize>)) -> Scan<bool> {

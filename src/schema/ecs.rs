@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use super::json::{ObjectWriter, needs_escaping, write_string};
-use super::values::{self, Fields};
+use super::values::Fields;
 use super::{MapContext, MapError};
 use crate::clock::Timestamp;
 use crate::graph::record::{Record, key_hash};
@@ -534,11 +534,7 @@ fn map_audit(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result
     let app = initiated_by
         .as_ref()
         .and_then(|initiator| initiator.object("app"));
-    let targets: Vec<Record> = record
-        .items("targetResources")
-        .into_iter()
-        .filter_map(values::object)
-        .collect();
+    let targets: Vec<Record> = record.objects("targetResources").into_iter().collect();
     let target_user = targets.iter().find(|target| {
         target
             .text("type")
@@ -555,9 +551,8 @@ fn map_audit(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result
         .or_else(|| {
             targets.iter().find_map(|target| {
                 target
-                    .items("modifiedProperties")
+                    .objects("modifiedProperties")
                     .into_iter()
-                    .filter_map(values::object)
                     .find(|property| {
                         property.text("displayName").as_deref() == Some("Group.DisplayName")
                     })

@@ -101,6 +101,9 @@ pub trait Fields<'a> {
     /// The raw values of `keys` in the object value of `key` (see `pick`).
     fn pick<const N: usize>(&self, key: &str, keys: [&str; N]) -> Option<[Option<&'a str>; N]>;
     fn items(&self, key: &str) -> Vec<&'a str>;
+    /// The items of an array that are objects with properties, split in one pass (see
+    /// `Record::objects_of_array`); empty for anything else.
+    fn objects(&self, key: &str) -> Vec<Record<'a>>;
 }
 
 /// The last value of `key` among `properties`.
@@ -152,6 +155,12 @@ impl<'a> Fields<'a> for Record<'a> {
 
     fn items(&self, key: &str) -> Vec<&'a str> {
         self.get(key).map(items).unwrap_or_default()
+    }
+
+    fn objects(&self, key: &str) -> Vec<Record<'a>> {
+        self.get(key)
+            .map(Record::objects_of_array)
+            .unwrap_or_default()
     }
 }
 

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::graph::record::Record;
 use crate::schema::json::ObjectWriter;
-use crate::schema::values::{self, Fields, decode_json_string};
+use crate::schema::values::{Fields, decode_json_string};
 use crate::schema::{MapContext, MapError};
 
 const TIME_FIELD: &str = "activityDateTime";
@@ -76,9 +76,8 @@ impl Target<'_> {
 
 fn targets<'a>(record: &Record<'a>) -> Vec<Target<'a>> {
     record
-        .items("targetResources")
+        .objects("targetResources")
         .into_iter()
-        .filter_map(values::object)
         .map(|target| Target {
             id: target.non_empty("id"),
             display_name: target.non_empty("displayName"),
@@ -86,9 +85,8 @@ fn targets<'a>(record: &Record<'a>) -> Vec<Target<'a>> {
             user_principal_name: target.non_empty("userPrincipalName"),
             group_type: target.non_empty("groupType"),
             modified: target
-                .items("modifiedProperties")
+                .objects("modifiedProperties")
                 .into_iter()
-                .filter_map(values::object)
                 .filter_map(|property| {
                     Some(Modified {
                         name: property.non_empty("displayName")?,
@@ -506,9 +504,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
 
         let user_agent = record.non_empty("userAgent").or_else(|| {
             record
-                .items("additionalDetails")
+                .objects("additionalDetails")
                 .into_iter()
-                .filter_map(values::object)
                 .find_map(|detail| {
                     (detail.text("key").as_deref() == Some("User-Agent"))
                         .then(|| detail.non_empty("value"))

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::graph::record::Record;
 use crate::schema::json::ObjectWriter;
-use crate::schema::values::{self, Fields, decode_json_string};
+use crate::schema::values::{Fields, decode_json_string};
 use crate::schema::{MapContext, MapError};
 
 const TIME_FIELD: &str = "activityDateTime";
@@ -149,11 +149,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 data.text("source_system", source_system.as_deref());
                 data.text("target_system", target_system.as_deref());
                 data.array("modified_properties", |list| {
-                    for property in record
-                        .items("modifiedProperties")
-                        .into_iter()
-                        .filter_map(values::object)
-                    {
+                    for property in record.objects("modifiedProperties").into_iter() {
                         list.object(|entry| {
                             entry.text("name", property.non_empty("displayName").as_deref());
                             if let Some(old) = property
