@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use crate::graph::record::{Record, raw_str};
+use crate::graph::scan::{ItemVisit, Level, array_of_objects};
 use crate::graph::split::{Property, pick_properties, split_array};
 
 /// A nested object's properties; `None` for `null`, `{}` or anything that is not an object.
@@ -36,6 +37,44 @@ pub fn pick<'a, const N: usize>(raw: &'a str, keys: [&str; N]) -> Option<[Option
             Some(keys.map(|key| object.get(key)))
         }
     }
+}
+
+/// The raw values of `keys` in each item of the array `raw` that is an object with
+/// properties (a repeated key's last), handed to `visit` item after item, in one pass over the
+/// array: for reading a few properties of each of a list of small objects. Nothing for anything
+/// else. `raw` is a value inside a validated record.
+pub fn pick_each<'a, const N: usize>(
+    raw: &'a str,
+    keys: [&str; N],
+    mut visit: impl FnMut([Option<&'a str>; N]),
+) {
+    let mut found = [None; N];
+    let mut has_properties = false;
+    // an item with a key that has escapes is split on its own, which decodes them
+    let mut escapes = false;
+    let _ = array_of_objects(raw, |item| match item {
+        ItemVisit::Property(Level::Top, key, escaped, value) => {
+            has_properties = true;
+            escapes |= escaped;
+            let name = raw.get(key).unwrap_or_default();
+            if let Some(slot) = keys.iter().position(|wanted| *wanted == name) {
+                found[slot] = raw.get(value);
+            }
+        }
+        ItemVisit::Property(Level::Child, ..) | ItemVisit::Other => {}
+        ItemVisit::ObjectEnd(range) => {
+            let picked = std::mem::replace(&mut found, [None; N]);
+            if escapes {
+                if let Some(object) = raw.get(range).and_then(object) {
+                    visit(keys.map(|key| object.get(key)));
+                }
+            } else if has_properties {
+                visit(picked);
+            }
+            has_properties = false;
+            escapes = false;
+        }
+    });
 }
 
 /// A string that is present and not blank (Graph sends "" for unknown values).

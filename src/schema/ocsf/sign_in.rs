@@ -9,7 +9,6 @@ use super::{
     write_severity, write_status, write_time, write_unmapped,
 };
 use crate::graph::record::Record;
-use crate::graph::split::pick_properties;
 use crate::schema::json::ObjectWriter;
 use crate::schema::values::{self, Fields};
 use crate::schema::{MapContext, MapError};
@@ -451,61 +450,52 @@ fn auth_factor_by_words(method: &str) -> Option<(i64, &str)> {
 
 /// `auth_factors` from the beta `authenticationDetails` steps; "Previously satisfied" is skipped.
 fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
-    let steps = record.items("authenticationDetails");
-    if steps.is_empty() {
+    let Some(steps) = record.get("authenticationDetails") else {
         return;
-    }
+    };
     // each factor once: the known types by a bit of their id, other methods by name
     let mut seen_types = 0u128;
     let mut seen_others: Vec<String> = Vec::new();
     event.array("auth_factors", |factors| {
-        for step in steps {
-            // two properties of a small object: read without splitting it, unless its keys
-            // have escapes
-            let (method, provider) =
-                match pick_properties(step, ["authenticationMethod", "authenticationMethodDetail"])
-                {
-                    Some([method, provider]) => (
-                        method.and_then(values::string),
-                        provider.and_then(values::string),
-                    ),
-                    None => match values::object(step) {
-                        Some(step) => (
-                            step.text("authenticationMethod"),
-                            step.text("authenticationMethodDetail"),
-                        ),
-                        None => continue,
-                    },
+        // two properties of each step, read in one pass over the list
+        values::pick_each(
+            steps,
+            ["authenticationMethod", "authenticationMethodDetail"],
+            |[method, provider]| {
+                let Some(method) = method
+                    .and_then(values::string)
+                    .filter(|method| !values::is_blank(method))
+                else {
+                    return;
                 };
-            let Some(method) = method.filter(|method| !values::is_blank(method)) else {
-                continue;
-            };
-            let Some((factor_type_id, caption)) = auth_factor(&method) else {
-                continue;
-            };
-            if factor_type_id == 99 {
-                if seen_others.iter().any(|other| other == caption) {
-                    continue;
+                let Some((factor_type_id, caption)) = auth_factor(&method) else {
+                    return;
+                };
+                if factor_type_id == 99 {
+                    if seen_others.iter().any(|other| other == caption) {
+                        return;
+                    }
+                    seen_others.push(caption.to_owned());
+                } else {
+                    let bit = 1u128 << (factor_type_id & 127);
+                    if seen_types & bit != 0 {
+                        return;
+                    }
+                    seen_types |= bit;
                 }
-                seen_others.push(caption.to_owned());
-            } else {
-                let bit = 1u128 << (factor_type_id & 127);
-                if seen_types & bit != 0 {
-                    continue;
-                }
-                seen_types |= bit;
-            }
-            factors.object(|factor| {
-                factor.int("factor_type_id", factor_type_id);
-                factor.string("factor_type", caption);
-                factor.text(
-                    "provider",
-                    provider
-                        .as_deref()
-                        .filter(|provider| !values::is_blank(provider)),
-                );
-            });
-        }
+                let provider = provider.and_then(values::string);
+                factors.object(|factor| {
+                    factor.int("factor_type_id", factor_type_id);
+                    factor.string("factor_type", caption);
+                    factor.text(
+                        "provider",
+                        provider
+                            .as_deref()
+                            .filter(|provider| !values::is_blank(provider)),
+                    );
+                });
+            },
+        );
     });
 }
 
