@@ -147,9 +147,10 @@ pub struct Record<'a> {
     objects: Vec<NestedObject>,
 }
 
-/// A record's two buffers, used again by the next record of the thread: the property list and
-/// the index. Records are split by the thousand per page, and allocating these for each one
-/// cost more than the split itself.
+/// A record's buffers, used again by the next record of the thread: the property list, the
+/// index, and the properties of the object values with which of them each object is. Records are
+/// split by the thousand per page, and allocating these for each one cost more than the split
+/// itself.
 struct Buffers<'a> {
     fields: Vec<Property<'a>>,
     index: Vec<u16>,
@@ -229,12 +230,7 @@ impl<'a> Buffers<'a> {
     }
 
     fn give_back(self) {
-        give_back(IdleParts {
-            fields: self.fields,
-            index: self.index,
-            nested: self.nested,
-            objects: self.objects,
-        });
+        give_back(self);
     }
 }
 
@@ -323,25 +319,17 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// A record's buffers on their way back to the thread's idle list.
-struct IdleParts<'a> {
-    fields: Vec<Property<'a>>,
-    index: Vec<u16>,
-    nested: Vec<Property<'a>>,
-    objects: Vec<NestedObject>,
-}
-
 fn live_property<'a>((key, _): Property<'static>) -> Property<'a> {
     (key, "")
 }
 
-fn give_back(parts: IdleParts<'_>) {
-    let IdleParts {
+fn give_back(buffers: Buffers<'_>) {
+    let Buffers {
         fields,
         mut index,
         nested,
         mut objects,
-    } = parts;
+    } = buffers;
     if fields.capacity() > IDLE_CAPACITY || nested.capacity() > IDLE_CAPACITY {
         return;
     }
@@ -359,7 +347,7 @@ fn give_back(parts: IdleParts<'_>) {
 
 impl Drop for Record<'_> {
     fn drop(&mut self) {
-        give_back(IdleParts {
+        give_back(Buffers {
             fields: std::mem::take(&mut self.fields),
             index: std::mem::take(&mut self.index),
             nested: std::mem::take(&mut self.nested),
