@@ -62,6 +62,17 @@ pub struct PropertySpan {
 }
 
 impl PropertySpan {
+    /// The span of a property found in a text below 4 GiB (so that every offset fits).
+    pub fn new(key: Range<usize>, key_escaped: bool, value: Range<usize>) -> PropertySpan {
+        PropertySpan {
+            key_start: key.start as u32,
+            key_end: key.end as u32,
+            value_start: value.start as u32,
+            value_end: value.end as u32,
+            key_escaped,
+        }
+    }
+
     pub fn key(&self) -> Range<usize> {
         self.key_start as usize..self.key_end as usize
     }
@@ -226,14 +237,8 @@ fn records(bytes: &[u8], position: usize, page: &mut ScannedPage) -> Scan<usize>
         let first = page.properties.len();
         let mut first_child = page.children.len();
         let end = object_two_levels(bytes, item, 3, &mut |level, key, key_escaped, value| {
-            // the page is below 4 GiB (checked at the start), so every offset fits
-            let span = PropertySpan {
-                key_start: key.start as u32,
-                key_end: key.end as u32,
-                value_start: value.start as u32,
-                value_end: value.end as u32,
-                key_escaped,
-            };
+            // the page is below 4 GiB (checked at the start)
+            let span = PropertySpan::new(key, key_escaped, value);
             match level {
                 Level::Child => page.children.push(span),
                 Level::Top => {

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::graph::record::{Record, raw_str};
 use crate::graph::scan::{ItemVisit, Level, array_of_objects};
-use crate::graph::split::{Property, pick_properties, split_array};
+use crate::graph::split::{Property, pick_properties};
 
 /// A nested object's properties; `None` for `null`, `{}` or anything that is not an object.
 /// `raw` is a value inside a validated record.
@@ -107,11 +107,6 @@ pub fn boolean(raw: &str) -> Option<bool> {
     }
 }
 
-/// The items of an array; empty for anything else. `raw` is a value inside a validated record.
-pub fn items(raw: &str) -> Vec<&str> {
-    split_array(raw).unwrap_or_default()
-}
-
 /// Whether `value` is empty or only whitespace. A value that starts with a visible ASCII
 /// character (nearly every one) is decided without trimming.
 pub fn is_blank(value: &str) -> bool {
@@ -139,7 +134,6 @@ pub trait Fields<'a> {
     fn object(&self, key: &str) -> Option<Record<'a>>;
     /// The raw values of `keys` in the object value of `key` (see `pick`).
     fn pick<const N: usize>(&self, key: &str, keys: [&str; N]) -> Option<[Option<&'a str>; N]>;
-    fn items(&self, key: &str) -> Vec<&'a str>;
     /// The items of an array that are objects with properties, split in one pass (see
     /// `Record::objects_of_array`); empty for anything else.
     fn objects(&self, key: &str) -> Vec<Record<'a>>;
@@ -190,10 +184,6 @@ impl<'a> Fields<'a> for Record<'a> {
             (_, Some(properties)) => Some(keys.map(|wanted| last_value(properties, wanted))),
             (raw, None) => pick(raw, keys),
         }
-    }
-
-    fn items(&self, key: &str) -> Vec<&'a str> {
-        self.get(key).map(items).unwrap_or_default()
     }
 
     fn objects(&self, key: &str) -> Vec<Record<'a>> {

@@ -417,13 +417,7 @@ fn generated_records_split_as_serde_json_splits_them() {
         for expected in &records {
             let mut spans = Vec::new();
             let visited = object_properties(expected, |key, key_escaped, value| {
-                spans.push(PropertySpan {
-                    key_start: key.start as u32,
-                    key_end: key.end as u32,
-                    value_start: value.start as u32,
-                    value_end: value.end as u32,
-                    key_escaped,
-                })
+                spans.push(PropertySpan::new(key, key_escaped, value))
             });
             assert_eq!(visited, Ok(true));
             assert_eq!(
@@ -435,13 +429,7 @@ fn generated_records_split_as_serde_json_splits_them() {
             let (mut top, mut objects, mut children) = (Vec::new(), Vec::new(), Vec::new());
             let visited =
                 object_properties_two_levels(expected, |level, key, key_escaped, value| {
-                    let span = PropertySpan {
-                        key_start: key.start as u32,
-                        key_end: key.end as u32,
-                        value_start: value.start as u32,
-                        value_end: value.end as u32,
-                        key_escaped,
-                    };
+                    let span = PropertySpan::new(key, key_escaped, value);
                     match level {
                         Level::Child => children.push(span),
                         Level::Top => {
