@@ -98,7 +98,8 @@ pub struct ScannedRecord {
 pub struct NestedObject {
     /// The property's place among the properties of its record.
     pub property: u32,
-    /// The object's properties, in `ScannedPage::children`.
+    /// The object's properties: in `ScannedPage::children` for a page, in the record's own list
+    /// of nested properties once a `Record` is built.
     pub children: Range<u32>,
 }
 
