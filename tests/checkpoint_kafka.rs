@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use entrastream::checkpoint::{CheckpointError, CheckpointStore, KafkaStore};
+use entrastream::checkpoint::{CheckpointError, CheckpointStore, CursorCommit, KafkaStore};
 use entrastream::clock::Timestamp;
 use entrastream::config::{CheckpointConfig, CheckpointStoreKind, KafkaConfig};
 use entrastream::graph::cursor::{Cursor, IdHash};
@@ -87,13 +87,21 @@ async fn cursors_survive_a_restart_and_instances_do_not_share_them() {
     );
     let committed = cursor(500);
     first
-        .commit("tenant-a", StreamKind::DirectoryAudits, committed.clone())
+        .commit(
+            "tenant-a",
+            StreamKind::DirectoryAudits,
+            CursorCommit::Full(committed.clone()),
+        )
         .await
         .expect("commits");
     let mut newer = committed.clone();
     newer.watermark = Timestamp::from_secs(1_800_000_600);
     first
-        .commit("tenant-a", StreamKind::DirectoryAudits, newer.clone())
+        .commit(
+            "tenant-a",
+            StreamKind::DirectoryAudits,
+            CursorCommit::Full(newer.clone()),
+        )
         .await
         .expect("commits");
     first.release().await;
@@ -280,7 +288,11 @@ async fn damaged_and_oversized_cursors_are_refused_with_the_fix() {
 
     // 40,000 ids of 32 bytes each do not fit in 1 MiB
     let oversized = store
-        .commit("tenant-a", StreamKind::DirectoryAudits, cursor(40_000))
+        .commit(
+            "tenant-a",
+            StreamKind::DirectoryAudits,
+            CursorCommit::Full(cursor(40_000)),
+        )
         .await
         .expect_err("an oversized cursor is refused");
     assert!(!oversized.is_transient());

@@ -14,7 +14,7 @@ use common::{
 };
 use entrastream::app::AppError;
 use entrastream::checkpoint::{
-    CheckpointError, CheckpointStore, CommitFuture, FileStore, MemoryStore,
+    CheckpointError, CheckpointStore, CommitFuture, CursorCommit, FileStore, MemoryStore,
 };
 use entrastream::config::PollingConfig;
 use entrastream::graph::cursor::Cursor;
@@ -285,7 +285,13 @@ impl CheckpointStore for CrashingStore {
         self.inner.load(tenant, stream)
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: Cursor) -> CommitFuture {
+    // not incremental: every commit is a whole cursor, whose new records are counted
+    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+        let CursorCommit::Full(cursor) = commit else {
+            return Box::pin(std::future::ready(Err(CheckpointError::Unusable(
+                "a delta offered to a store that is not incremental".to_owned(),
+            ))));
+        };
         let number = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         let mut lost_batch = self.lost_batch.lock();
         let previous = match self.inner.load(tenant, stream) {
@@ -564,4 +570,154 @@ async fn a_new_stream_commits_its_origin_before_its_first_window() {
         "the refused credentials let nothing through"
     );
     running.stop().await.expect("stops");
+}
+
+/// The file store, counting what it is sent, mirroring every commit into a memory store, and
+/// keeping the cursors it loaded.
+struct JournalingStore {
+    inner: FileStore,
+    whole: AtomicUsize,
+    deltas: AtomicUsize,
+    mirror: MemoryStore,
+    loaded: parking_lot::Mutex<BTreeMap<String, Cursor>>,
+}
+
+impl JournalingStore {
+    fn new(directory: &std::path::Path) -> Self {
+        JournalingStore {
+            inner: FileStore::new(directory),
+            whole: AtomicUsize::new(0),
+            deltas: AtomicUsize::new(0),
+            mirror: MemoryStore::new(),
+            loaded: parking_lot::Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl CheckpointStore for JournalingStore {
+    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+        let cursor = self.inner.load(tenant, stream)?;
+        if let Some(cursor) = &cursor {
+            self.loaded
+                .lock()
+                .insert(stream.as_str().to_owned(), cursor.clone());
+            // the memory store applies a commit when called; its future is already complete
+            drop(
+                self.mirror
+                    .commit(tenant, stream, CursorCommit::Full(cursor.clone())),
+            );
+        }
+        Ok(cursor)
+    }
+
+    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+        match &commit {
+            CursorCommit::Full(_) => self.whole.fetch_add(1, Ordering::SeqCst),
+            CursorCommit::Delta(_) => self.deltas.fetch_add(1, Ordering::SeqCst),
+        };
+        drop(self.mirror.commit(tenant, stream, commit.clone()));
+        self.inner.commit(tenant, stream, commit)
+    }
+
+    fn incremental(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> String {
+        "journaling file store".to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
+    let sim_config = SimConfig {
+        tenant_count: 1,
+        ..busy_simulator(3)
+    };
+    let data_end = sim_config.data_end.expect("end");
+    let (sim, clock) = simulator(sim_config).await;
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&sim, &kafka, directory.path(), polling());
+    let state = directory.path().join("state");
+    let tenant_id = sim.tenants()[0].tenant_id.clone();
+    let manual = clock.as_manual().expect("manual").clone();
+
+    let first_store = Arc::new(JournalingStore::new(&state));
+    let first = start(config.clone(), &clock, Some(first_store.clone())).await;
+    drive(
+        &manual,
+        START.saturating_add(2 * HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
+    first.stop().await.expect("stops cleanly");
+    // one whole cursor per stream (its origin), deltas from then on
+    assert_eq!(first_store.whole.load(Ordering::SeqCst), 6);
+    let deltas = first_store.deltas.load(Ordering::SeqCst);
+    assert!(deltas > 6 * 20, "{deltas} deltas");
+    let mut journal_lines = 0;
+    for stream in StreamKind::ALL {
+        let journal =
+            entrastream::checkpoint::journal_of(&first_store.inner.path_of(&tenant_id, stream));
+        journal_lines += std::fs::read_to_string(&journal)
+            .unwrap_or_else(|error| panic!("{}: {error}", journal.display()))
+            .lines()
+            .count();
+    }
+    assert_eq!(journal_lines, deltas, "a line per delta");
+
+    // the restart replays the journals: the cursors are those the first run committed last
+    let second_store = Arc::new(JournalingStore::new(&state));
+    let second = start(config, &clock, Some(second_store.clone())).await;
+    common::wait_for(Duration::from_secs(30), || {
+        second_store.loaded.lock().len() == 6
+    })
+    .await;
+    {
+        let loaded = second_store.loaded.lock();
+        assert_eq!(loaded.len(), 6);
+        for stream in StreamKind::ALL {
+            let committed = first_store
+                .mirror
+                .get(&tenant_id, stream)
+                .expect("committed");
+            assert!(!committed.seen.is_empty(), "{stream:?}");
+            assert_eq!(loaded.get(stream.as_str()), Some(&committed), "{stream:?}");
+            let journal = entrastream::checkpoint::journal_of(
+                &second_store.inner.path_of(&tenant_id, stream),
+            );
+            assert!(
+                !journal.exists(),
+                "{stream:?}: folded into the document at loading"
+            );
+        }
+    }
+    drive(
+        &manual,
+        data_end.saturating_add(3 * HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
+    second.stop().await.expect("stops cleanly");
+    assert_eq!(second_store.whole.load(Ordering::SeqCst), 6);
+
+    let expected = truth(
+        &sim,
+        START.saturating_sub(HOUR),
+        data_end,
+        data_end.saturating_add(3 * HOUR),
+    );
+    assert_eq!(expected.len(), 6);
+    let delivered = ids_by_stream(&consume_events(&kafka));
+    for (key, ids) in &expected {
+        let got = delivered.get(key).cloned().unwrap_or_default();
+        let got_ids: BTreeSet<String> = got.keys().cloned().collect();
+        assert_eq!(&got_ids, ids, "{key:?}: nothing missing, nothing extra");
+        let twice: Vec<_> = got.iter().filter(|(_, count)| **count > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "{key:?}: a graceful stop repeats nothing: {twice:?}"
+        );
+    }
 }

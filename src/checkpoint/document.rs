@@ -1,14 +1,17 @@
 //! The checkpoint document both stores write: the cursor with its tenant, stream and a SHA-256 of
 //! the cursor's JSON, so that a damaged or misplaced checkpoint is recognised instead of used.
+//! Beside it, the file store's journal entries: a [`CursorDelta`] naming the document it follows
+//! (by that SHA-256), protected the same way.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::CheckpointError;
-use crate::graph::cursor::Cursor;
+use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
 
 pub const FORMAT: &str = "entrastream-checkpoint/1";
+pub const DELTA_FORMAT: &str = "entrastream-checkpoint-delta/1";
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -37,6 +40,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+#[derive(Serialize)]
+struct DeltaEntry<'a> {
+    format: &'a str,
+    tenant: &'a str,
+    stream: &'a str,
+    /// The `sha256` of the document this entry follows.
+    base: &'a str,
+    /// Of `base` and `delta` together.
+    sha256: String,
+    delta: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct StoredDeltaEntry<'a> {
+    format: String,
+    tenant: String,
+    stream: String,
+    base: String,
+    sha256: String,
+    #[serde(borrow)]
+    delta: &'a RawValue,
+}
+
 /// The document of `cursor`, as JSON bytes; `pretty` for files people may read.
 pub fn encode(
     tenant: &str,
@@ -45,19 +71,30 @@ pub fn encode(
     pretty: bool,
     location: &str,
 ) -> Result<Vec<u8>, CheckpointError> {
+    encode_with_digest(tenant, stream, cursor, pretty, location).map(|(bytes, _)| bytes)
+}
+
+/// The document of `cursor` and its `sha256`, which journal entries name as their base.
+pub fn encode_with_digest(
+    tenant: &str,
+    stream: StreamKind,
+    cursor: &Cursor,
+    pretty: bool,
+    location: &str,
+) -> Result<(Vec<u8>, String), CheckpointError> {
     let corrupt = |detail: String| CheckpointError::Corrupt {
         location: location.to_owned(),
         detail,
     };
-    let cursor_json = serde_json::to_string(cursor)
+    // serialised once, not parsed again
+    let cursor_raw = serde_json::value::to_raw_value(cursor)
         .map_err(|error| corrupt(format!("cannot serialise the cursor: {error}")))?;
-    let cursor_raw = RawValue::from_string(cursor_json)
-        .map_err(|error| corrupt(format!("cannot serialise the cursor: {error}")))?;
+    let sha256 = sha256_hex(cursor_raw.get().as_bytes());
     let document = Document {
         format: FORMAT,
         tenant,
         stream: stream.as_str(),
-        sha256: sha256_hex(cursor_raw.get().as_bytes()),
+        sha256: sha256.clone(),
         cursor: &cursor_raw,
     };
     let encoded = if pretty {
@@ -65,7 +102,88 @@ pub fn encode(
     } else {
         serde_json::to_vec(&document)
     };
-    encoded.map_err(|error| corrupt(format!("cannot serialise the checkpoint: {error}")))
+    encoded
+        .map(|bytes| (bytes, sha256))
+        .map_err(|error| corrupt(format!("cannot serialise the checkpoint: {error}")))
+}
+
+/// A journal entry: `delta` after the document whose `sha256` is `base`, as one line of JSON
+/// ending in a newline.
+pub fn encode_delta(
+    tenant: &str,
+    stream: StreamKind,
+    base: &str,
+    delta: &CursorDelta,
+    location: &str,
+) -> Result<Vec<u8>, CheckpointError> {
+    let corrupt = |detail: String| CheckpointError::Corrupt {
+        location: location.to_owned(),
+        detail,
+    };
+    let delta_raw = serde_json::value::to_raw_value(delta)
+        .map_err(|error| corrupt(format!("cannot serialise the cursor's change: {error}")))?;
+    let entry = DeltaEntry {
+        format: DELTA_FORMAT,
+        tenant,
+        stream: stream.as_str(),
+        base,
+        sha256: delta_digest(base, delta_raw.get()),
+        delta: &delta_raw,
+    };
+    let mut line = serde_json::to_vec(&entry)
+        .map_err(|error| corrupt(format!("cannot serialise the journal entry: {error}")))?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// A journal entry's base (the `sha256` of the document it follows) and delta, checked against
+/// the tenant and stream it is expected to belong to.
+pub fn decode_delta(
+    line: &[u8],
+    tenant: &str,
+    stream: StreamKind,
+    location: &str,
+) -> Result<(String, CursorDelta), CheckpointError> {
+    let corrupt = |detail: String| CheckpointError::Corrupt {
+        location: location.to_owned(),
+        detail,
+    };
+    let entry: StoredDeltaEntry = serde_json::from_slice(line)
+        .map_err(|error| corrupt(format!("not a journal entry: {error}")))?;
+    if entry.format != DELTA_FORMAT {
+        return Err(corrupt(format!(
+            "unknown journal format {:?}, expected {DELTA_FORMAT:?}",
+            entry.format
+        )));
+    }
+    if entry.tenant != tenant || entry.stream != stream.as_str() {
+        return Err(CheckpointError::Foreign {
+            location: location.to_owned(),
+            found: format!("tenant {} stream {}", entry.tenant, entry.stream),
+            expected: format!("tenant {tenant} stream {stream}"),
+        });
+    }
+    if delta_digest(&entry.base, entry.delta.get()) != entry.sha256 {
+        return Err(corrupt(
+            "a journal entry's checksum does not match its content".to_owned(),
+        ));
+    }
+    let delta = serde_json::from_str(entry.delta.get())
+        .map_err(|error| corrupt(format!("unreadable journal entry: {error}")))?;
+    Ok((entry.base, delta))
+}
+
+fn delta_digest(base: &str, delta_json: &str) -> String {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(base.as_bytes());
+    context.update(b"\n");
+    context.update(delta_json.as_bytes());
+    context
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The cursor of a document read from `location`, checked against the tenant and stream it is
@@ -76,6 +194,16 @@ pub fn decode(
     stream: StreamKind,
     location: &str,
 ) -> Result<Cursor, CheckpointError> {
+    decode_with_digest(bytes, tenant, stream, location).map(|(cursor, _)| cursor)
+}
+
+/// [`decode`], with the document's `sha256`.
+pub fn decode_with_digest(
+    bytes: &[u8],
+    tenant: &str,
+    stream: StreamKind,
+    location: &str,
+) -> Result<(Cursor, String), CheckpointError> {
     let corrupt = |detail: String| CheckpointError::Corrupt {
         location: location.to_owned(),
         detail,
@@ -100,6 +228,7 @@ pub fn decode(
             "its checksum does not match its content".to_owned(),
         ));
     }
-    serde_json::from_str(document.cursor.get())
-        .map_err(|error| corrupt(format!("unreadable cursor: {error}")))
+    let cursor = serde_json::from_str(document.cursor.get())
+        .map_err(|error| corrupt(format!("unreadable cursor: {error}")))?;
+    Ok((cursor, document.sha256))
 }

@@ -26,7 +26,9 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{CheckpointError, CheckpointRecord, CheckpointStore, CommitFuture, document};
+use super::{
+    CheckpointError, CheckpointRecord, CheckpointStore, CommitFuture, CursorCommit, document,
+};
 use crate::config::{CheckpointConfig, KafkaConfig};
 use crate::graph::cursor::Cursor;
 use crate::kafka::{
@@ -389,8 +391,15 @@ impl CheckpointStore for KafkaStore {
         document::decode(value, tenant, stream, &location).map(Some)
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: Cursor) -> CommitFuture {
-        let record = self.transactional_record(tenant, stream, &cursor);
+    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+        // compaction keeps one record per key: this store writes whole cursors (not incremental)
+        let record = match commit {
+            CursorCommit::Full(cursor) => self.transactional_record(tenant, stream, &cursor),
+            CursorCommit::Delta(_) => Err(CheckpointError::Unusable(format!(
+                "the {} keeps whole cursors and was offered a delta for tenant {tenant} stream {stream}",
+                self.describe()
+            ))),
+        };
         let publisher = self.publisher.clone();
         let instance_id = self.instance_id.clone();
         let store = self.describe();

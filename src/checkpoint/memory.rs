@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use super::{CheckpointError, CheckpointStore, CommitFuture};
+use super::{CheckpointError, CheckpointStore, CommitFuture, CursorCommit};
 use crate::graph::cursor::Cursor;
 use crate::stream::StreamKind;
 
@@ -31,11 +31,28 @@ impl CheckpointStore for MemoryStore {
         Ok(self.get(tenant, stream))
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: Cursor) -> CommitFuture {
-        self.cursors
-            .lock()
-            .insert((tenant.to_owned(), stream), cursor);
-        Box::pin(std::future::ready(Ok(())))
+    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+        let mut cursors = self.cursors.lock();
+        let outcome = match commit {
+            CursorCommit::Full(cursor) => {
+                cursors.insert((tenant.to_owned(), stream), cursor);
+                Ok(())
+            }
+            CursorCommit::Delta(delta) => match cursors.get_mut(&(tenant.to_owned(), stream)) {
+                Some(cursor) => {
+                    cursor.apply(&delta);
+                    Ok(())
+                }
+                None => Err(CheckpointError::Unusable(format!(
+                    "a delta for tenant {tenant} stream {stream} before any cursor was committed"
+                ))),
+            },
+        };
+        Box::pin(std::future::ready(outcome))
+    }
+
+    fn incremental(&self) -> bool {
+        true
     }
 
     fn describe(&self) -> String {

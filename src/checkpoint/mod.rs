@@ -15,11 +15,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-pub use file::FileStore;
+pub use file::{FileStore, journal_of};
 pub use kafka::{KafkaStore, Lease, TakeOver};
 pub use memory::MemoryStore;
 
-use crate::graph::cursor::Cursor;
+use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
 
 /// A commit under way; it owns what it needs, so that it can be awaited beside a shutdown signal.
@@ -33,14 +33,31 @@ pub struct CheckpointRecord {
     pub value: Vec<u8>,
 }
 
+/// What a commit writes.
+#[derive(Clone, Debug)]
+pub enum CursorCommit {
+    /// The whole cursor: it replaces whatever the store held.
+    Full(Cursor),
+    /// The change since the previous commit of this run (incremental stores only).
+    Delta(CursorDelta),
+}
+
 /// A place cursors are loaded from and committed to.
 pub trait CheckpointStore: Send + Sync {
     /// The stream's cursor, or `None` for a stream that never committed. May block: the pipeline
     /// calls it off the async runtime's worker threads.
     fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError>;
 
-    /// Replaces the stream's cursor, durably, once the returned future completes.
-    fn commit(&self, tenant: &str, stream: StreamKind, cursor: Cursor) -> CommitFuture;
+    /// Commits the stream's cursor, durably, once the returned future completes: the whole
+    /// cursor, or (a store that is [`incremental`](CheckpointStore::incremental), after a whole
+    /// one this run) its delta from the previous commit.
+    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture;
+
+    /// Whether the store takes deltas: a commit then costs what it adds, not every id held
+    /// within the lateness horizon again.
+    fn incremental(&self) -> bool {
+        false
+    }
 
     /// The record that carries `cursor` inside a Kafka transaction (exactly-once delivery); only
     /// the kafka store has one.

@@ -325,6 +325,11 @@ impl Cursor {
 
     /// Ids older than anything that can be read again are forgotten.
     fn forget_old_ids(&mut self, settings: &CursorSettings) {
+        self.seen.forget_before(self.horizon(settings));
+    }
+
+    /// The event time below which no window can be read again: ids before it are forgotten.
+    pub fn horizon(&self, settings: &CursorSettings) -> Timestamp {
         let next_pass_start = self
             .last_reconcile_started
             .saturating_sub(settings.lateness);
@@ -334,9 +339,46 @@ impl Cursor {
             horizon = horizon.min(progress.next_from);
         }
         // a minute of slack for records whose time Graph rounds differently in filters
-        self.seen
-            .forget_before(horizon.saturating_sub(Duration::from_secs(60)));
+        horizon.saturating_sub(Duration::from_secs(60))
     }
+
+    /// What a commit of this cursor, with `added` remembered, writes beyond the previous commit:
+    /// the position, `added` (every id published since the previous commit, perhaps some it
+    /// already held) and the horizon. Its size grows with `added`, not with the ids held.
+    pub fn delta(&self, added: &SeenIds, settings: &CursorSettings) -> CursorDelta {
+        CursorDelta {
+            watermark: self.watermark,
+            origin: self.origin,
+            last_reconcile_started: self.last_reconcile_started,
+            reconcile: self.reconcile,
+            forget_before: self.horizon(settings),
+            added: added.clone(),
+        }
+    }
+
+    /// The cursor a delta committed after this one describes.
+    pub fn apply(&mut self, delta: &CursorDelta) {
+        self.watermark = delta.watermark;
+        self.origin = delta.origin;
+        self.last_reconcile_started = delta.last_reconcile_started;
+        self.reconcile = delta.reconcile;
+        self.seen.merge(&delta.added);
+        self.seen.forget_before(delta.forget_before);
+    }
+}
+
+/// A commit's change to the cursor committed before it (see [`Cursor::delta`]): stores that keep
+/// a journal append it instead of writing every id held again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CursorDelta {
+    pub watermark: Timestamp,
+    pub origin: Timestamp,
+    pub last_reconcile_started: Timestamp,
+    pub reconcile: Option<ReconcileProgress>,
+    /// Ids with an earlier event time are forgotten.
+    pub forget_before: Timestamp,
+    /// Ids published since the previous commit.
+    pub added: SeenIds,
 }
 
 #[cfg(test)]
@@ -416,6 +458,60 @@ mod tests {
         // the next pass reads from t(0) - 120 min = t(-120), less a minute of slack
         assert!(!cursor.seen.contains(IdHash::of("old")));
         assert!(cursor.seen.contains(IdHash::of("recent")));
+    }
+
+    #[test]
+    fn deltas_applied_in_order_rebuild_the_cursor_they_were_taken_from() {
+        let settings = settings();
+        let mut live = Cursor::start(t(-300), t(0));
+        let mut rebuilt = live.clone();
+        let mut number = 0u64;
+        let mut window_ids = |count: u64, at: Timestamp| {
+            let mut ids = SeenIds::default();
+            for _ in 0..count {
+                number += 1;
+                ids.insert(
+                    IdHash::of(&number.to_string()),
+                    at.saturating_add(Duration::from_millis(number)),
+                );
+            }
+            ids
+        };
+        let mut deltas = 0;
+        for step in 0..40 {
+            let now = t(step * 10);
+            let window = if let Some(window) = live.next_reconcile(now, &settings) {
+                window
+            } else if let Some(window) = live.next_regular(now, &settings) {
+                window
+            } else {
+                continue;
+            };
+            // a commit inside the window: the ids so far remembered, the position unchanged
+            let mut pending = window_ids(30, window.from);
+            let mut inside = live.clone();
+            inside.remember(&pending);
+            rebuilt.apply(&live.delta(&pending, &settings));
+            assert_eq!(rebuilt, inside, "step {step}: inside the window");
+            // the window's end: the whole pending set again, with the rest of the window
+            pending.merge(&window_ids(20, window.to.saturating_sub(MINUTE)));
+            live.complete(&window, &pending, &settings);
+            rebuilt.apply(&live.delta(&pending, &settings));
+            assert_eq!(rebuilt, live, "step {step}: {window:?}");
+            deltas += 2;
+        }
+        assert!(deltas >= 40, "{deltas} deltas");
+        assert!(live.reconcile.is_none() && live.last_reconcile_started > t(0));
+        assert!(
+            live.seen.len() < 50 * (deltas / 2),
+            "ids were forgotten on the way: {} held",
+            live.seen.len()
+        );
+        let delta = live.delta(&window_ids(3, t(400)), &settings);
+        let text = serde_json::to_string(&delta).expect("serializes");
+        let back: CursorDelta = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, delta);
+        assert_eq!(back.added.len(), 3);
     }
 
     #[test]

@@ -17,12 +17,13 @@ mod window;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::auth::TokenProvider;
-use crate::checkpoint::{CheckpointError, CheckpointStore};
+use crate::checkpoint::{CheckpointError, CheckpointStore, CursorCommit};
 use crate::clock::{Clock, Participant, Timestamp};
 use crate::config::{ApiVersion, PollingConfig, SchemaKind, Topics};
 use crate::graph::budget::RequestBudget;
@@ -39,6 +40,12 @@ use crate::telemetry::metrics::StreamMetrics;
 const LICENCE_RETRIES: u32 = 3;
 /// Consecutive failures of a window before it is split in half.
 const SPLIT_AFTER_FAILURES: u32 = 3;
+/// An incremental store gets a whole cursor again once its deltas since the last one hold as many
+/// ids as the cursor (at least this many), so that a commit costs about twice what it adds, and
+/// loading replays at most about as much as the cursor holds.
+const JOURNAL_MIN_IDS: u64 = 65_536;
+/// ... or once this many deltas were written since the last whole cursor.
+const JOURNAL_MAX_ENTRIES: u64 = 4_096;
 
 /// What a stream needs of its tenant; shared by the tenant's streams.
 pub struct TenantRuntime {
@@ -114,6 +121,46 @@ pub struct StreamTask {
     shutdown: watch::Receiver<bool>,
     state: StreamState,
     cursor_settings: CursorSettings,
+    journal: JournalPolicy,
+}
+
+/// When an incremental store is sent a whole cursor rather than a delta. Atomics, because the
+/// window's page loop commits through a shared reference.
+#[derive(Default)]
+struct JournalPolicy {
+    /// A whole cursor was committed this run: deltas can follow it.
+    whole_written: AtomicBool,
+    /// Ids in the deltas committed since.
+    ids: AtomicU64,
+    /// Deltas committed since.
+    entries: AtomicU64,
+}
+
+/// What a commit carried, for [`JournalPolicy`].
+#[derive(Clone, Copy)]
+struct CommitSize {
+    whole: bool,
+    ids: u64,
+}
+
+impl JournalPolicy {
+    fn delta_allowed(&self, held: usize, adding: usize) -> bool {
+        self.whole_written.load(Ordering::Relaxed)
+            && self.entries.load(Ordering::Relaxed) < JOURNAL_MAX_ENTRIES
+            && self.ids.load(Ordering::Relaxed) + adding as u64
+                <= (held as u64).max(JOURNAL_MIN_IDS)
+    }
+
+    fn committed(&self, size: CommitSize) {
+        if size.whole {
+            self.whole_written.store(true, Ordering::Relaxed);
+            self.ids.store(0, Ordering::Relaxed);
+            self.entries.store(0, Ordering::Relaxed);
+        } else {
+            self.ids.fetch_add(size.ids, Ordering::Relaxed);
+            self.entries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How a window ended.
@@ -139,6 +186,35 @@ impl StreamTask {
             shutdown,
             state: StreamState::Starting,
             cursor_settings,
+            journal: JournalPolicy::default(),
+        }
+    }
+
+    /// What committing `cursor` with `added` remembered writes: a delta when the store keeps a
+    /// journal and [`JournalPolicy`] allows one, else the whole cursor. `added` holds every id
+    /// published since the previous commit (`cursor` may hold them already).
+    fn checkpoint_commit(&self, cursor: &Cursor, added: &SeenIds) -> (CursorCommit, CommitSize) {
+        if self.shared.store.incremental()
+            && self.journal.delta_allowed(cursor.seen.len(), added.len())
+        {
+            let size = CommitSize {
+                whole: false,
+                ids: added.len() as u64,
+            };
+            (
+                CursorCommit::Delta(cursor.delta(added, &self.cursor_settings)),
+                size,
+            )
+        } else {
+            let mut whole = cursor.clone();
+            whole.remember(added);
+            (
+                CursorCommit::Full(whole),
+                CommitSize {
+                    whole: true,
+                    ids: 0,
+                },
+            )
         }
     }
 
@@ -248,20 +324,28 @@ impl StreamTask {
     /// Commits the cursor: to the store, or (exactly_once) in a transaction of its own. A store
     /// that is unavailable for now is tried again until it answers or the service stops; then the
     /// window is simply read again at the next start.
-    async fn commit(&mut self, cursor: &Cursor) -> Result<(), PipelineError> {
+    /// `added`: the ids published since the previous commit (`cursor` holds them already).
+    async fn commit(&mut self, cursor: &Cursor, added: &SeenIds) -> Result<(), PipelineError> {
         let mut failures = 0u32;
+        // exactly_once commits the whole cursor in a transaction of its own
+        let update = (!self.shared.publisher.is_transactional())
+            .then(|| self.checkpoint_commit(cursor, added));
         loop {
             let started = std::time::Instant::now();
-            let outcome = if self.shared.publisher.is_transactional() {
-                self.commit_in_transaction(cursor).await?
-            } else {
-                self.shared
-                    .store
-                    .commit(&self.tenant.tenant_id, self.stream, cursor.clone())
-                    .await
+            let outcome = match &update {
+                None => self.commit_in_transaction(cursor).await?,
+                Some((update, _)) => {
+                    self.shared
+                        .store
+                        .commit(&self.tenant.tenant_id, self.stream, update.clone())
+                        .await
+                }
             };
             match outcome {
                 Ok(()) => {
+                    if let Some((_, size)) = &update {
+                        self.journal.committed(*size);
+                    }
                     self.metrics
                         .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
                     return Ok(());
@@ -392,7 +476,7 @@ impl StreamTask {
         if new {
             // the origin is kept at once: a restart before the first window ends starts where
             // this run did, not at a lookback from its own later start
-            self.commit(&cursor).await?;
+            self.commit(&cursor, &SeenIds::default()).await?;
         }
         self.metrics
             .committed(cursor.watermark, None, self.shared.clock.now());
@@ -484,7 +568,7 @@ impl StreamTask {
                         .await
                     {
                         cursor.remember(&pending);
-                        self.commit(cursor).await?;
+                        self.commit(cursor, &pending).await?;
                         return Ok(WindowEnd::Stopped);
                     }
                 }
@@ -519,7 +603,7 @@ impl StreamTask {
                 }
                 (Ok(window::ReadEnd::Complete), Ok(())) => {
                     cursor.complete(&window, &pending, &self.cursor_settings);
-                    self.commit(cursor).await?;
+                    self.commit(cursor, &pending).await?;
                     self.metrics.published.inc_by(counts.published);
                     self.metrics
                         .dead_lettered("unmappable", counts.dead_lettered);
@@ -535,7 +619,7 @@ impl StreamTask {
                 (Ok(window::ReadEnd::Stopped), Ok(())) => {
                     // a graceful stop: what was delivered is remembered, the position stays
                     cursor.remember(&pending);
-                    self.commit(cursor).await?;
+                    self.commit(cursor, &pending).await?;
                     self.metrics.published.inc_by(counts.published);
                     return Ok(WindowEnd::Stopped);
                 }
@@ -584,7 +668,7 @@ impl StreamTask {
                         .await
                     {
                         cursor.remember(&pending);
-                        self.commit(cursor).await?;
+                        self.commit(cursor, &pending).await?;
                         return Ok(WindowEnd::Stopped);
                     }
                 }

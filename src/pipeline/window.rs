@@ -319,16 +319,18 @@ impl PageJob<'_> {
             return Ok(());
         }
         if self.tracker.wait().await.is_ok() {
-            let mut snapshot = self.cursor.clone();
-            snapshot.remember(pending);
+            // the whole pending set goes into a delta: ids an earlier commit of this window
+            // carried already are carried again (at most a window's ids per commit)
+            let (update, size) = task.checkpoint_commit(self.cursor, pending);
             let started = std::time::Instant::now();
             match task
                 .shared
                 .store
-                .commit(&task.tenant.tenant_id, task.stream, snapshot)
+                .commit(&task.tenant.tenant_id, task.stream, update)
                 .await
             {
                 Ok(()) => {
+                    task.journal.committed(size);
                     task.metrics
                         .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
                     checkpoint.committed = Some(pending.len());
