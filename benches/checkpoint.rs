@@ -65,24 +65,27 @@ fn bench(criterion: &mut Criterion) {
             })
         },
     );
-    group.bench_function("delta, the window's 3,000 ids appended to the journal", |bencher| {
-        // a whole cursor every 250 appends keeps the journal as long as a run would (the
-        // pipeline replaces it once it holds as many ids as the cursor); that write is not timed
-        bencher.iter_custom(|iterations| {
-            let mut timed = Duration::ZERO;
-            for iteration in 0..iterations {
-                if iteration % 250 == 0 {
-                    store.commit_now(tenant, stream, &cursor).expect("commits");
+    group.bench_function(
+        "delta, the window's 3,000 ids appended to the journal",
+        |bencher| {
+            // a whole cursor every 250 appends keeps the journal as long as a run would (the
+            // pipeline replaces it once it holds as many ids as the cursor); that write is not timed
+            bencher.iter_custom(|iterations| {
+                let mut timed = Duration::ZERO;
+                for iteration in 0..iterations {
+                    if iteration % 250 == 0 {
+                        store.commit_now(tenant, stream, &cursor).expect("commits");
+                    }
+                    let started = std::time::Instant::now();
+                    store
+                        .append_now(tenant, stream, black_box(&delta))
+                        .expect("appends");
+                    timed += started.elapsed();
                 }
-                let started = std::time::Instant::now();
-                store
-                    .append_now(tenant, stream, black_box(&delta))
-                    .expect("appends");
-                timed += started.elapsed();
-            }
-            timed
-        })
-    });
+                timed
+            })
+        },
+    );
     group.finish();
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use entrastream::checkpoint::{CheckpointError, CheckpointStore, CursorCommit, KafkaStore};
 use entrastream::clock::Timestamp;
 use entrastream::config::{CheckpointConfig, CheckpointStoreKind, KafkaConfig};
-use entrastream::graph::cursor::{Cursor, IdHash};
+use entrastream::graph::cursor::{Cursor, CursorDelta, IdHash, SeenIds};
 use entrastream::kafka::Publisher;
 use entrastream::stream::StreamKind;
 use rdkafka::ClientConfig;
@@ -427,5 +427,254 @@ async fn a_topic_that_is_not_compacted_or_cannot_be_checked_is_refused() {
             .await
             .expect("not verified"),
         1
+    );
+}
+
+/// Every key of the topic with its latest value (`None`: a tombstone), read to the end.
+fn latest_records(bootstrap: &str) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "inspect")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(TOPIC, 0, rdkafka::Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&assignment).expect("assigns");
+    let mut latest = std::collections::BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read the topic to its end"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let key = String::from_utf8_lossy(message.key().expect("key")).into_owned();
+                latest.insert(key, message.payload().map(<[u8]>::to_vec));
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return latest,
+            Some(Err(error)) => panic!("{error}"),
+            None => {}
+        }
+    }
+}
+
+/// A delta from `cursor`: the watermark `step` seconds on, `count` new ids named `prefix-n`.
+fn delta_after(cursor: &Cursor, step: u64, prefix: &str, count: usize) -> CursorDelta {
+    let mut added = SeenIds::default();
+    for number in 0..count {
+        added.insert(
+            IdHash::of(&format!("{prefix}-{number}")),
+            Timestamp::from_secs(1_800_000_000 + step as i64),
+        );
+    }
+    CursorDelta {
+        watermark: cursor.watermark.saturating_add(Duration::from_secs(step)),
+        origin: cursor.origin,
+        last_reconcile_started: cursor.last_reconcile_started,
+        reconcile: None,
+        forget_before: cursor.origin,
+        added,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_follow_their_whole_cursor_and_are_tombstoned_when_it_is_written_again() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let checkpoint = checkpoint_config();
+    let (tenant, stream) = ("tenant-a", StreamKind::DirectoryAudits);
+    let delta_key = |number: u64| format!("cursor-delta/blue/tenant-a/directory_audits/{number}");
+
+    let first = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    assert!(first.incremental());
+    let refused = first
+        .commit(
+            tenant,
+            stream,
+            CursorCommit::Delta(delta_after(&cursor(0), 1, "x", 1)),
+        )
+        .await
+        .expect_err("a delta needs its whole cursor")
+        .to_string();
+    assert!(
+        refused.contains("a delta was offered before a whole cursor was written or read"),
+        "{refused}"
+    );
+    let mut live = cursor(100);
+    first
+        .commit(tenant, stream, CursorCommit::Full(live.clone()))
+        .await
+        .expect("commits");
+    for (step, prefix) in [(60, "b"), (120, "c"), (180, "d")] {
+        let delta = delta_after(&live, step, prefix, 50);
+        first
+            .commit(tenant, stream, CursorCommit::Delta(delta.clone()))
+            .await
+            .expect("commits");
+        live.apply(&delta);
+    }
+    first.release().await;
+    let records = latest_records(&bootstrap);
+    for number in 1..=3 {
+        let value = records[&delta_key(number)].as_ref().expect("a delta");
+        assert!(
+            value.len() < 3_000,
+            "delta {number} holds its 50 ids only: {} bytes",
+            value.len()
+        );
+    }
+
+    // a restart replays them; a whole cursor written again tombstones them
+    let second = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    assert_eq!(second.checkpoint_count(), 1, "deltas are not cursors");
+    let loaded = second
+        .load(tenant, stream)
+        .expect("loads")
+        .expect("a cursor");
+    assert_eq!(loaded, live);
+    assert_eq!(loaded.seen.len(), 250);
+    let mut whole = loaded.clone();
+    whole.watermark = whole.watermark.saturating_add(Duration::from_secs(600));
+    second
+        .commit(tenant, stream, CursorCommit::Full(whole.clone()))
+        .await
+        .expect("commits");
+    let delta = delta_after(&whole, 660, "e", 5);
+    second
+        .commit(tenant, stream, CursorCommit::Delta(delta.clone()))
+        .await
+        .expect("commits");
+    second.release().await;
+    let records = latest_records(&bootstrap);
+    assert!(
+        records[&delta_key(1)].is_some(),
+        "delta 1 follows the new cursor"
+    );
+    assert_eq!(records[&delta_key(2)], None, "tombstoned");
+    assert_eq!(records[&delta_key(3)], None, "tombstoned");
+
+    let third = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    let mut expected = whole.clone();
+    expected.apply(&delta);
+    assert_eq!(third.load(tenant, stream).expect("loads"), Some(expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refused() {
+    let cluster = cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let checkpoint = checkpoint_config();
+    let (tenant, stream) = ("tenant-a", StreamKind::Provisioning);
+    let delta_key = |number: u64| format!("cursor-delta/blue/tenant-a/provisioning/{number}");
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("producer");
+
+    let first = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    let base = cursor(10);
+    first
+        .commit(tenant, stream, CursorCommit::Full(base.clone()))
+        .await
+        .expect("commits");
+    let mut live = base.clone();
+    for (step, prefix) in [(60, "b"), (120, "c")] {
+        let delta = delta_after(&live, step, prefix, 3);
+        first
+            .commit(tenant, stream, CursorCommit::Delta(delta.clone()))
+            .await
+            .expect("commits");
+        live.apply(&delta);
+    }
+    first.release().await;
+    let earlier = latest_records(&bootstrap);
+
+    // a whole cursor written again, its tombstones lost (a crash): the old deltas come back
+    let second = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    second.load(tenant, stream).expect("loads");
+    let mut newer = live.clone();
+    newer.watermark = newer.watermark.saturating_add(Duration::from_secs(900));
+    second
+        .commit(tenant, stream, CursorCommit::Full(newer.clone()))
+        .await
+        .expect("commits");
+    second.release().await;
+    for number in 1..=2 {
+        let value = earlier[&delta_key(number)].clone().expect("a delta");
+        producer
+            .send(
+                BaseRecord::to(TOPIC)
+                    .key(&delta_key(number))
+                    .payload(&value),
+            )
+            .expect("sends");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushes");
+    let third = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    assert_eq!(
+        third.load(tenant, stream).expect("loads"),
+        Some(newer.clone()),
+        "deltas naming an earlier cursor are ignored"
+    );
+    // the next whole cursor tombstones them after all
+    third
+        .commit(tenant, stream, CursorCommit::Full(newer.clone()))
+        .await
+        .expect("commits");
+    third.release().await;
+    let records = latest_records(&bootstrap);
+    assert_eq!(records[&delta_key(1)], None);
+    assert_eq!(records[&delta_key(2)], None);
+
+    // a delta of the current cursor after a gap
+    let fourth = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    fourth.load(tenant, stream).expect("loads");
+    for step in [60, 120] {
+        fourth
+            .commit(
+                tenant,
+                stream,
+                CursorCommit::Delta(delta_after(&newer, step, "f", 1)),
+            )
+            .await
+            .expect("commits");
+    }
+    fourth.release().await;
+    producer
+        .send(BaseRecord::<str, [u8]>::to(TOPIC).key(&delta_key(1)))
+        .expect("sends");
+    producer.flush(Duration::from_secs(10)).expect("flushes");
+    let fifth = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    let gap = fifth.load(tenant, stream).expect_err("a gap").to_string();
+    assert!(
+        gap.contains(&format!(
+            "checkpoint entrastream.checkpoints key {} is corrupt (delta 2 follows the cursor but delta 1 does not",
+            delta_key(2)
+        )),
+        "{gap}"
+    );
+
+    // deltas without their cursor
+    producer
+        .send(BaseRecord::<str, [u8]>::to(TOPIC).key("cursor/blue/tenant-a/provisioning"))
+        .expect("sends");
+    producer.flush(Duration::from_secs(10)).expect("flushes");
+    let sixth = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    let orphan = sixth
+        .load(tenant, stream)
+        .expect_err("an orphan")
+        .to_string();
+    assert!(
+        orphan.contains(
+            "key cursor/blue/tenant-a/provisioning is corrupt (it is missing while deltas that follow it exist \
+             (1 under cursor-delta/blue/tenant-a/provisioning/))"
+        ),
+        "{orphan}"
     );
 }

@@ -63,18 +63,8 @@ struct StoredDeltaEntry<'a> {
     delta: &'a RawValue,
 }
 
-/// The document of `cursor`, as JSON bytes; `pretty` for files people may read.
-pub fn encode(
-    tenant: &str,
-    stream: StreamKind,
-    cursor: &Cursor,
-    pretty: bool,
-    location: &str,
-) -> Result<Vec<u8>, CheckpointError> {
-    encode_with_digest(tenant, stream, cursor, pretty, location).map(|(bytes, _)| bytes)
-}
-
-/// The document of `cursor` and its `sha256`, which journal entries name as their base.
+/// The document of `cursor` (`pretty` for files people may read) and its `sha256`, which journal
+/// entries name as their base.
 pub fn encode_with_digest(
     tenant: &str,
     stream: StreamKind,
@@ -187,17 +177,7 @@ fn delta_digest(base: &str, delta_json: &str) -> String {
 }
 
 /// The cursor of a document read from `location`, checked against the tenant and stream it is
-/// expected to belong to.
-pub fn decode(
-    bytes: &[u8],
-    tenant: &str,
-    stream: StreamKind,
-    location: &str,
-) -> Result<Cursor, CheckpointError> {
-    decode_with_digest(bytes, tenant, stream, location).map(|(cursor, _)| cursor)
-}
-
-/// [`decode`], with the document's `sha256`.
+/// expected to belong to, and the document's `sha256`.
 pub fn decode_with_digest(
     bytes: &[u8],
     tenant: &str,

@@ -3,6 +3,9 @@
 //!
 //! Records of the topic, all with JSON values:
 //! - `cursor/{instance_id}/{tenant}/{stream}`: the checkpoint document (as the file store writes);
+//! - `cursor-delta/{instance_id}/{tenant}/{stream}/{n}`: the deltas committed after it, numbered
+//!   from 1 and naming it by its `sha256` (as the lines of the file store's journal); a whole
+//!   cursor written again is followed by tombstones for them;
 //! - `lease/{instance_id}` (partition 0): the instance that currently writes, by a generation
 //!   drawn at start-up; a newer lease tells the running instance to stop;
 //! - `release/{instance_id}/{generation}` (partition 0): that generation has stopped and
@@ -30,7 +33,7 @@ use super::{
     CheckpointError, CheckpointRecord, CheckpointStore, CommitFuture, CursorCommit, document,
 };
 use crate::config::{CheckpointConfig, KafkaConfig};
-use crate::graph::cursor::Cursor;
+use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::kafka::{
     BatchTracker, KafkaError, OutgoingRecord, Publisher, TransactionFailure, client_config, headers,
 };
@@ -78,6 +81,8 @@ pub struct KafkaStore {
     client: ClientConfig,
     /// Records of the topic as read at start-up, by key.
     loaded: Mutex<HashMap<String, Vec<u8>>>,
+    /// Per cursor key, the journal this process last wrote or read.
+    journals: Arc<Mutex<HashMap<String, Journal>>>,
     lease: Lease,
     /// Where the lease partition stood before this instance claimed it.
     lease_watch_from: i64,
@@ -167,6 +172,7 @@ impl KafkaStore {
             publisher,
             client,
             loaded: Mutex::new(loaded),
+            journals: Arc::default(),
             lease,
             lease_watch_from,
         };
@@ -337,7 +343,7 @@ impl KafkaStore {
                     topic: &self.topic,
                     partition,
                     key: key.as_bytes(),
-                    payload: value,
+                    payload: Some(value),
                     headers: headers(&[("instance_id", &self.instance_id)]),
                 },
             )
@@ -380,77 +386,34 @@ impl KafkaStore {
     }
 }
 
-impl CheckpointStore for KafkaStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
-        let key = cursor_key(&self.instance_id, tenant, stream);
-        let loaded = self.loaded.lock();
-        let Some(value) = loaded.get(&key) else {
-            return Ok(None);
-        };
-        let location = format!("{} key {key}", self.topic);
-        document::decode(value, tenant, stream, &location).map(Some)
-    }
+/// A stream's journal in the topic: deltas keyed `cursor-delta/{instance_id}/{tenant}/{stream}/{n}`,
+/// n counting from 1 after each whole cursor, each naming that cursor by its `sha256`.
+#[derive(Clone)]
+struct Journal {
+    /// The `sha256` of the whole cursor the deltas follow.
+    base: String,
+    /// The number of the next delta.
+    next: u64,
+    /// The highest number that may still hold a record (deltas of an earlier cursor included).
+    written: u64,
+}
 
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
-        // compaction keeps one record per key: this store writes whole cursors (not incremental)
-        let record = match commit {
-            CursorCommit::Full(cursor) => self.transactional_record(tenant, stream, &cursor),
-            CursorCommit::Delta(_) => Err(CheckpointError::Unusable(format!(
-                "the {} keeps whole cursors and was offered a delta for tenant {tenant} stream {stream}",
-                self.describe()
-            ))),
-        };
-        let publisher = self.publisher.clone();
-        let instance_id = self.instance_id.clone();
-        let store = self.describe();
-        Box::pin(async move {
-            let record = record?;
-            let tracker = BatchTracker::new();
-            let sent = publisher
-                .send(
-                    &tracker,
-                    OutgoingRecord {
-                        topic: &record.topic,
-                        partition: None,
-                        key: record.key.as_bytes(),
-                        payload: &record.value,
-                        headers: headers(&[("instance_id", &instance_id)]),
-                    },
-                )
-                .await;
-            let outcome = match sent {
-                Ok(()) => tracker.wait().await,
-                Err(error) => Err(error),
-            };
-            outcome.map_err(|error| match error {
-                KafkaError::DeliveryFailed {
-                    refusal: Some(fix),
-                    first_error,
-                    ..
-                } => CheckpointError::Refused(format!(
-                    "Kafka refused checkpoint {} ({first_error}); fix: {fix}",
-                    record.key
-                )),
-                KafkaError::Fatal(detail) | KafkaError::Setup(detail) => {
-                    CheckpointError::Refused(format!("the Kafka producer cannot go on: {detail}"))
-                }
-                other => CheckpointError::Unavailable {
-                    store,
-                    detail: other.to_string(),
-                },
-            })
-        })
-    }
+fn delta_prefix(instance_id: &str, tenant: &str, stream: StreamKind) -> String {
+    format!("cursor-delta/{instance_id}/{tenant}/{stream}/")
+}
 
-    fn transactional_record(
+impl KafkaStore {
+    /// The whole cursor's record and its `sha256`.
+    fn whole_record(
         &self,
         tenant: &str,
         stream: StreamKind,
         cursor: &Cursor,
-    ) -> Result<CheckpointRecord, CheckpointError> {
+    ) -> Result<(CheckpointRecord, String), CheckpointError> {
         let key = cursor_key(&self.instance_id, tenant, stream);
         let location = format!("{} key {key}", self.topic);
-        let value = document::encode(tenant, stream, cursor, false, &location)?;
+        let (value, sha256) =
+            document::encode_with_digest(tenant, stream, cursor, false, &location)?;
         if value.len() > self.max_record_bytes {
             return Err(CheckpointError::Refused(format!(
                 "the cursor of tenant {tenant} stream {stream} is {} bytes, above checkpoint.max_record_bytes ({}): it \
@@ -461,11 +424,257 @@ impl CheckpointStore for KafkaStore {
                 cursor.seen.len()
             )));
         }
-        Ok(CheckpointRecord {
-            topic: self.topic.clone(),
+        Ok((
+            CheckpointRecord {
+                topic: self.topic.clone(),
+                key,
+                value,
+            },
+            sha256,
+        ))
+    }
+
+    /// A delta's record, numbered after the stream's last one.
+    fn delta_record(
+        &self,
+        tenant: &str,
+        stream: StreamKind,
+        delta: &CursorDelta,
+    ) -> Result<(CheckpointRecord, u64), CheckpointError> {
+        let cursor_key = cursor_key(&self.instance_id, tenant, stream);
+        let Some(journal) = self.journals.lock().get(&cursor_key).cloned() else {
+            return Err(CheckpointError::Unusable(format!(
+                "checkpoint {} key {cursor_key}: a delta was offered before a whole cursor was written or read",
+                self.topic
+            )));
+        };
+        let key = format!(
+            "{}{}",
+            delta_prefix(&self.instance_id, tenant, stream),
+            journal.next
+        );
+        let location = format!("{} key {key}", self.topic);
+        let value = document::encode_delta(tenant, stream, &journal.base, delta, &location)?;
+        if value.len() > self.max_record_bytes {
+            return Err(CheckpointError::Refused(format!(
+                "a checkpoint delta of tenant {tenant} stream {stream} is {} bytes, above \
+                 checkpoint.max_record_bytes ({}): it holds the {} ids published in one window. Lower \
+                 polling.max_window, or raise checkpoint.max_record_bytes and the topic's max.message.bytes",
+                value.len(),
+                self.max_record_bytes,
+                delta.added.len()
+            )));
+        }
+        Ok((
+            CheckpointRecord {
+                topic: self.topic.clone(),
+                key,
+                value,
+            },
+            journal.next,
+        ))
+    }
+}
+
+/// Sends `records` (a `None` value: a tombstone) and waits for every acknowledgement.
+async fn deliver(
+    publisher: &Publisher,
+    instance_id: &str,
+    store: &str,
+    topic: &str,
+    records: &[(String, Option<Vec<u8>>)],
+) -> Result<(), CheckpointError> {
+    let tracker = BatchTracker::new();
+    let mut outcome = Ok(());
+    for (key, value) in records {
+        outcome = publisher
+            .send(
+                &tracker,
+                OutgoingRecord {
+                    topic,
+                    partition: None,
+                    key: key.as_bytes(),
+                    payload: value.as_deref(),
+                    headers: headers(&[("instance_id", instance_id)]),
+                },
+            )
+            .await;
+        if outcome.is_err() {
+            break;
+        }
+    }
+    let outcome = match outcome {
+        Ok(()) => tracker.wait().await,
+        Err(error) => Err(error),
+    };
+    let first_key = records.first().map_or("", |(key, _)| key.as_str());
+    outcome.map_err(|error| match error {
+        KafkaError::DeliveryFailed {
+            refusal: Some(fix),
+            first_error,
+            ..
+        } => CheckpointError::Refused(format!(
+            "Kafka refused checkpoint {first_key} ({first_error}); fix: {fix}"
+        )),
+        KafkaError::Fatal(detail) | KafkaError::Setup(detail) => {
+            CheckpointError::Refused(format!("the Kafka producer cannot go on: {detail}"))
+        }
+        other => CheckpointError::Unavailable {
+            store: store.to_owned(),
+            detail: other.to_string(),
+        },
+    })
+}
+
+impl CheckpointStore for KafkaStore {
+    /// The whole cursor, with the deltas that follow it applied in order. Deltas of an earlier
+    /// whole cursor (left by a crash before their tombstones were written) are ignored; a damaged
+    /// delta, one missing between two others, or deltas without their cursor stop the stream.
+    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+        let key = cursor_key(&self.instance_id, tenant, stream);
+        let prefix = delta_prefix(&self.instance_id, tenant, stream);
+        let loaded = self.loaded.lock();
+        let deltas: std::collections::BTreeMap<u64, &Vec<u8>> = loaded
+            .iter()
+            .filter_map(|(name, value)| {
+                let number = name.strip_prefix(&prefix)?.parse::<u64>().ok()?;
+                Some((number, value))
+            })
+            .collect();
+        let written = deltas.keys().next_back().copied().unwrap_or(0);
+        let Some(value) = loaded.get(&key) else {
+            if written > 0 {
+                return Err(CheckpointError::Corrupt {
+                    location: format!("{} key {key}", self.topic),
+                    detail: format!(
+                        "it is missing while deltas that follow it exist ({} under {prefix})",
+                        deltas.len()
+                    ),
+                });
+            }
+            return Ok(None);
+        };
+        let location = format!("{} key {key}", self.topic);
+        let (mut cursor, sha256) = document::decode_with_digest(value, tenant, stream, &location)?;
+        let mut next = 1;
+        let mut earlier = 0;
+        for (number, value) in deltas {
+            let location = format!("{} key {prefix}{number}", self.topic);
+            let (base, delta) = document::decode_delta(value, tenant, stream, &location)?;
+            if base != sha256 {
+                earlier += 1;
+                continue;
+            }
+            if number != next || earlier > 0 {
+                return Err(CheckpointError::Corrupt {
+                    location,
+                    detail: format!(
+                        "delta {number} follows the cursor but delta {next} does not (a gap in the journal)"
+                    ),
+                });
+            }
+            cursor.apply(&delta);
+            next += 1;
+        }
+        if earlier > 0 {
+            tracing::info!(
+                topic = self.topic.as_str(),
+                key = key.as_str(),
+                ignored = earlier,
+                "checkpoint deltas of an earlier cursor ignored (their tombstones were not written)"
+            );
+        }
+        self.journals.lock().insert(
             key,
-            value,
+            Journal {
+                base: sha256,
+                next,
+                written,
+            },
+        );
+        Ok(Some(cursor))
+    }
+
+    /// A whole cursor replaces the record of its key, then tombstones remove the deltas it makes
+    /// obsolete (their loss leaves only records a load ignores); a delta is the next numbered key.
+    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+        let cursor_key = cursor_key(&self.instance_id, tenant, stream);
+        let prefix = delta_prefix(&self.instance_id, tenant, stream);
+        let prepared = match &commit {
+            CursorCommit::Full(cursor) => self
+                .whole_record(tenant, stream, cursor)
+                .map(|(record, sha256)| (record, Some(sha256), 0)),
+            CursorCommit::Delta(delta) => self
+                .delta_record(tenant, stream, delta)
+                .map(|(record, number)| (record, None, number)),
+        };
+        let written = self
+            .journals
+            .lock()
+            .get(&cursor_key)
+            .map_or(0, |journal| journal.written);
+        let publisher = self.publisher.clone();
+        let journals = self.journals.clone();
+        let instance_id = self.instance_id.clone();
+        let store = self.describe();
+        Box::pin(async move {
+            let (record, whole, number) = prepared?;
+            deliver(
+                &publisher,
+                &instance_id,
+                &store,
+                &record.topic,
+                &[(record.key.clone(), Some(record.value))],
+            )
+            .await?;
+            match whole {
+                Some(sha256) => {
+                    let tombstones: Vec<(String, Option<Vec<u8>>)> = (1..=written)
+                        .map(|number| (format!("{prefix}{number}"), None))
+                        .collect();
+                    let removed = tombstones.is_empty()
+                        || deliver(&publisher, &instance_id, &store, &record.topic, &tombstones)
+                            .await
+                            .map_err(|error| {
+                                tracing::warn!(
+                                    %error,
+                                    key = cursor_key.as_str(),
+                                    "tombstones of obsolete checkpoint deltas not written; a later whole cursor tries again"
+                                );
+                            })
+                            .is_ok();
+                    journals.lock().insert(
+                        cursor_key,
+                        Journal {
+                            base: sha256,
+                            next: 1,
+                            written: if removed { 0 } else { written },
+                        },
+                    );
+                }
+                None => {
+                    if let Some(journal) = journals.lock().get_mut(&cursor_key) {
+                        journal.next = number + 1;
+                        journal.written = journal.written.max(number);
+                    }
+                }
+            }
+            Ok(())
         })
+    }
+
+    fn incremental(&self) -> bool {
+        true
+    }
+
+    fn transactional_record(
+        &self,
+        tenant: &str,
+        stream: StreamKind,
+        cursor: &Cursor,
+    ) -> Result<CheckpointRecord, CheckpointError> {
+        self.whole_record(tenant, stream, cursor)
+            .map(|(record, _)| record)
     }
 
     fn describe(&self) -> String {

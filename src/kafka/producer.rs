@@ -76,7 +76,8 @@ pub struct OutgoingRecord<'a> {
     /// A fixed partition; the key decides when absent.
     pub partition: Option<i32>,
     pub key: &'a [u8],
-    pub payload: &'a [u8],
+    /// `None`: a tombstone (a compacted topic drops the key).
+    pub payload: Option<&'a [u8]>,
     pub headers: OwnedHeaders,
 }
 
@@ -219,10 +220,13 @@ impl Publisher {
             let space_freed = context.space_freed.notified();
             tokio::pin!(space_freed);
             space_freed.as_mut().enable();
-            let mut base = BaseRecord::with_opaque_to(record.topic, tracker.clone())
-                .key(record.key)
-                .payload(record.payload)
-                .headers(headers.take().unwrap_or_default());
+            let mut base =
+                BaseRecord::<[u8], [u8], _>::with_opaque_to(record.topic, tracker.clone())
+                    .key(record.key)
+                    .headers(headers.take().unwrap_or_default());
+            if let Some(payload) = record.payload {
+                base = base.payload(payload);
+            }
             if let Some(partition) = record.partition {
                 base = base.partition(partition);
             }

@@ -396,7 +396,7 @@ impl StreamTask {
                     topic: &record.topic,
                     partition: None,
                     key: record.key.as_bytes(),
-                    payload: &record.value,
+                    payload: Some(&record.value),
                     headers: crate::kafka::headers(&[("instance_id", &self.shared.instance_id)]),
                 },
             )

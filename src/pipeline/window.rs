@@ -256,7 +256,7 @@ impl PageJob<'_> {
                             topic: &record.topic,
                             partition: None,
                             key: record.key.as_bytes(),
-                            payload: &record.value,
+                            payload: Some(&record.value),
                             headers: headers(&[("instance_id", &task.shared.instance_id)]),
                         },
                     )
@@ -441,7 +441,7 @@ impl PageJob<'_> {
                                 topic: topic_of(task, stream),
                                 partition: None,
                                 key: scratch.key.as_bytes(),
-                                payload: &scratch.payload,
+                                payload: Some(&scratch.payload),
                                 headers: record_headers,
                             },
                         )
@@ -523,7 +523,7 @@ impl PageJob<'_> {
                     partition: None,
                     topic: &task.shared.topics.dead_letter,
                     key: key.as_bytes(),
-                    payload: text.as_bytes(),
+                    payload: Some(text.as_bytes()),
                     headers: record_headers,
                 },
             )
