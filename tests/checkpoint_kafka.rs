@@ -257,18 +257,13 @@ async fn an_unusable_checkpoint_topic_stops_the_start_with_the_fix() {
 async fn damaged_and_oversized_cursors_are_refused_with_the_fix() {
     let cluster = cluster();
     let bootstrap = cluster.bootstrap_servers();
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("producer");
-    producer
-        .send(
-            BaseRecord::to(TOPIC)
-                .key("cursor/blue/tenant-a/provisioning")
-                .payload("{\"format\":\"entrastream-checkpoint/1\""),
-        )
-        .expect("sends");
-    producer.flush(Duration::from_secs(10)).expect("flushes");
+    write_raw(
+        &bootstrap,
+        &[(
+            "cursor/blue/tenant-a/provisioning",
+            Some(b"{\"format\":\"entrastream-checkpoint/1\""),
+        )],
+    );
 
     let checkpoint = CheckpointConfig {
         max_record_bytes: 1024 * 1024,
@@ -430,6 +425,22 @@ async fn a_topic_that_is_not_compacted_or_cannot_be_checked_is_refused() {
     );
 }
 
+/// Writes records to the topic as another producer would (a `None` value: a tombstone).
+fn write_raw(bootstrap: &str, records: &[(&str, Option<&[u8]>)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("producer");
+    for (key, value) in records {
+        let mut record = BaseRecord::<str, [u8]>::to(TOPIC).key(*key);
+        if let Some(value) = value {
+            record = record.payload(*value);
+        }
+        producer.send(record).expect("sends");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flushes");
+}
+
 /// Every key of the topic with its latest value (`None`: a tombstone), read to the end.
 fn latest_records(bootstrap: &str) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -572,10 +583,6 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
     let checkpoint = checkpoint_config();
     let (tenant, stream) = ("tenant-a", StreamKind::Provisioning);
     let delta_key = |number: u64| format!("cursor-delta/blue/tenant-a/provisioning/{number}");
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("producer");
 
     let first = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     let base = cursor(10);
@@ -605,17 +612,14 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
         .await
         .expect("commits");
     second.release().await;
-    for number in 1..=2 {
-        let value = earlier[&delta_key(number)].clone().expect("a delta");
-        producer
-            .send(
-                BaseRecord::to(TOPIC)
-                    .key(&delta_key(number))
-                    .payload(&value),
-            )
-            .expect("sends");
-    }
-    producer.flush(Duration::from_secs(10)).expect("flushes");
+    let (first_key, second_key) = (delta_key(1), delta_key(2));
+    write_raw(
+        &bootstrap,
+        &[
+            (&first_key, earlier[&first_key].as_deref()),
+            (&second_key, earlier[&second_key].as_deref()),
+        ],
+    );
     let third = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     assert_eq!(
         third.load(tenant, stream).expect("loads"),
@@ -646,10 +650,7 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
             .expect("commits");
     }
     fourth.release().await;
-    producer
-        .send(BaseRecord::<str, [u8]>::to(TOPIC).key(&delta_key(1)))
-        .expect("sends");
-    producer.flush(Duration::from_secs(10)).expect("flushes");
+    write_raw(&bootstrap, &[(&delta_key(1), None)]);
     let fifth = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     let gap = fifth.load(tenant, stream).expect_err("a gap").to_string();
     assert!(
@@ -661,10 +662,7 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
     );
 
     // deltas without their cursor
-    producer
-        .send(BaseRecord::<str, [u8]>::to(TOPIC).key("cursor/blue/tenant-a/provisioning"))
-        .expect("sends");
-    producer.flush(Duration::from_secs(10)).expect("flushes");
+    write_raw(&bootstrap, &[("cursor/blue/tenant-a/provisioning", None)]);
     let sixth = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     let orphan = sixth
         .load(tenant, stream)

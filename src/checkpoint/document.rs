@@ -33,11 +33,41 @@ struct StoredDocument<'a> {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+}
+
+fn hex(digest: aws_lc_rs::digest::Digest) -> String {
+    digest
         .as_ref()
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// Refuses a document or journal entry of another format, tenant or stream.
+fn check_labels(
+    location: &str,
+    format: (&str, &str),
+    found: (&str, &str),
+    tenant: &str,
+    stream: StreamKind,
+) -> Result<(), CheckpointError> {
+    let (format, expected_format) = format;
+    if format != expected_format {
+        return Err(CheckpointError::Corrupt {
+            location: location.to_owned(),
+            detail: format!("unknown format {format:?}, expected {expected_format:?}"),
+        });
+    }
+    let (found_tenant, found_stream) = found;
+    if found_tenant != tenant || found_stream != stream.as_str() {
+        return Err(CheckpointError::Foreign {
+            location: location.to_owned(),
+            found: format!("tenant {found_tenant} stream {found_stream}"),
+            expected: format!("tenant {tenant} stream {stream}"),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -140,19 +170,13 @@ pub fn decode_delta(
     };
     let entry: StoredDeltaEntry = serde_json::from_slice(line)
         .map_err(|error| corrupt(format!("not a journal entry: {error}")))?;
-    if entry.format != DELTA_FORMAT {
-        return Err(corrupt(format!(
-            "unknown journal format {:?}, expected {DELTA_FORMAT:?}",
-            entry.format
-        )));
-    }
-    if entry.tenant != tenant || entry.stream != stream.as_str() {
-        return Err(CheckpointError::Foreign {
-            location: location.to_owned(),
-            found: format!("tenant {} stream {}", entry.tenant, entry.stream),
-            expected: format!("tenant {tenant} stream {stream}"),
-        });
-    }
+    check_labels(
+        location,
+        (&entry.format, DELTA_FORMAT),
+        (&entry.tenant, &entry.stream),
+        tenant,
+        stream,
+    )?;
     if delta_digest(&entry.base, entry.delta.get()) != entry.sha256 {
         return Err(corrupt(
             "a journal entry's checksum does not match its content".to_owned(),
@@ -168,12 +192,7 @@ fn delta_digest(base: &str, delta_json: &str) -> String {
     context.update(base.as_bytes());
     context.update(b"\n");
     context.update(delta_json.as_bytes());
-    context
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(context.finish())
 }
 
 /// The cursor of a document read from `location`, checked against the tenant and stream it is
@@ -190,19 +209,13 @@ pub fn decode_with_digest(
     };
     let document: StoredDocument = serde_json::from_slice(bytes)
         .map_err(|error| corrupt(format!("not a checkpoint document: {error}")))?;
-    if document.format != FORMAT {
-        return Err(corrupt(format!(
-            "unknown format {:?}, expected {FORMAT:?}",
-            document.format
-        )));
-    }
-    if document.tenant != tenant || document.stream != stream.as_str() {
-        return Err(CheckpointError::Foreign {
-            location: location.to_owned(),
-            found: format!("tenant {} stream {}", document.tenant, document.stream),
-            expected: format!("tenant {tenant} stream {stream}"),
-        });
-    }
+    check_labels(
+        location,
+        (&document.format, FORMAT),
+        (&document.tenant, &document.stream),
+        tenant,
+        stream,
+    )?;
     if sha256_hex(document.cursor.get().as_bytes()) != document.sha256 {
         return Err(corrupt(
             "its checksum does not match its content".to_owned(),
