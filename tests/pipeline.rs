@@ -651,11 +651,38 @@ async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
         Duration::from_secs(300),
     )
     .await;
+    let metrics = first.metrics.clone();
     first.stop().await.expect("stops cleanly");
     // one whole cursor per stream (its origin), deltas from then on
     assert_eq!(first_store.whole.load(Ordering::SeqCst), 6);
     let deltas = first_store.deltas.load(Ordering::SeqCst);
     assert!(deltas > 6 * 20, "{deltas} deltas");
+    let commits = |kind| {
+        metric_sum(
+            &metrics,
+            "entrastream_checkpoint_commits_total",
+            &[("kind", kind)],
+        )
+    };
+    assert_eq!(commits("whole"), 6.0);
+    assert_eq!(commits("delta"), deltas as f64);
+    for stream in StreamKind::ALL {
+        let held = first_store
+            .mirror
+            .get(&tenant_id, stream)
+            .expect("committed")
+            .seen
+            .len();
+        assert_eq!(
+            metric_sum(
+                &metrics,
+                "entrastream_checkpoint_ids",
+                &[("stream", stream.as_str())]
+            ),
+            held as f64,
+            "{stream:?}"
+        );
+    }
     let mut journal_lines = 0;
     for stream in StreamKind::ALL {
         let journal =

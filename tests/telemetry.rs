@@ -47,6 +47,7 @@ fn docs_metrics_md_matches_the_registry() {
     stream.kafka_batch_seconds(0.01);
     stream.checkpoint_commit_seconds(0.001);
     stream.checkpoint_commit_failed();
+    stream.checkpoint_committed(false, 12);
     stream.transaction(true, 10);
     stream.transaction(false, 10);
     stream.set_state("caught_up");

@@ -125,6 +125,13 @@ panel("Batches per second, by outcome", "timeseries",
 panel("Checkpoint commit latency", "timeseries",
       [(f"histogram_quantile(0.95, sum by (le) (rate(entrastream_checkpoint_commit_duration_seconds_bucket{{{SELECTOR}}}[5m])))", "p95")],
       unit="s")
+advance()
+panel("Cursor ids held, by stream", "timeseries",
+      [(f"max by (tenant, stream) (entrastream_checkpoint_ids{{{SELECTOR}}})", "{{tenant}} {{stream}}")],
+      width=12, description="Ids each cursor holds within the lateness horizon. A whole cursor takes ~32 bytes per id; the kafka store refuses one above checkpoint.max_record_bytes (16 MiB: ~500,000 ids).")
+panel("Checkpoint commits per second, by kind", "timeseries",
+      [(f"sum by (kind) (rate(entrastream_checkpoint_commits_total{{{SELECTOR}}}[5m]))", "{{kind}}")],
+      width=12, unit="ops", description="whole: every id the cursor holds; delta: the position and the ids published since the previous commit.")
 
 DASHBOARD = {
     "uid": "entrastream-ingest-health",

@@ -132,6 +132,16 @@ impl SeenIds {
             .retain(|_, event_time| *event_time >= threshold);
     }
 
+    /// How many ids `self` and `other` hold together.
+    pub fn union_len(&self, other: &SeenIds) -> usize {
+        self.len()
+            + other
+                .entries
+                .keys()
+                .filter(|id| !self.entries.contains_key(id))
+                .count()
+    }
+
     pub fn merge(&mut self, other: &SeenIds) {
         self.entries
             .extend(other.entries.iter().map(|(id, time)| (*id, *time)));

@@ -136,11 +136,14 @@ struct JournalPolicy {
     entries: AtomicU64,
 }
 
-/// What a commit carried, for [`JournalPolicy`].
+/// What a commit carried, for [`JournalPolicy`] and the metrics.
 #[derive(Clone, Copy)]
 struct CommitSize {
     whole: bool,
+    /// Ids the commit wrote.
     ids: u64,
+    /// Ids the committed cursor holds.
+    held: usize,
 }
 
 impl JournalPolicy {
@@ -200,6 +203,7 @@ impl StreamTask {
             let size = CommitSize {
                 whole: false,
                 ids: added.len() as u64,
+                held: cursor.seen.union_len(added),
             };
             (
                 CursorCommit::Delta(cursor.delta(added, &self.cursor_settings)),
@@ -208,14 +212,19 @@ impl StreamTask {
         } else {
             let mut whole = cursor.clone();
             whole.remember(added);
-            (
-                CursorCommit::Full(whole),
-                CommitSize {
-                    whole: true,
-                    ids: 0,
-                },
-            )
+            let size = CommitSize {
+                whole: true,
+                ids: whole.seen.len() as u64,
+                held: whole.seen.len(),
+            };
+            (CursorCommit::Full(whole), size)
         }
+    }
+
+    /// A commit went through: the journal policy and the metrics learn what it carried.
+    fn checkpoint_committed(&self, size: CommitSize) {
+        self.journal.committed(size);
+        self.metrics.checkpoint_committed(size.whole, size.held);
     }
 
     fn stopping(&self) -> bool {
@@ -343,9 +352,14 @@ impl StreamTask {
             };
             match outcome {
                 Ok(()) => {
-                    if let Some((_, size)) = &update {
-                        self.journal.committed(*size);
-                    }
+                    self.checkpoint_committed(update.as_ref().map_or(
+                        CommitSize {
+                            whole: true,
+                            ids: cursor.seen.len() as u64,
+                            held: cursor.seen.len(),
+                        },
+                        |(_, size)| *size,
+                    ));
                     self.metrics
                         .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
                     return Ok(());

@@ -239,9 +239,12 @@ impl PageJob<'_> {
             // sees a cursor ahead of its records, even when the transaction is cut off
             outcome = self.tracker.wait().await.map_err(ReadError::Kafka);
         }
+        // the ids of the cursor the transaction carries
+        let mut carried = None;
         if outcome.is_ok() && !scratch.page_ids.is_empty() {
             let mut snapshot = self.cursor.clone();
             snapshot.remember(pending);
+            carried = Some(snapshot.seen.len());
             outcome = match task.shared.store.transactional_record(
                 &task.tenant.tenant_id,
                 task.stream,
@@ -276,6 +279,13 @@ impl PageJob<'_> {
             Ok(()) => match transaction.commit().await {
                 Ok(()) => {
                     task.metrics.transaction(true, page_records);
+                    if let Some(held) = carried {
+                        task.checkpoint_committed(super::CommitSize {
+                            whole: true,
+                            ids: held as u64,
+                            held,
+                        });
+                    }
                     return Ok(());
                 }
                 Err(TransactionFailure::Aborted(reason)) => Err(self
@@ -330,7 +340,7 @@ impl PageJob<'_> {
                 .await
             {
                 Ok(()) => {
-                    task.journal.committed(size);
+                    task.checkpoint_committed(size);
                     task.metrics
                         .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
                     checkpoint.committed = Some(pending.len());

@@ -63,6 +63,8 @@ pub struct Metrics {
     pub checkpoint_commit_duration: HistogramVec,
     pub kafka_transactions: IntCounterVec,
     pub checkpoint_commit_failures: IntCounterVec,
+    pub checkpoint_commits: IntCounterVec,
+    pub checkpoint_ids: IntGaugeVec,
     pub kafka_aborted_records: IntCounterVec,
     times: Arc<Mutex<BTreeMap<(String, StreamKind), StreamTimes>>>,
     states: Arc<Mutex<BTreeMap<(String, StreamKind), &'static str>>>,
@@ -206,6 +208,20 @@ impl Metrics {
                  advance meanwhile).",
                 TENANT_STREAM,
             ),
+            checkpoint_commits: counter(
+                "entrastream_checkpoint_commits_total",
+                "Cursor commits by kind: whole (every id held) or delta (what the commit added).",
+                &["tenant", "stream", "kind"],
+            ),
+            checkpoint_ids: IntGaugeVec::new(
+                Opts::new(
+                    "entrastream_checkpoint_ids",
+                    "Ids the stream's cursor holds within the lateness horizon (a whole cursor takes \
+                     ~32 bytes per id).",
+                ),
+                TENANT_STREAM,
+            )
+            .unwrap_or_else(|error| invalid_metric("entrastream_checkpoint_ids", &error)),
             kafka_aborted_records: counter(
                 "entrastream_kafka_aborted_records_total",
                 "exactly_once: records sent in transactions that were aborted (invisible to read_committed \
@@ -235,6 +251,8 @@ impl Metrics {
             Box::new(metrics.checkpoint_commit_duration.clone()),
             Box::new(metrics.kafka_transactions.clone()),
             Box::new(metrics.checkpoint_commit_failures.clone()),
+            Box::new(metrics.checkpoint_commits.clone()),
+            Box::new(metrics.checkpoint_ids.clone()),
             Box::new(metrics.kafka_aborted_records.clone()),
             Box::new(TimeGauges {
                 times: metrics.times.clone(),
@@ -366,6 +384,19 @@ impl StreamMetrics {
             .checkpoint_commit_failures
             .with_label_values(&[self.tenant.as_str(), self.stream.as_str()])
             .inc();
+    }
+
+    /// A cursor commit went through: `whole` or a delta; the cursor holds `ids`.
+    pub fn checkpoint_committed(&self, whole: bool, ids: usize) {
+        let kind = if whole { "whole" } else { "delta" };
+        self.metrics
+            .checkpoint_commits
+            .with_label_values(&[self.tenant.as_str(), self.stream.as_str(), kind])
+            .inc();
+        self.metrics
+            .checkpoint_ids
+            .with_label_values(&[self.tenant.as_str(), self.stream.as_str()])
+            .set(i64::try_from(ids).unwrap_or(i64::MAX));
     }
 
     pub fn checkpoint_commit_seconds(&self, seconds: f64) {
