@@ -578,6 +578,7 @@ struct JournalingStore {
     inner: FileStore,
     whole: AtomicUsize,
     deltas: AtomicUsize,
+    delta_ids: AtomicUsize,
     mirror: MemoryStore,
     loaded: parking_lot::Mutex<BTreeMap<String, Cursor>>,
 }
@@ -588,6 +589,7 @@ impl JournalingStore {
             inner: FileStore::new(directory),
             whole: AtomicUsize::new(0),
             deltas: AtomicUsize::new(0),
+            delta_ids: AtomicUsize::new(0),
             mirror: MemoryStore::new(),
             loaded: parking_lot::Mutex::new(BTreeMap::new()),
         }
@@ -613,7 +615,11 @@ impl CheckpointStore for JournalingStore {
     fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         match &commit {
             CursorCommit::Full(_) => self.whole.fetch_add(1, Ordering::SeqCst),
-            CursorCommit::Delta(_) => self.deltas.fetch_add(1, Ordering::SeqCst),
+            CursorCommit::Delta(delta) => {
+                self.delta_ids
+                    .fetch_add(delta.added.len(), Ordering::SeqCst);
+                self.deltas.fetch_add(1, Ordering::SeqCst)
+            }
         };
         drop(self.mirror.commit(tenant, stream, commit.clone()));
         self.inner.commit(tenant, stream, commit)
@@ -638,7 +644,10 @@ async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
     let (sim, clock) = simulator(sim_config).await;
     let kafka = kafka();
     let directory = tempfile::tempdir().expect("tempdir");
-    let config = common::config(&sim, &kafka, directory.path(), polling());
+    let mut config = common::config(&sim, &kafka, directory.path(), polling());
+    // a commit after every page: each delta carries that page's records, not the window's so far
+    config.checkpoint.interval = Duration::ZERO;
+    config.polling.page_size = 50;
     let state = directory.path().join("state");
     let tenant_id = sim.tenants()[0].tenant_id.clone();
     let manual = clock.as_manual().expect("manual").clone();
@@ -657,6 +666,15 @@ async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
     assert_eq!(first_store.whole.load(Ordering::SeqCst), 6);
     let deltas = first_store.deltas.load(Ordering::SeqCst);
     assert!(deltas > 6 * 20, "{deltas} deltas");
+    // each id goes into two deltas: its page's, and its window's at the window's end
+    let published = metric_sum(&metrics, "entrastream_records_published_total", &[]);
+    let delta_ids = first_store.delta_ids.load(Ordering::SeqCst) as f64;
+    println!("{published} records published, {deltas} deltas carried {delta_ids} ids");
+    assert!(published > 1_000.0, "{published}");
+    assert!(
+        delta_ids <= 2.0 * published,
+        "deltas carried {delta_ids} ids for {published} records"
+    );
     let commits = |kind| {
         metric_sum(
             &metrics,

@@ -132,6 +132,16 @@ impl SeenIds {
             .retain(|_, event_time| *event_time >= threshold);
     }
 
+    /// Those of `ids` that `self` holds, with their event times.
+    pub fn subset(&self, ids: &[IdHash]) -> SeenIds {
+        SeenIds {
+            entries: ids
+                .iter()
+                .filter_map(|id| self.entries.get(id).map(|time| (*id, *time)))
+                .collect(),
+        }
+    }
+
     /// How many ids `self` and `other` hold together.
     pub fn union_len(&self, other: &SeenIds) -> usize {
         self.len()

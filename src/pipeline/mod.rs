@@ -193,17 +193,24 @@ impl StreamTask {
         }
     }
 
-    /// What committing `cursor` with `added` remembered writes: a delta when the store keeps a
-    /// journal and [`JournalPolicy`] allows one, else the whole cursor. `added` holds every id
-    /// published since the previous commit (`cursor` may hold them already).
-    fn checkpoint_commit(&self, cursor: &Cursor, added: &SeenIds) -> (CursorCommit, CommitSize) {
+    /// What committing `cursor` with `pending` remembered writes: a delta when the store keeps a
+    /// journal and [`JournalPolicy`] allows one, else the whole cursor. The delta carries `new`
+    /// (every id published since the previous commit; `pending` when absent). `cursor` may hold
+    /// `pending` already.
+    fn checkpoint_commit(
+        &self,
+        cursor: &Cursor,
+        pending: &SeenIds,
+        new: Option<&SeenIds>,
+    ) -> (CursorCommit, CommitSize) {
+        let added = new.unwrap_or(pending);
         if self.shared.store.incremental()
             && self.journal.delta_allowed(cursor.seen.len(), added.len())
         {
             let size = CommitSize {
                 whole: false,
                 ids: added.len() as u64,
-                held: cursor.seen.union_len(added),
+                held: cursor.seen.union_len(pending),
             };
             (
                 CursorCommit::Delta(cursor.delta(added, &self.cursor_settings)),
@@ -211,7 +218,7 @@ impl StreamTask {
             )
         } else {
             let mut whole = cursor.clone();
-            whole.remember(added);
+            whole.remember(pending);
             let size = CommitSize {
                 whole: true,
                 ids: whole.seen.len() as u64,
@@ -338,7 +345,7 @@ impl StreamTask {
         let mut failures = 0u32;
         // exactly_once commits the whole cursor in a transaction of its own
         let update = (!self.shared.publisher.is_transactional())
-            .then(|| self.checkpoint_commit(cursor, added));
+            .then(|| self.checkpoint_commit(cursor, added, None));
         loop {
             let started = std::time::Instant::now();
             let outcome = match &update {

@@ -86,6 +86,10 @@ struct WithinWindow {
     due: Timestamp,
     /// How many pending ids the last one remembered.
     committed: Option<usize>,
+    /// How many of the attempt's ids (`Scratch::page_ids`, in the order published) the last one
+    /// carried: a delta carries those after them. Before the attempt's first commit, the whole
+    /// pending set (earlier attempts may have left ids in it).
+    carried: Option<usize>,
 }
 
 /// Everything a page needs to be processed, borrowed apart from the page stream.
@@ -171,6 +175,7 @@ impl StreamTask {
                 .now()
                 .saturating_add(self.shared.checkpoint_interval),
             committed: None,
+            carried: None,
         };
         let mut page_stream = pin!(pages(&context, url));
         // a fetch may wait long (the tenant's budget, a Retry-After, a slow answer): shutdown
@@ -193,7 +198,8 @@ impl StreamTask {
             let (following, processed) =
                 tokio::join!(until_shutdown(&mut shutdown, page_stream.next()), async {
                     job.process_page(&page, pending, scratch).await?;
-                    job.checkpoint_if_due(pending, &mut checkpoint).await
+                    job.checkpoint_if_due(pending, &scratch.page_ids, &mut checkpoint)
+                        .await
                 });
             processed?;
             match following {
@@ -315,9 +321,11 @@ impl PageJob<'_> {
     /// commits the cursor with those ids remembered and the watermark where it was. A crash then
     /// repeats only what came after, not the whole window. When a delivery failed nothing is
     /// committed: the window's end reports the failure and reads the window again.
+    /// `published`: the attempt's ids in the order published (all of them are in `pending`).
     async fn checkpoint_if_due(
         &self,
         pending: &SeenIds,
+        published: &[IdHash],
         checkpoint: &mut WithinWindow,
     ) -> Result<(), ReadError> {
         let task = self.task;
@@ -329,9 +337,11 @@ impl PageJob<'_> {
             return Ok(());
         }
         if self.tracker.wait().await.is_ok() {
-            // the whole pending set goes into a delta: ids an earlier commit of this window
-            // carried already are carried again (at most a window's ids per commit)
-            let (update, size) = task.checkpoint_commit(self.cursor, pending);
+            // a delta carries what this attempt published since its last commit
+            let since = checkpoint
+                .carried
+                .map(|carried| pending.subset(published.get(carried..).unwrap_or_default()));
+            let (update, size) = task.checkpoint_commit(self.cursor, pending, since.as_ref());
             let started = std::time::Instant::now();
             match task
                 .shared
@@ -344,6 +354,7 @@ impl PageJob<'_> {
                     task.metrics
                         .checkpoint_commit_seconds(started.elapsed().as_secs_f64());
                     checkpoint.committed = Some(pending.len());
+                    checkpoint.carried = Some(published.len());
                 }
                 Err(error) if error.is_transient() => {
                     // the window's own commit at its end tries again
