@@ -557,7 +557,8 @@ pub struct CheckpointConfig {
     /// Directory of the file store.
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// The kafka store's topic (compacted; key `cursor/{instance_id}/{tenant}/{stream}`).
+    /// The kafka store's topic (compacted; keys `cursor/{instance_id}/{tenant}/{stream}` and
+    /// `cursor-delta/{instance_id}/{tenant}/{stream}/{n}`).
     #[serde(default = "default_checkpoint_topic")]
     pub topic: String,
     /// Create the topic, compacted, when it does not exist.
