@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod cursor;
 pub mod endpoint;
 pub mod error;
+pub mod keys;
 pub mod pages;
 pub mod record;
 pub mod scan;

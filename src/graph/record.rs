@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::keys::{KeyTable, Keyed};
 use super::scan::{
     ItemVisit, Level, NestedObject, PropertySpan, ScannedRecord, array_of_objects,
     object_properties_two_levels, scan_page,
@@ -391,7 +392,7 @@ pub(crate) fn key_hash(key: &[u8]) -> u64 {
 /// Whether two property names are equal; names of 8 to 16 bytes (most of Graph's) are compared
 /// as two words without a call to `memcmp`.
 #[inline(always)]
-fn same_key(name: &str, key: &str) -> bool {
+pub(crate) fn same_key(name: &str, key: &str) -> bool {
     let (name, key) = (name.as_bytes(), key.as_bytes());
     let length = key.len();
     if name.len() != length {
@@ -636,6 +637,22 @@ impl<'a> Record<'a> {
         self.fields
             .iter()
             .map(|(key, value)| (key.as_ref(), *value))
+    }
+
+    /// Every property's name in order, repeated keys included.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(key, _)| key.as_ref())
+    }
+
+    /// The raw value of the property at `position`.
+    pub fn value_at(&self, position: usize) -> Option<&'a str> {
+        self.fields.get(position).map(|(_, value)| *value)
+    }
+
+    /// Where each name of `table` is among the properties, found in one pass: for a mapper
+    /// that reads many of them (see `graph::keys`).
+    pub fn keyed<const N: usize>(&self, table: &KeyTable<N>) -> Keyed<'_, 'a, N> {
+        Keyed::new(self, table)
     }
 
     /// The number of properties, repeated keys included.

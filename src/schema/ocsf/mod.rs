@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use super::MapContext;
 use super::json::{ObjectWriter, write_int, write_string, write_string_parts};
 use super::values::{self, Fields};
+use crate::graph::keys::Keyed;
 use crate::graph::record::Record;
 use crate::graph::split::{Property, walk_properties};
 use crate::stream::StreamKind;
@@ -114,9 +115,12 @@ pub fn write_severity(event: &mut ObjectWriter, severity_id: i64, original: Opti
 
 /// The event time, in epoch milliseconds.
 pub fn write_time(event: &mut ObjectWriter, record: &Record, time_field: &str) {
-    if let Some(text) = record.text(time_field)
-        && let Some(time) = crate::clock::Timestamp::parse_rfc3339(&text)
-    {
+    write_time_of(event, record.text(time_field).as_deref());
+}
+
+/// `time` from the record's event time as Graph wrote it.
+pub fn write_time_of(event: &mut ObjectWriter, text: Option<&str>) {
+    if let Some(time) = text.and_then(crate::clock::Timestamp::parse_rfc3339) {
         event.int("time", time.as_millis());
     }
 }
@@ -128,6 +132,30 @@ pub fn write_metadata(
     context: &MapContext,
     feature_name: &str,
     time_field: &str,
+    event_code: Option<&str>,
+) {
+    let ids = RecordIds {
+        id: record.text("id"),
+        correlation_id: record.text("correlationId"),
+        time: record.text(time_field),
+    };
+    write_metadata_of(event, &ids, context, feature_name, event_code);
+}
+
+/// The Graph values `metadata` carries: the record's id, its correlation id and its event time
+/// as Graph wrote it.
+pub struct RecordIds<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub correlation_id: Option<Cow<'a, str>>,
+    pub time: Option<Cow<'a, str>>,
+}
+
+/// `metadata` from values the mapper has read already.
+pub fn write_metadata_of(
+    event: &mut ObjectWriter,
+    ids: &RecordIds,
+    context: &MapContext,
+    feature_name: &str,
     event_code: Option<&str>,
 ) {
     let resource = crate::graph::endpoint::resource(context.stream);
@@ -152,13 +180,13 @@ pub fn write_metadata(
             out.extend_from_slice(b",\"log_provider\":\"Microsoft Graph\",\"log_version\":");
             write_string(out, context.api_version.as_str());
         });
-        if let Some(id) = record.text("id") {
-            metadata.string_parts("uid", &[context.tenant_id, ":", &id]);
-            metadata.string("original_event_uid", &id);
+        if let Some(id) = ids.id.as_deref() {
+            metadata.string_parts("uid", &[context.tenant_id, ":", id]);
+            metadata.string("original_event_uid", id);
         }
-        metadata.text("correlation_uid", record.text("correlationId").as_deref());
+        metadata.text("correlation_uid", ids.correlation_id.as_deref());
         metadata.text("event_code", event_code);
-        metadata.text("original_time", record.text(time_field).as_deref());
+        metadata.text("original_time", ids.time.as_deref());
         metadata.int("processed_time", context.received_at.as_millis());
         metadata.string("tenant_uid", context.tenant_id);
     });
@@ -185,6 +213,58 @@ pub fn write_unmapped(
 ) {
     // which property each entry of `covered` is: found through the record's index, instead of
     // comparing every property's name with every covered name
+    let position_of = |_, name: &str| record.position_of(name);
+    write_unmapped_with(event, record, covered, not_written, position_of, extra);
+}
+
+/// `write_unmapped` for a mapper that found its properties through a key table whose first
+/// names are `covered`'s, in order (`key_names`): where each covered property is, is known.
+pub fn write_unmapped_keyed<const N: usize>(
+    event: &mut ObjectWriter,
+    keyed: &Keyed<'_, '_, N>,
+    covered: &[(&str, Coverage)],
+    not_written: &[&str],
+    extra: impl FnOnce(&mut ObjectWriter),
+) {
+    let position_of = |index, _: &str| keyed.position(index);
+    write_unmapped_with(
+        event,
+        keyed.record(),
+        covered,
+        not_written,
+        position_of,
+        extra,
+    );
+}
+
+/// The names of a mapper's key table: those of `covered` in order, then `extra` (what it reads
+/// besides). Fails to compile when `N` is not their number.
+pub const fn key_names<const N: usize>(
+    covered: &[(&'static str, Coverage)],
+    extra: &[&'static str],
+) -> [&'static str; N] {
+    assert!(N == covered.len() + extra.len(), "N names");
+    let mut names = [""; N];
+    let mut index = 0;
+    while index < covered.len() {
+        names[index] = covered[index].0;
+        index += 1;
+    }
+    while index < N {
+        names[index] = extra[index - covered.len()];
+        index += 1;
+    }
+    names
+}
+
+fn write_unmapped_with(
+    event: &mut ObjectWriter,
+    record: &Record,
+    covered: &[(&str, Coverage)],
+    not_written: &[&str],
+    position_of: impl Fn(usize, &str) -> Option<usize>,
+    extra: impl FnOnce(&mut ObjectWriter),
+) {
     // a record's marks fit on the stack (Graph records have about a hundred properties)
     let mut on_stack = [0u8; 256];
     let mut on_heap = Vec::new();
@@ -196,7 +276,7 @@ pub fn write_unmapped(
     };
     for (index, (name, _)) in covered.iter().enumerate().take(usize::from(u8::MAX)) {
         if !not_written.contains(name)
-            && let Some(position) = record.position_of(name)
+            && let Some(position) = position_of(index, name)
         {
             marks[position] = index as u8 + 1;
         }

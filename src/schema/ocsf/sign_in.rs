@@ -5,16 +5,16 @@
 use std::borrow::Cow;
 
 use super::{
-    CATEGORY_IAM, ClassHeader, Coverage, domain_of, sign_in_feature, write_cloud, write_metadata,
-    write_severity, write_status, write_time, write_unmapped,
+    CATEGORY_IAM, ClassHeader, Coverage, RecordIds, domain_of, key_names, sign_in_feature,
+    write_cloud, write_metadata_of, write_severity, write_status, write_time_of,
+    write_unmapped_keyed,
 };
+use crate::graph::keys::{KeyTable, Keyed};
 use crate::graph::record::Record;
 use crate::schema::json::ObjectWriter;
-use crate::schema::values::{self, Fields};
+use crate::schema::values;
 use crate::schema::{MapContext, MapError};
 use crate::stream::StreamKind;
-
-const TIME_FIELD: &str = "createdDateTime";
 
 /// Graph properties with an OCSF home (or, for objects, the parts that have one).
 pub(super) const COVERED: &[(&str, Coverage)] = &[
@@ -61,19 +61,34 @@ pub(super) const COVERED: &[(&str, Coverage)] = &[
     ("userType", Coverage::Full),
 ];
 
+/// What the mapping reads besides `COVERED`.
+const ALSO_READ: [&str; 2] = ["riskLevelDuringSignIn", "authenticationDetails"];
+const KEY_COUNT: usize = COVERED.len() + ALSO_READ.len();
+/// Every property the mapping reads, found in one pass over the record.
+const KEYS: KeyTable<KEY_COUNT> = KeyTable::new(key_names(COVERED, &ALSO_READ));
+
+/// The index of a property name in `KEYS`, found at compile time (an unknown name does not
+/// compile).
+macro_rules! key {
+    ($name:literal) => {
+        const { KEYS.index($name) }
+    };
+}
+
 pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(), MapError> {
+    let record = record.keyed(&KEYS);
     let is_workload = matches!(
         context.stream,
         StreamKind::SignInsServicePrincipal | StreamKind::SignInsManagedIdentity
     );
-    let user_id = record.non_empty("userId");
-    let user_principal_name = record.non_empty("userPrincipalName");
-    let service_principal_id = record.non_empty("servicePrincipalId");
-    let service_principal_name = record.non_empty("servicePrincipalName");
+    let user_id = record.non_empty(key!("userId"));
+    let user_principal_name = record.non_empty(key!("userPrincipalName"));
+    let service_principal_id = record.non_empty(key!("servicePrincipalId"));
+    let service_principal_name = record.non_empty(key!("servicePrincipalName"));
     let has_user = if is_workload {
         service_principal_id.is_some()
             || service_principal_name.is_some()
-            || record.non_empty("appId").is_some()
+            || record.non_empty(key!("appId")).is_some()
     } else {
         user_id.is_some() || user_principal_name.is_some()
     };
@@ -85,15 +100,15 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
 
     // small nested objects: the few properties read, from what the record's scan found
     let status = record.pick(
-        "status",
+        key!("status"),
         ["errorCode", "failureReason", "additionalDetails"],
     );
     let location = record.pick(
-        "location",
+        key!("location"),
         ["city", "state", "countryOrRegion", "geoCoordinates"],
     );
     let device = record.pick(
-        "deviceDetail",
+        key!("deviceDetail"),
         [
             "deviceId",
             "displayName",
@@ -111,8 +126,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         None => (0, "ended"),
     };
     let risk = record
-        .non_empty("riskLevelAggregated")
-        .or_else(|| record.non_empty("riskLevelDuringSignIn"));
+        .non_empty(key!("riskLevelAggregated"))
+        .or_else(|| record.non_empty(key!("riskLevelDuringSignIn")));
     let (severity_id, risk_level_id) = match risk.as_deref() {
         None | Some("none") => (1, Some(0)),
         Some("hidden") => (1, None),
@@ -132,7 +147,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             activity_name: Cow::Borrowed("Logon"),
         }
         .write(event);
-        write_time(event, record, TIME_FIELD);
+        let time = record.text(key!("createdDateTime"));
+        write_time_of(event, time.as_deref());
         write_severity(event, severity_id, risk.as_deref());
         write_status(event, status_id, None);
         if let Some(code) = error_code {
@@ -154,14 +170,14 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         let who = if is_workload {
             service_principal_name
                 .clone()
-                .or_else(|| record.non_empty("appDisplayName"))
+                .or_else(|| record.non_empty(key!("appDisplayName")))
                 .or_else(|| service_principal_id.clone())
         } else {
             user_principal_name.clone().or_else(|| user_id.clone())
         };
         let target = record
-            .non_empty("resourceDisplayName")
-            .or_else(|| record.non_empty("resourceId"));
+            .non_empty(key!("resourceDisplayName"))
+            .or_else(|| record.non_empty(key!("resourceId")));
         event.string_parts(
             "message",
             &[
@@ -180,13 +196,13 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                     "uid",
                     service_principal_id
                         .as_deref()
-                        .or(record.non_empty("appId").as_deref()),
+                        .or(record.non_empty(key!("appId")).as_deref()),
                 );
                 user.text(
                     "name",
                     service_principal_name
                         .as_deref()
-                        .or(record.non_empty("appDisplayName").as_deref()),
+                        .or(record.non_empty(key!("appDisplayName")).as_deref()),
                 );
                 user.int("type_id", 4);
                 user.string(
@@ -202,10 +218,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 user.text("name", user_principal_name.as_deref());
                 user.text(
                     "display_name",
-                    record.non_empty("userDisplayName").as_deref(),
+                    record.non_empty(key!("userDisplayName")).as_deref(),
                 );
                 user.text("domain", user_principal_name.as_deref().and_then(domain_of));
-                match record.non_empty("userType").as_deref() {
+                match record.non_empty(key!("userType")).as_deref() {
                     Some("guest") => {
                         user.int("type_id", 99);
                         user.string("type", "Guest");
@@ -230,8 +246,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                     user.string("risk_level", original);
                 }
             }
-            let home_tenant = record.non_empty("homeTenantId");
-            let home_tenant_name = record.non_empty("homeTenantName");
+            let home_tenant = record.non_empty(key!("homeTenantId"));
+            let home_tenant_name = record.non_empty(key!("homeTenantName"));
             if home_tenant.is_some() || home_tenant_name.is_some() {
                 user.object("account", |account| {
                     account.int("type_id", 6);
@@ -243,13 +259,19 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         });
 
         event.object("actor", |actor| {
-            actor.text("app_uid", record.non_empty("appId").as_deref());
-            actor.text("app_name", record.non_empty("appDisplayName").as_deref());
+            actor.text("app_uid", record.non_empty(key!("appId")).as_deref());
+            actor.text(
+                "app_name",
+                record.non_empty(key!("appDisplayName")).as_deref(),
+            );
         });
 
         event.object("service", |service| {
-            service.text("uid", record.non_empty("resourceId").as_deref());
-            service.text("name", record.non_empty("resourceDisplayName").as_deref());
+            service.text("uid", record.non_empty(key!("resourceId")).as_deref());
+            service.text(
+                "name",
+                record.non_empty(key!("resourceDisplayName")).as_deref(),
+            );
             if service.fields() == 0 {
                 // OCSF requires a service or a destination; Graph did not say which resource
                 service.string("name", "Unknown");
@@ -257,7 +279,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         });
 
         let mut uncovered: Vec<&str> = Vec::new();
-        if !write_src_endpoint(event, record, location) {
+        if !write_src_endpoint(event, &record, location) {
             uncovered.extend(["location", "autonomousSystemNumber"]);
         }
         if !write_device(event, device) {
@@ -265,11 +287,14 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         }
 
         event.object("http_request", |request| {
-            request.text("user_agent", record.non_empty("userAgent").as_deref());
-            request.text("uid", record.non_empty("originalRequestId").as_deref());
+            request.text("user_agent", record.non_empty(key!("userAgent")).as_deref());
+            request.text(
+                "uid",
+                record.non_empty(key!("originalRequestId")).as_deref(),
+            );
         });
 
-        if let Some(protocol) = record.non_empty("authenticationProtocol") {
+        if let Some(protocol) = record.non_empty(key!("authenticationProtocol")) {
             let (protocol_id, caption) = match protocol.as_ref() {
                 "none" => (0, "Unknown"),
                 "oAuth2" | "ropc" | "deviceCode" => (6, "OAUTH 2.0"),
@@ -280,12 +305,15 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             event.int("auth_protocol_id", protocol_id);
             event.string("auth_protocol", caption);
         }
-        match record.non_empty("authenticationRequirement").as_deref() {
+        match record
+            .non_empty(key!("authenticationRequirement"))
+            .as_deref()
+        {
             Some("multiFactorAuthentication") => event.boolean("is_mfa", true),
             Some("singleFactorAuthentication") => event.boolean("is_mfa", false),
             _ => {}
         }
-        write_auth_factors(event, record);
+        write_auth_factors(event, record.get(key!("authenticationDetails")));
 
         let (logon_type_id, logon_type) = match context.stream {
             StreamKind::SignInsInteractive => (2, "Interactive"),
@@ -298,20 +326,27 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         event.boolean("is_remote", true);
 
         event.object("session", |session| {
-            session.text("uid", record.non_empty("sessionId").as_deref());
-            session.text("issuer", record.non_empty("tokenIssuerName").as_deref());
+            session.text("uid", record.non_empty(key!("sessionId")).as_deref());
+            session.text(
+                "issuer",
+                record.non_empty(key!("tokenIssuerName")).as_deref(),
+            );
         });
 
-        write_metadata(
+        let ids = RecordIds {
+            id: record.text(key!("id")),
+            correlation_id: record.text(key!("correlationId")),
+            time,
+        };
+        write_metadata_of(
             event,
-            record,
+            &ids,
             context,
             sign_in_feature(context.stream),
-            TIME_FIELD,
             Some("Sign-in activity"),
         );
         write_cloud(event, context);
-        write_unmapped(event, record, COVERED, &uncovered, |_| {});
+        write_unmapped_keyed(event, &record, COVERED, &uncovered, |_| {});
     });
     Ok(())
 }
@@ -319,10 +354,10 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
 /// Writes `src_endpoint`; returns whether the location and AS number found a home there.
 fn write_src_endpoint(
     event: &mut ObjectWriter,
-    record: &Record,
+    record: &Keyed<'_, '_, KEY_COUNT>,
     location: Option<[Option<&str>; 4]>,
 ) -> bool {
-    let Some(ip) = record.non_empty("ipAddress") else {
+    let Some(ip) = record.non_empty(key!("ipAddress")) else {
         // without an address there is no endpoint; location and AS number stay in unmapped
         return false;
     };
@@ -350,7 +385,7 @@ fn write_src_endpoint(
             });
         }
         if let Some(number) = record
-            .integer("autonomousSystemNumber")
+            .integer(key!("autonomousSystemNumber"))
             .filter(|number| *number > 0)
         {
             endpoint.object("autonomous_system", |system| system.int("number", number));
@@ -449,8 +484,8 @@ fn auth_factor_by_words(method: &str) -> Option<(i64, &str)> {
 }
 
 /// `auth_factors` from the beta `authenticationDetails` steps; "Previously satisfied" is skipped.
-fn write_auth_factors(event: &mut ObjectWriter, record: &Record) {
-    let Some(steps) = record.get("authenticationDetails") else {
+fn write_auth_factors(event: &mut ObjectWriter, steps: Option<&str>) {
+    let Some(steps) = steps else {
         return;
     };
     // each factor once: the known types by a bit of their id, other methods by name
@@ -524,7 +559,9 @@ mod tests {
         ]}"#;
         let record = Record::parse(text).expect("record");
         let mut out = Vec::new();
-        ObjectWriter::write(&mut out, |event| write_auth_factors(event, &record));
+        ObjectWriter::write(&mut out, |event| {
+            write_auth_factors(event, record.get("authenticationDetails"))
+        });
         let written: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
         assert_eq!(
             written,
