@@ -134,6 +134,19 @@ impl<'a> ObjectWriter<'a> {
         body(self.out);
     }
 
+    /// Writes fields that are ours and constant (`"type_id":1,"type":"User"`) as one piece of
+    /// text: one copy instead of a key, a value and an escape check for each.
+    pub fn constant(&mut self, fields: &'static str) {
+        debug_assert!(
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!(
+                "{{{fields}}}"
+            ))
+            .is_ok(),
+            "not JSON fields: {fields}"
+        );
+        self.fields_with(|out| out.extend_from_slice(fields.as_bytes()));
+    }
+
     pub fn string(&mut self, key: &str, value: &str) {
         self.key(key);
         write_string(self.out, value);

@@ -87,30 +87,32 @@ pub fn category_name(category_uid: i64) -> &'static str {
 
 /// `status_id`, `status`: 1 Success, 2 Failure, 0 Unknown, 99 Other with the original text.
 pub fn write_status(event: &mut ObjectWriter, status_id: i64, original: Option<&str>) {
-    event.int("status_id", status_id);
-    let caption = match status_id {
-        1 => "Success",
-        2 => "Failure",
-        0 => "Unknown",
-        _ => original.unwrap_or("Other"),
-    };
-    event.string("status", caption);
+    match status_id {
+        1 => event.constant(r#""status_id":1,"status":"Success""#),
+        2 => event.constant(r#""status_id":2,"status":"Failure""#),
+        0 => event.constant(r#""status_id":0,"status":"Unknown""#),
+        _ => {
+            event.int("status_id", status_id);
+            event.string("status", original.unwrap_or("Other"));
+        }
+    }
 }
 
 /// `severity_id` and `severity`.
 pub fn write_severity(event: &mut ObjectWriter, severity_id: i64, original: Option<&str>) {
-    event.int("severity_id", severity_id);
-    let caption = match severity_id {
-        0 => "Unknown",
-        1 => "Informational",
-        2 => "Low",
-        3 => "Medium",
-        4 => "High",
-        5 => "Critical",
-        6 => "Fatal",
-        _ => original.unwrap_or("Other"),
-    };
-    event.string("severity", caption);
+    match severity_id {
+        0 => event.constant(r#""severity_id":0,"severity":"Unknown""#),
+        1 => event.constant(r#""severity_id":1,"severity":"Informational""#),
+        2 => event.constant(r#""severity_id":2,"severity":"Low""#),
+        3 => event.constant(r#""severity_id":3,"severity":"Medium""#),
+        4 => event.constant(r#""severity_id":4,"severity":"High""#),
+        5 => event.constant(r#""severity_id":5,"severity":"Critical""#),
+        6 => event.constant(r#""severity_id":6,"severity":"Fatal""#),
+        _ => {
+            event.int("severity_id", severity_id);
+            event.string("severity", original.unwrap_or("Other"));
+        }
+    }
 }
 
 /// The event time, in epoch milliseconds.

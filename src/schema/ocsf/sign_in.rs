@@ -2,12 +2,9 @@
 //! `status_id` Failure (never a Logoff), the protocol comes from `authenticationProtocol` (never a
 //! hard-coded Kerberos), the state goes to `region` (never to the country).
 
-use std::borrow::Cow;
-
 use super::{
-    CATEGORY_IAM, ClassHeader, Coverage, RecordIds, domain_of, key_names, sign_in_feature,
-    write_cloud, write_metadata_of, write_severity, write_status, write_time_of,
-    write_unmapped_keyed,
+    Coverage, RecordIds, domain_of, key_names, sign_in_feature, write_cloud, write_metadata_of,
+    write_severity, write_status, write_time_of, write_unmapped_keyed,
 };
 use crate::graph::keys::{KeyTable, Keyed};
 use crate::graph::record::Record;
@@ -60,6 +57,14 @@ pub(super) const COVERED: &[(&str, Coverage)] = &[
     ("userPrincipalName", Coverage::Full),
     ("userType", Coverage::Full),
 ];
+
+/// The class header, the same for every sign-in: what `ClassHeader` writes for Authentication:
+/// Logon (a test holds the two equal).
+const HEADER: &str = concat!(
+    r#""category_uid":3,"category_name":"Identity & Access Management","#,
+    r#""class_uid":3002,"class_name":"Authentication","activity_id":1,"#,
+    r#""activity_name":"Logon","type_uid":300201,"type_name":"Authentication: Logon""#
+);
 
 /// What the mapping reads besides `COVERED`.
 const ALSO_READ: [&str; 2] = ["riskLevelDuringSignIn", "authenticationDetails"];
@@ -138,15 +143,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
     };
 
     ObjectWriter::write(out, |event| {
-        ClassHeader {
-            category_uid: CATEGORY_IAM,
-            category_name: "Identity & Access Management",
-            class_uid: 3002,
-            class_name: "Authentication",
-            activity_id: 1,
-            activity_name: Cow::Borrowed("Logon"),
-        }
-        .write(event);
+        event.constant(HEADER);
         let time = record.text(key!("createdDateTime"));
         write_time_of(event, time.as_deref());
         write_severity(event, severity_id, risk.as_deref());
@@ -204,15 +201,11 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                         .as_deref()
                         .or(record.non_empty(key!("appDisplayName")).as_deref()),
                 );
-                user.int("type_id", 4);
-                user.string(
-                    "type",
-                    if context.stream == StreamKind::SignInsManagedIdentity {
-                        "Managed Identity"
-                    } else {
-                        "Service Principal"
-                    },
-                );
+                user.constant(if context.stream == StreamKind::SignInsManagedIdentity {
+                    r#""type_id":4,"type":"Managed Identity""#
+                } else {
+                    r#""type_id":4,"type":"Service Principal""#
+                });
             } else {
                 user.text("uid", user_id.as_deref());
                 user.text("name", user_principal_name.as_deref());
@@ -222,24 +215,21 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 );
                 user.text("domain", user_principal_name.as_deref().and_then(domain_of));
                 match record.non_empty(key!("userType")).as_deref() {
-                    Some("guest") => {
-                        user.int("type_id", 99);
-                        user.string("type", "Guest");
-                    }
-                    Some("member") | None => {
-                        user.int("type_id", 1);
-                        user.string("type", "User");
-                    }
+                    Some("guest") => user.constant(r#""type_id":99,"type":"Guest""#),
+                    Some("member") | None => user.constant(r#""type_id":1,"type":"User""#),
                     Some(other) => {
                         user.int("type_id", 99);
                         user.string("type", other);
                     }
                 }
                 if let Some(level) = risk_level_id {
-                    user.int("risk_level_id", level);
-                    user.string(
-                        "risk_level",
-                        ["Info", "Low", "Medium", "High"][level as usize],
+                    user.constant(
+                        [
+                            r#""risk_level_id":0,"risk_level":"Info""#,
+                            r#""risk_level_id":1,"risk_level":"Low""#,
+                            r#""risk_level_id":2,"risk_level":"Medium""#,
+                            r#""risk_level_id":3,"risk_level":"High""#,
+                        ][level as usize],
                     );
                 } else if let Some(original) = risk.as_deref() {
                     user.int("risk_level_id", 99);
@@ -250,8 +240,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             let home_tenant_name = record.non_empty(key!("homeTenantName"));
             if home_tenant.is_some() || home_tenant_name.is_some() {
                 user.object("account", |account| {
-                    account.int("type_id", 6);
-                    account.string("type", "Azure AD Account");
+                    account.constant(r#""type_id":6,"type":"Azure AD Account""#);
                     account.text("uid", home_tenant.as_deref());
                     account.text("name", home_tenant_name.as_deref());
                 });
@@ -315,15 +304,18 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         }
         write_auth_factors(event, record.get(key!("authenticationDetails")));
 
-        let (logon_type_id, logon_type) = match context.stream {
-            StreamKind::SignInsInteractive => (2, "Interactive"),
-            StreamKind::SignInsNonInteractive => (99, "Non-interactive"),
-            StreamKind::SignInsServicePrincipal => (99, "Service principal"),
-            _ => (99, "Managed identity"),
-        };
-        event.int("logon_type_id", logon_type_id);
-        event.string("logon_type", logon_type);
-        event.boolean("is_remote", true);
+        event.constant(match context.stream {
+            StreamKind::SignInsInteractive => {
+                r#""logon_type_id":2,"logon_type":"Interactive","is_remote":true"#
+            }
+            StreamKind::SignInsNonInteractive => {
+                r#""logon_type_id":99,"logon_type":"Non-interactive","is_remote":true"#
+            }
+            StreamKind::SignInsServicePrincipal => {
+                r#""logon_type_id":99,"logon_type":"Service principal","is_remote":true"#
+            }
+            _ => r#""logon_type_id":99,"logon_type":"Managed identity","is_remote":true"#,
+        });
 
         event.object("session", |session| {
             session.text("uid", record.non_empty(key!("sessionId")).as_deref());
@@ -408,8 +400,7 @@ fn write_device(event: &mut ObjectWriter, device: Option<[Option<&str>; 5]>) -> 
     event.object("device", |ocsf_device| {
         ocsf_device.text("uid", device_id.as_deref());
         ocsf_device.text("name", device_name.as_deref());
-        ocsf_device.int("type_id", 0);
-        ocsf_device.string("type", "Unknown");
+        ocsf_device.constant(r#""type_id":0,"type":"Unknown""#);
         ocsf_device.opt_boolean("is_compliant", is_compliant.and_then(values::boolean));
         ocsf_device.opt_boolean("is_managed", is_managed.and_then(values::boolean));
         if let Some(system) = values::non_empty(system) {
@@ -536,9 +527,32 @@ fn write_auth_factors(event: &mut ObjectWriter, steps: Option<&str>) {
 
 #[cfg(test)]
 mod tests {
-    use super::{auth_factor, auth_factor_by_words, write_auth_factors};
+    use std::borrow::Cow;
+
+    use super::{HEADER, auth_factor, auth_factor_by_words, write_auth_factors};
     use crate::graph::record::Record;
     use crate::schema::json::ObjectWriter;
+    use crate::schema::ocsf::{CATEGORY_IAM, ClassHeader};
+
+    #[test]
+    fn the_constant_header_is_the_class_header_of_a_logon() {
+        let mut out = Vec::new();
+        ObjectWriter::write(&mut out, |event| {
+            ClassHeader {
+                category_uid: CATEGORY_IAM,
+                category_name: "Identity & Access Management",
+                class_uid: 3002,
+                class_name: "Authentication",
+                activity_id: 1,
+                activity_name: Cow::Borrowed("Logon"),
+            }
+            .write(event)
+        });
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            format!("{{{HEADER}}}")
+        );
+    }
 
     /// Each factor once (known types by type, other methods by name), steps with escaped keys
     /// read like the others, "Previously satisfied" and steps without a method skipped.
