@@ -503,14 +503,21 @@ impl<'a> Record<'a> {
         children: &[PropertySpan],
     ) -> Result<Record<'a>, RecordError> {
         let mut buffers = Buffers::take();
-        for span in spans {
-            match property(page, span.key(), span.key_escaped, span.value()) {
-                Ok(property) => buffers.fields.push(property),
-                Err(error) => {
-                    buffers.give_back();
-                    return Err(error);
+        if spans.iter().any(|span| span.key_escaped) {
+            for span in spans {
+                match property(page, span.key(), span.key_escaped, span.value()) {
+                    Ok(property) => buffers.fields.push(property),
+                    Err(error) => {
+                        buffers.give_back();
+                        return Err(error);
+                    }
                 }
             }
+        } else {
+            // Graph's names have no escapes: every key is borrowed, the list extended at once
+            buffers
+                .fields
+                .extend(spans.iter().map(|span| borrowed_property(page, span)));
         }
         'objects: for object in objects {
             let first_child = buffers.nested.len();
@@ -741,6 +748,15 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The property of `base` a span without escapes in its key names.
+#[inline(always)]
+fn borrowed_property<'a>(base: &'a str, span: &PropertySpan) -> Property<'a> {
+    (
+        Cow::Borrowed(base.get(span.key()).unwrap_or_default()),
+        base.get(span.value()).unwrap_or_default(),
+    )
+}
+
 /// A property of `base` from its key's range between the quotes and its value's range; a key
 /// with escapes is decoded (out of line, `decoded_property`: Graph's names have none).
 #[inline(always)]
@@ -943,6 +959,25 @@ mod tests {
         // a nested record while the outer one lives takes a second pair
         let nested = Record::parse(r#"{"a":1}"#).expect("record");
         assert_ne!(nested.fields.as_ptr() as usize, fields);
+    }
+
+    /// A page's records read alike whether their keys have escapes or not; a key whose escape
+    /// is no character makes its record unreadable, not its page.
+    #[test]
+    fn escaped_keys_of_a_page_are_decoded_and_undecodable_ones_refuse_their_record() {
+        let body = br#"{"value":[{"id":"a","user\u0049d":"u","o":{"k\u0065y":1}},{"id":"b","bad\ud800x":1},{"id":"c","userId":"v"}]}"#;
+        let page = PageBody::parse(bytes::Bytes::from_static(body)).expect("page");
+        let records: Vec<_> = page.records().map(|(_, record)| record).collect();
+        let first = records[0].as_ref().expect("escaped keys decode");
+        assert_eq!(first.get("userId"), Some("\"u\""));
+        assert_eq!(
+            first.nested_at(2).map(|object| object[0].0.as_ref()),
+            Some("key")
+        );
+        assert!(matches!(records[1], Err(RecordError::NotAnObject(_))));
+        let third = records[2].as_ref().expect("plain keys");
+        assert_eq!(third.get("userId"), Some("\"v\""));
+        assert_eq!(third.get("id"), Some("\"c\""));
     }
 
     #[test]
