@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 
 use crate::graph::record::{Record, key_hash, raw_str, same_key};
-use crate::graph::split::Property;
 
 /// Slots of a table: at most half of them used, so that a name not in the table (a property
 /// the mapper does not read) ends its search at the first or second slot.
@@ -176,20 +175,9 @@ impl<'r, 'a, const N: usize> Keyed<'r, 'a, N> {
         keys: [&str; K],
     ) -> Option<[Option<&'a str>; K]> {
         let position = self.position(index)?;
-        match self.record.nested_at(position) {
-            Some(properties) => Some(keys.map(|wanted| last_value(properties, wanted))),
-            None => crate::schema::values::pick(self.record.value_at(position)?, keys),
-        }
+        let raw = self.record.value_at(position)?;
+        crate::schema::values::pick_kept(raw, self.record.nested_at(position), keys)
     }
-}
-
-/// The last value of `key` among `properties`.
-fn last_value<'a>(properties: &[Property<'a>], key: &str) -> Option<&'a str> {
-    properties
-        .iter()
-        .rev()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| *value)
 }
 
 #[cfg(test)]

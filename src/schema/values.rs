@@ -139,6 +139,18 @@ pub trait Fields<'a> {
     fn objects(&self, key: &str) -> Vec<Record<'a>>;
 }
 
+/// `pick` of the object `raw`, from its properties as a scan kept them when it did (`kept`).
+pub(crate) fn pick_kept<'a, const N: usize>(
+    raw: &'a str,
+    kept: Option<&[Property<'a>]>,
+    keys: [&str; N],
+) -> Option<[Option<&'a str>; N]> {
+    match kept {
+        Some(properties) => Some(keys.map(|wanted| last_value(properties, wanted))),
+        None => pick(raw, keys),
+    }
+}
+
 /// The last value of `key` among `properties`.
 fn last_value<'a>(properties: &[Property<'a>], key: &str) -> Option<&'a str> {
     properties
@@ -180,10 +192,8 @@ impl<'a> Fields<'a> for Record<'a> {
 
     /// Read from the properties the record's scan found, when it kept them.
     fn pick<const N: usize>(&self, key: &str, keys: [&str; N]) -> Option<[Option<&'a str>; N]> {
-        match self.get_with_properties(key)? {
-            (_, Some(properties)) => Some(keys.map(|wanted| last_value(properties, wanted))),
-            (raw, None) => pick(raw, keys),
-        }
+        let (raw, kept) = self.get_with_properties(key)?;
+        pick_kept(raw, kept, keys)
     }
 
     fn objects(&self, key: &str) -> Vec<Record<'a>> {
