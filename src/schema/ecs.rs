@@ -16,7 +16,7 @@ use super::json::{ObjectWriter, needs_escaping, write_string};
 use super::values::Fields;
 use super::{MapContext, MapError};
 use crate::clock::Timestamp;
-use crate::graph::record::{Record, key_hash};
+use crate::graph::record::{Record, key_hash, same_key};
 use crate::graph::split::{find_structural, skip_string, skip_whitespace, split_array};
 use crate::stream::StreamKind;
 
@@ -48,15 +48,24 @@ pub fn snake_case(name: &str) -> Cow<'_, str> {
 /// Writes `name` in snake_case as a JSON string, straight into `out` (no string per key).
 /// Graph's property names are a small fixed set: each thread remembers the names it wrote, so
 /// that after the first records a key is a lookup and one copy.
+#[cfg(test)]
 fn write_snake_key(out: &mut Vec<u8>, name: &str) {
-    let remembered = SNAKE_NAMES
-        .try_with(|names| match names.try_borrow_mut() {
-            Ok(mut names) => names.write(out, name),
-            Err(_) => false,
-        })
-        .unwrap_or(false);
-    if !remembered {
-        write_snake_key_now(out, name);
+    with_snake_names(|names| names.write_key(out, name));
+}
+
+/// Runs `body` with the thread's remembered names, borrowed once for a whole value rather than
+/// once per key; when they cannot be borrowed (the thread is ending), with a table that
+/// remembers nothing.
+fn with_snake_names<T>(mut body: impl FnMut(&mut SnakeNames) -> T) -> T {
+    let remembered = SNAKE_NAMES.try_with(|names| {
+        names
+            .try_borrow_mut()
+            .ok()
+            .map(|mut names| body(&mut names))
+    });
+    match remembered {
+        Ok(Some(result)) => result,
+        _ => body(&mut SnakeNames::forgetful()),
     }
 }
 
@@ -80,16 +89,34 @@ struct SnakeNames {
 }
 
 impl SnakeNames {
+    /// A table that remembers nothing (for a thread whose own cannot be borrowed).
+    fn forgetful() -> SnakeNames {
+        SnakeNames {
+            slots: Vec::new(),
+            kept: SNAKE_KEPT,
+        }
+    }
+
+    /// Writes `name` in snake_case as a JSON string: its remembered form, or built.
+    fn write_key(&mut self, out: &mut Vec<u8>, name: &str) {
+        if !self.write(out, name) {
+            write_snake_key_now(out, name);
+        }
+    }
+
     /// Writes the remembered form of `name`, remembering it first if there is room; false when
     /// the table is full and `name` is not in it.
     fn write(&mut self, out: &mut Vec<u8>, name: &str) -> bool {
         if self.slots.is_empty() {
+            if self.kept >= SNAKE_KEPT {
+                return false;
+            }
             self.slots.resize_with(SNAKE_SLOTS, || None);
         }
         let mut slot = (key_hash(name.as_bytes()) >> 54) as usize;
         loop {
             match &self.slots[slot] {
-                Some((known, snake)) if **known == *name => {
+                Some((known, snake)) if same_key(known, name) => {
                     out.extend_from_slice(snake);
                     return true;
                 }
@@ -142,7 +169,7 @@ fn write_snake_key_now(out: &mut Vec<u8>, name: &str) {
 }
 
 /// Copies a raw JSON value with every object key in snake_case (repeated keys once, the last).
-fn write_snake_json(out: &mut Vec<u8>, raw: &str) {
+fn write_snake_json(names: &mut SnakeNames, out: &mut Vec<u8>, raw: &str) {
     let nested = raw.starts_with('{')
         // an array without a `{` anywhere (strings, numbers) has no keys to rename
         || (raw.starts_with('[') && memchr::memchr(b'{', raw.as_bytes()).is_some());
@@ -150,8 +177,8 @@ fn write_snake_json(out: &mut Vec<u8>, raw: &str) {
         out.extend_from_slice(raw.as_bytes());
         return;
     }
-    if !copy_with_snake_keys(out, raw) {
-        write_snake_json_split(out, raw);
+    if !copy_with_snake_keys(names, out, raw) {
+        write_snake_json_split(names, out, raw);
     }
 }
 
@@ -165,7 +192,7 @@ const COPY_DEPTH: usize = 32;
 /// rewritten, no object is split. Returns false, with `out` as it was, when a key has escapes,
 /// a key repeats within its object, or the value holds more open keys or depth than the
 /// tables: the caller then splits it, which keeps a repeated key once, with its last value.
-fn copy_with_snake_keys(out: &mut Vec<u8>, raw: &str) -> bool {
+fn copy_with_snake_keys(names: &mut SnakeNames, out: &mut Vec<u8>, raw: &str) -> bool {
     let bytes = raw.as_bytes();
     let rollback = out.len();
     // (start, end) of every key of the open objects, innermost last
@@ -205,7 +232,7 @@ fn copy_with_snake_keys(out: &mut Vec<u8>, raw: &str) -> bool {
                 keys[key_count] = (start as u32, stop as u32);
                 key_count += 1;
                 out.extend_from_slice(&bytes[copied..position]);
-                write_snake_key(out, &raw[start..stop]);
+                names.write_key(out, &raw[start..stop]);
                 copied = end;
             }
             b'{' | b'[' => {
@@ -238,11 +265,11 @@ fn copy_with_snake_keys(out: &mut Vec<u8>, raw: &str) -> bool {
 
 /// Copies a raw object or array by splitting every object in it: the way for values the
 /// one-pass copy leaves (repeated or escaped keys).
-fn write_snake_json_split(out: &mut Vec<u8>, raw: &str) {
+fn write_snake_json_split(names: &mut SnakeNames, out: &mut Vec<u8>, raw: &str) {
     if raw.starts_with('{')
         && let Ok(object) = Record::parse(raw)
     {
-        write_snake_object(out, object.distinct_fields());
+        write_snake_object(names, out, object.distinct_fields());
         return;
     }
     if raw.starts_with('[')
@@ -253,7 +280,7 @@ fn write_snake_json_split(out: &mut Vec<u8>, raw: &str) {
             if index > 0 {
                 out.push(b',');
             }
-            write_snake_json(out, item);
+            write_snake_json(names, out, item);
         }
         out.push(b']');
         return;
@@ -261,15 +288,19 @@ fn write_snake_json_split(out: &mut Vec<u8>, raw: &str) {
     out.extend_from_slice(raw.as_bytes());
 }
 
-fn write_snake_object<'a>(out: &mut Vec<u8>, properties: impl Iterator<Item = (&'a str, &'a str)>) {
+fn write_snake_object<'a>(
+    names: &mut SnakeNames,
+    out: &mut Vec<u8>,
+    properties: impl Iterator<Item = (&'a str, &'a str)>,
+) {
     out.push(b'{');
     for (index, (key, value)) in properties.enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        write_snake_key(out, key);
+        names.write_key(out, key);
         out.push(b':');
-        write_snake_json(out, value);
+        write_snake_json(names, out, value);
     }
     out.push(b'}');
 }
@@ -331,7 +362,7 @@ fn write_azure(
         azure.object(log, |log_object| {
             log_object.string("category", category);
             log_object.value_with("properties", |out| {
-                write_snake_object(out, record.distinct_fields())
+                with_snake_names(|names| write_snake_object(names, out, record.distinct_fields()))
             });
         });
     });
@@ -780,13 +811,13 @@ mod tests {
 
     fn through_copy(raw: &str) -> (bool, Vec<u8>) {
         let mut out = b"prefix".to_vec();
-        let copied = copy_with_snake_keys(&mut out, raw);
+        let copied = with_snake_names(|names| copy_with_snake_keys(names, &mut out, raw));
         (copied, out.split_off(6))
     }
 
     fn written(raw: &str) -> Value {
         let mut out = Vec::new();
-        write_snake_json(&mut out, raw);
+        with_snake_names(|names| write_snake_json(names, &mut out, raw));
         serde_json::from_slice(&out).unwrap_or_else(|error| panic!("{error}: {raw}"))
     }
 
@@ -891,7 +922,7 @@ mod tests {
         }
         // nothing to rename in an array of scalars, however deep: copied as it is
         let mut out = Vec::new();
-        write_snake_json(&mut out, &deep);
+        with_snake_names(|names| write_snake_json(names, &mut out, &deep));
         assert_eq!(out, deep.as_bytes());
     }
 
