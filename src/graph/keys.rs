@@ -57,6 +57,7 @@ impl<const N: usize> KeyTable<N> {
         panic!("the name is not in the key table")
     }
 
+    #[cfg(test)]
     pub fn names(&self) -> &[&'static str; N] {
         &self.names
     }
