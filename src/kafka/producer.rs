@@ -81,6 +81,21 @@ pub struct OutgoingRecord<'a> {
     pub headers: OwnedHeaders,
 }
 
+/// Where a record goes and what it says, besides its headers (moved into each attempt).
+struct Target<'a> {
+    topic: &'a str,
+    partition: Option<i32>,
+    key: &'a [u8],
+    payload: Option<&'a [u8]>,
+}
+
+/// Why the producer did not take a record.
+enum Refused {
+    /// Its queue is full: the record's headers, given back for the next attempt.
+    QueueFull(OwnedHeaders),
+    Error(RdKafkaError),
+}
+
 pub struct Publisher {
     producer: ThreadedProducer<DeliveryContext>,
     bootstrap_servers: String,
@@ -205,61 +220,96 @@ impl Publisher {
         fatal.clone()
     }
 
-    /// Hands a record to the producer, waiting while its queue is full.
+    /// Hands a record to the producer, waiting while its queue is full. The queue nearly
+    /// always has room: the wait for space is registered only after a refusal, before the send
+    /// is tried again, so that no delivery report can slip past it. A fatal producer error makes
+    /// every send fail, and is reported as such.
     pub async fn send(
         &self,
         tracker: &Arc<BatchTracker>,
         record: OutgoingRecord<'_>,
     ) -> Result<(), KafkaError> {
         let context = self.producer.context();
-        let mut headers = Some(record.headers);
+        let OutgoingRecord {
+            topic,
+            partition,
+            key,
+            payload,
+            headers,
+        } = record;
+        let record = Target {
+            topic,
+            partition,
+            key,
+            payload,
+        };
+        let mut headers = match self.try_send(tracker, &record, headers) {
+            Ok(()) => return Ok(()),
+            Err(Refused::QueueFull(headers)) => headers,
+            Err(Refused::Error(error)) => return Err(self.send_error(&error, record.topic)),
+        };
         loop {
-            if let Some(fatal) = self.fatal_error() {
-                return Err(KafkaError::Fatal(fatal));
-            }
             let space_freed = context.space_freed.notified();
             tokio::pin!(space_freed);
             space_freed.as_mut().enable();
-            let mut base =
-                BaseRecord::<[u8], [u8], _>::with_opaque_to(record.topic, tracker.clone())
-                    .key(record.key)
-                    .headers(headers.take().unwrap_or_default());
-            if let Some(payload) = record.payload {
-                base = base.payload(payload);
-            }
-            if let Some(partition) = record.partition {
-                base = base.partition(partition);
-            }
-            match self.producer.send(base) {
-                Ok(()) => {
-                    tracker.record_sent();
-                    context.in_flight.inc();
-                    return Ok(());
-                }
-                Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    headers = returned.headers;
-                    // the wait was registered before the send, so no report can slip past it
+            match self.try_send(tracker, &record, headers) {
+                Ok(()) => return Ok(()),
+                Err(Refused::QueueFull(returned)) => {
+                    headers = returned;
                     space_freed.await;
                 }
-                Err((error, _)) => {
-                    if let Some(fatal) = self.fatal_error() {
-                        return Err(KafkaError::Fatal(fatal));
-                    }
-                    // a transaction in error reports the broker's refusal at the next send
-                    if let Some(fix) = error
-                        .rdkafka_error_code()
-                        .and_then(|code| super::delivery::refusal_fix(code, record.topic))
-                    {
-                        return Err(KafkaError::DeliveryFailed {
-                            failed: 1,
-                            first_error: error.to_string(),
-                            refusal: Some(fix),
-                        });
-                    }
-                    return Err(KafkaError::Rejected(error.to_string()));
-                }
+                Err(Refused::Error(error)) => return Err(self.send_error(&error, record.topic)),
             }
         }
+    }
+
+    /// One attempt to hand `record` (with `headers`) to the producer.
+    fn try_send(
+        &self,
+        tracker: &Arc<BatchTracker>,
+        record: &Target<'_>,
+        headers: OwnedHeaders,
+    ) -> Result<(), Refused> {
+        let mut base = BaseRecord::<[u8], [u8], _>::with_opaque_to(record.topic, tracker.clone())
+            .key(record.key)
+            .headers(headers);
+        if let Some(payload) = record.payload {
+            base = base.payload(payload);
+        }
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        match self.producer.send(base) {
+            Ok(()) => {
+                tracker.record_sent();
+                self.producer.context().in_flight.inc();
+                Ok(())
+            }
+            Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                Err(Refused::QueueFull(returned.headers.unwrap_or_default()))
+            }
+            Err((error, _)) => Err(Refused::Error(error)),
+        }
+    }
+
+    /// What a refused send means: the producer's fatal error when it has one; a transaction's
+    /// or the broker's refusal with its fix; the error itself otherwise.
+    fn send_error(&self, error: &RdKafkaError, topic: &str) -> KafkaError {
+        if let Some(fatal) = self.fatal_error() {
+            return KafkaError::Fatal(fatal);
+        }
+        // a transaction in error reports the broker's refusal at the next send
+        if let Some(fix) = error
+            .rdkafka_error_code()
+            .and_then(|code| super::delivery::refusal_fix(code, topic))
+        {
+            return KafkaError::DeliveryFailed {
+                failed: 1,
+                first_error: error.to_string(),
+                refusal: Some(fix),
+            };
+        }
+        KafkaError::Rejected(error.to_string())
     }
 
     /// Waits up to `timeout` for every record to be acknowledged or failed.
