@@ -65,7 +65,13 @@ impl<const N: usize> KeyTable<N> {
     /// The index of `name` in the table.
     #[inline]
     pub fn find(&self, name: &str) -> Option<usize> {
-        let mut slot = first_slot(key_hash(name.as_bytes()));
+        self.find_hashed(name, key_hash(name.as_bytes()))
+    }
+
+    /// `find`, given the name's `key_hash`.
+    #[inline]
+    pub fn find_hashed(&self, name: &str, hash: u64) -> Option<usize> {
+        let mut slot = first_slot(hash);
         loop {
             let index = usize::from(self.slots[slot]).checked_sub(1)?;
             if same_key(self.names.get(index)?, name) {
@@ -130,10 +136,22 @@ pub struct Keyed<'r, 'a, const N: usize> {
 impl<'r, 'a, const N: usize> Keyed<'r, 'a, N> {
     pub(crate) fn new(record: &'r Record<'a>, table: &KeyTable<N>) -> Keyed<'r, 'a, N> {
         let mut at = [0u16; N];
-        for (position, name) in record.names().enumerate() {
-            if let Some(index) = table.find(name) {
-                // positions fit: a record keeps at most 32,767 properties
-                at[index] = position as u16 + 1;
+        // positions fit: a record keeps at most 32,767 properties
+        match record.name_hashes() {
+            // the names' hashes, computed once when the record's index was built
+            Some(hashes) => {
+                for (position, (name, hash)) in record.names().zip(hashes).enumerate() {
+                    if let Some(index) = table.find_hashed(name, *hash) {
+                        at[index] = position as u16 + 1;
+                    }
+                }
+            }
+            None => {
+                for (position, name) in record.names().enumerate() {
+                    if let Some(index) = table.find(name) {
+                        at[index] = position as u16 + 1;
+                    }
+                }
             }
         }
         Keyed { record, at }
@@ -230,14 +248,25 @@ mod tests {
     }
 
     /// The last of a repeated key, decoded keys like the others, absent ones absent; values
-    /// read as `Record::get` and `Fields` read them.
+    /// read as `Record::get` and `Fields` read them: in a small record (searched directly) and
+    /// in a large one (indexed, whose names' hashes the key table's search takes from the index).
     #[test]
     fn a_keyed_record_reads_what_its_index_reads() {
-        let record = Record::parse(
-            r#"{"id":"first","userId":"u","user\u0049d":"decoded","id":"last","createdDateTime":"",
-                "authenticationRequirementPolicies":{"a":1,"b":[2]},"other":3}"#,
-        )
-        .expect("record");
+        let padding: String = (0..24)
+            .map(|index| format!(r#","p{index}":{index}"#))
+            .collect();
+        for padding in ["", padding.as_str()] {
+            let text = format!(
+                r#"{{"id":"first","userId":"u","user\u0049d":"decoded","id":"last","createdDateTime":"",
+                "authenticationRequirementPolicies":{{"a":1,"b":[2]}}{padding},"other":3}}"#
+            );
+            let record = Record::parse(&text).expect("record");
+            assert_eq!(record.name_hashes().is_some(), !padding.is_empty());
+            reads_alike(&record);
+        }
+    }
+
+    fn reads_alike(record: &Record) {
         let keyed = record.keyed(&TABLE);
         for (index, name) in TABLE.names().iter().enumerate() {
             assert_eq!(keyed.get(index), record.get(name), "{name}");

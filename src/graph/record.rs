@@ -141,6 +141,9 @@ pub struct Record<'a> {
     /// An open-addressing table (at most half full): slot → 1 + the position of a key's last
     /// occurrence, 0 for an empty slot; empty for small objects, which are searched directly.
     index: Vec<u16>,
+    /// Each property name's `key_hash`, when the index was built (a key table's search uses
+    /// them again: `graph::keys`).
+    hashes: Vec<u64>,
     has_repeats: bool,
     /// The properties of the object values among `fields` (found by the scan that split the
     /// record), object after object, and which property each object is.
@@ -155,6 +158,7 @@ pub struct Record<'a> {
 struct Buffers<'a> {
     fields: Vec<Property<'a>>,
     index: Vec<u16>,
+    hashes: Vec<u64>,
     nested: Vec<Property<'a>>,
     objects: Vec<NestedObject>,
 }
@@ -162,7 +166,7 @@ struct Buffers<'a> {
 /// Idle buffers, without a lifetime: emptied vectors change their element's lifetime in place.
 type IdleBuffers = (
     Vec<Property<'static>>,
-    Vec<u16>,
+    (Vec<u16>, Vec<u64>),
     Vec<Property<'static>>,
     Vec<NestedObject>,
 );
@@ -191,15 +195,17 @@ impl<'a> Buffers<'a> {
     fn take() -> Buffers<'a> {
         let idle = IDLE.try_with(|idle| idle.borrow_mut().pop()).ok().flatten();
         match idle {
-            Some((fields, index, nested, objects)) => Buffers {
+            Some((fields, (index, hashes), nested, objects)) => Buffers {
                 fields: relabel(fields, live_property),
                 index,
+                hashes,
                 nested: relabel(nested, live_property),
                 objects,
             },
             None => Buffers {
                 fields: Vec::with_capacity(128),
                 index: Vec::new(),
+                hashes: Vec::new(),
                 nested: Vec::with_capacity(32),
                 objects: Vec::with_capacity(8),
             },
@@ -328,6 +334,7 @@ fn give_back(buffers: Buffers<'_>) {
     let Buffers {
         fields,
         mut index,
+        mut hashes,
         nested,
         mut objects,
     } = buffers;
@@ -335,13 +342,14 @@ fn give_back(buffers: Buffers<'_>) {
         return;
     }
     index.clear();
+    hashes.clear();
     objects.clear();
     let fields = relabel(fields, idle_property);
     let nested = relabel(nested, idle_property);
     let _ = IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
         if idle.len() < IDLE_KEPT {
-            idle.push((fields, index, nested, objects));
+            idle.push((fields, (index, hashes), nested, objects));
         }
     });
 }
@@ -351,6 +359,7 @@ impl Drop for Record<'_> {
         give_back(Buffers {
             fields: std::mem::take(&mut self.fields),
             index: std::mem::take(&mut self.index),
+            hashes: std::mem::take(&mut self.hashes),
             nested: std::mem::take(&mut self.nested),
             objects: std::mem::take(&mut self.objects),
         });
@@ -543,6 +552,7 @@ impl<'a> Record<'a> {
         let Buffers {
             mut fields,
             mut index,
+            mut hashes,
             nested,
             mut objects,
         } = buffers;
@@ -551,10 +561,14 @@ impl<'a> Record<'a> {
         objects.retain(|object| (object.property as usize) < fields.len());
         let has_repeats = if fields.len() > INDEX_FROM {
             index.resize((fields.len() * 2).next_power_of_two(), 0);
+            let bits = index.len().trailing_zeros();
             let mut has_repeats = false;
             for (position, (key, _)) in fields.iter().enumerate() {
                 let entry = position as u16 + 1;
-                let mut slot = slot_of(key, index.len());
+                let hash = key_hash(key.as_bytes());
+                hashes.push(hash);
+                // the hash's high bits, which are its best mixed (as `slot_of`)
+                let mut slot = (hash >> (64 - bits)) as usize;
                 loop {
                     match index[slot] {
                         0 => {
@@ -581,10 +595,17 @@ impl<'a> Record<'a> {
             text,
             fields,
             index,
+            hashes,
             has_repeats,
             nested,
             objects,
         }
+    }
+
+    /// Each property name's `key_hash`, in property order, when the record's index has them.
+    #[inline]
+    pub(crate) fn name_hashes(&self) -> Option<&[u64]> {
+        (self.hashes.len() == self.fields.len()).then_some(self.hashes.as_slice())
     }
 
     /// The position of the last occurrence of `key`.
