@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use super::json::{ObjectWriter, needs_escaping, write_string};
-use super::values::Fields;
+use super::values::{self, Fields};
 use super::{MapContext, MapError};
 use crate::clock::Timestamp;
 use crate::graph::record::{Record, key_hash, same_key};
@@ -491,13 +491,13 @@ fn map_sign_in(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Resu
                         );
                         if let Some(coordinates) = location.object("geoCoordinates")
                             && let (Some(lat), Some(lon)) = (
-                                coordinates.number("latitude"),
-                                coordinates.number("longitude"),
+                                coordinates.get("latitude").and_then(values::float_text),
+                                coordinates.get("longitude").and_then(values::float_text),
                             )
                         {
                             geo.object("location", |point| {
-                                point.float("lat", lat);
-                                point.float("lon", lon);
+                                point.float_text("lat", lat);
+                                point.float_text("lon", lon);
                             });
                         }
                     });

@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use wide::u8x16;
 
+use crate::schema::values::FloatText;
 use crate::swar::{bytes_below, splat, word_at, zero_bytes};
 
 /// Writes one JSON object's fields.
@@ -189,6 +190,14 @@ impl<'a> ObjectWriter<'a> {
         if value.is_finite() {
             self.key(key);
             let _ = serde_json::to_writer(&mut *self.out, &value);
+        }
+    }
+
+    /// A number Graph sent, as `float` writes its value (see `values::float_text`).
+    pub fn float_text(&mut self, key: &str, value: FloatText) {
+        match value {
+            FloatText::Verbatim(text) => self.raw_text(key, text),
+            FloatText::Parsed(value) => self.float(key, value),
         }
     }
 

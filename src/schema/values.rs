@@ -99,6 +99,56 @@ pub fn number(raw: &str) -> Option<f64> {
     raw.parse::<f64>().ok().filter(|value| value.is_finite())
 }
 
+/// A finite number Graph sent, as `ObjectWriter::float_text` writes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FloatText<'a> {
+    /// The raw text, which is what writing its value would give (see `is_plain_decimal`).
+    Verbatim(&'a str),
+    Parsed(f64),
+}
+
+/// The number `raw` (JSON text) for writing: its own text when that is how `float` would write
+/// it, which spares a parse and a format (coordinates come this way); `None` when it is not a
+/// finite number.
+pub fn float_text(raw: &str) -> Option<FloatText<'_>> {
+    if is_plain_decimal(raw) {
+        Some(FloatText::Verbatim(raw))
+    } else {
+        number(raw).map(FloatText::Parsed)
+    }
+}
+
+/// Whether `raw` is a decimal that a shortest round-trip formatter (serde_json's `ryu`) writes
+/// back unchanged: a whole part and a fraction without a trailing zero, no exponent, at most 15
+/// significant digits (so no other decimal of as few digits reads as the same `f64`), and not
+/// below 0.001 or above 10¹⁵ (where it would switch to an exponent).
+fn is_plain_decimal(raw: &str) -> bool {
+    let digits = raw.strip_prefix('-').unwrap_or(raw).as_bytes();
+    let Some(dot) = digits.iter().position(|&byte| byte == b'.') else {
+        return false;
+    };
+    let (whole, fraction) = (&digits[..dot], &digits[dot + 1..]);
+    let all_digits = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
+    if !all_digits(whole)
+        || !all_digits(fraction)
+        || fraction.last() == Some(&b'0')
+        || (whole.len() > 1 && whole[0] == b'0')
+        || whole.len() > 15
+    {
+        return false;
+    }
+    let significant = if whole == b"0" {
+        let zeros = fraction.iter().take_while(|&&byte| byte == b'0').count();
+        if zeros > 2 {
+            return false;
+        }
+        fraction.len() - zeros
+    } else {
+        whole.len() + fraction.len()
+    };
+    significant <= 15
+}
+
 pub fn boolean(raw: &str) -> Option<bool> {
     match raw {
         "true" => Some(true),
@@ -213,4 +263,78 @@ pub fn decode_json_string(text: &str) -> Option<Box<RawValue>> {
         return Some(value);
     }
     serde_json::value::to_raw_value(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(raw: &str) -> String {
+        serde_json::to_string(&raw.parse::<f64>().expect("a number")).expect("json")
+    }
+
+    /// A number's own text is kept only where writing its value gives that text back: for
+    /// coordinates as Graph sends them, near every limit, and for random decimals of every
+    /// length.
+    #[test]
+    fn a_number_keeps_its_text_only_where_writing_its_value_gives_it_back() {
+        for (raw, verbatim) in [
+            ("47.6062", true),
+            ("-122.3321", true),
+            ("0.5", true),
+            ("-0.5", true),
+            ("0.001", true),
+            ("0.0001", false),
+            ("1.50", false),
+            ("1.0", false),
+            ("12", false),
+            ("1e3", false),
+            ("1.5E2", false),
+            ("123456789012345.6", false),
+            ("12345678901234.5", true),
+            ("0.123456789012345", true),
+            ("0.1234567890123456", false),
+            ("-0.0", false),
+        ] {
+            let text = float_text(raw);
+            assert_eq!(
+                matches!(text, Some(FloatText::Verbatim(_))),
+                verbatim,
+                "{raw}"
+            );
+            assert!(text.is_some(), "{raw} is a number");
+        }
+        assert_eq!(float_text("\"1.5\""), None);
+        assert_eq!(float_text("null"), None);
+
+        let mut random = fastrand::Rng::with_seed(7);
+        let digits = |count: usize, random: &mut fastrand::Rng| -> String {
+            (0..count)
+                .map(|_| char::from(b'0' + random.u8(0..10)))
+                .collect()
+        };
+        let mut kept = 0;
+        for _ in 0..100_000 {
+            let whole = if random.bool() {
+                "0".to_owned()
+            } else {
+                let first = char::from(b'1' + random.u8(0..9));
+                let rest = random.usize(0..16);
+                format!("{first}{}", digits(rest, &mut random))
+            };
+            let fraction_length = random.usize(1..18);
+            let fraction = digits(fraction_length, &mut random);
+            let sign = if random.bool() { "-" } else { "" };
+            let raw = format!("{sign}{whole}.{fraction}");
+            match float_text(&raw) {
+                Some(FloatText::Verbatim(text)) => {
+                    kept += 1;
+                    assert_eq!(written(text), raw);
+                }
+                Some(FloatText::Parsed(value)) => assert_eq!(Some(value), number(&raw)),
+                None => panic!("{raw} is a number"),
+            }
+        }
+        assert!(kept > 25_000, "{kept} of 100,000 kept their text");
+    }
 }

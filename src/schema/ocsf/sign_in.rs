@@ -369,10 +369,10 @@ fn write_src_endpoint(
                 if let Some([Some(latitude), Some(longitude)]) =
                     coordinates.and_then(|raw| values::pick(raw, ["latitude", "longitude"]))
                     && let (Some(latitude), Some(longitude)) =
-                        (values::number(latitude), values::number(longitude))
+                        (values::float_text(latitude), values::float_text(longitude))
                 {
-                    geo.float("lat", latitude);
-                    geo.float("long", longitude);
+                    geo.float_text("lat", latitude);
+                    geo.float_text("long", longitude);
                 }
             });
         }
