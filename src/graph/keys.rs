@@ -182,6 +182,12 @@ impl<'r, 'a, const N: usize> Keyed<'r, 'a, N> {
         crate::schema::values::non_empty(self.get(index))
     }
 
+    /// A string for writing as it is (see `values::graph_text`).
+    #[inline]
+    pub fn graph_text(&self, index: usize) -> Option<crate::schema::values::GraphText<'a>> {
+        crate::schema::values::graph_text(self.get(index))
+    }
+
     pub fn integer(&self, index: usize) -> Option<i64> {
         self.get(index).and_then(crate::schema::values::integer)
     }

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 
 use wide::u8x16;
 
-use crate::schema::values::FloatText;
+use crate::schema::values::{FloatText, GraphText};
 use crate::swar::{bytes_below, splat, word_at, zero_bytes};
 
 /// Writes one JSON object's fields.
@@ -190,6 +190,16 @@ impl<'a> ObjectWriter<'a> {
         if value.is_finite() {
             self.key(key);
             let _ = serde_json::to_writer(&mut *self.out, &value);
+        }
+    }
+
+    /// A Graph string (see `values::graph_text`), unless absent.
+    #[inline]
+    pub fn graph_text(&mut self, key: &str, value: Option<GraphText>) {
+        match value {
+            Some(GraphText::Verbatim(raw)) => self.raw_text(key, raw),
+            Some(GraphText::Decoded(text)) => self.string(key, &text),
+            None => {}
         }
     }
 

@@ -77,6 +77,28 @@ pub fn pick_each<'a, const N: usize>(
     });
 }
 
+/// A Graph string that is present and not blank, to be written as it is: a string without
+/// escapes (nearly all) as its raw JSON text, which needs no escapes either (the record was
+/// validated: no quote, backslash or control character inside), so it is neither decoded nor
+/// checked again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GraphText<'a> {
+    /// The raw text, quotes included.
+    Verbatim(&'a str),
+    Decoded(String),
+}
+
+/// The string `raw` (a value's raw JSON text) for writing; `None` when absent, not a string,
+/// or blank (as `non_empty`).
+#[inline]
+pub fn graph_text(raw: Option<&str>) -> Option<GraphText<'_>> {
+    let raw = raw?;
+    match string(raw)? {
+        Cow::Borrowed(inner) => (!is_blank(inner)).then_some(GraphText::Verbatim(raw)),
+        Cow::Owned(decoded) => (!is_blank(&decoded)).then_some(GraphText::Decoded(decoded)),
+    }
+}
+
 /// A string that is present and not blank (Graph sends "" for unknown values).
 pub fn non_empty(raw: Option<&str>) -> Option<Cow<'_, str>> {
     raw.and_then(string).filter(|value| !is_blank(value))
@@ -271,6 +293,48 @@ mod tests {
 
     fn written(raw: &str) -> String {
         serde_json::to_string(&raw.parse::<f64>().expect("a number")).expect("json")
+    }
+
+    /// A Graph string is written as `text` writes it decoded: as it came when it has no
+    /// escapes, decoded and escaped again when it has; nothing when absent, blank or not a
+    /// string.
+    #[test]
+    fn graph_strings_are_written_as_their_decoded_text_would_be() {
+        use crate::schema::json::ObjectWriter;
+        for raw in [
+            r#""plain""#,
+            r#""with \"quotes\" and \u00e9""#,
+            r#""tab\t""#,
+            r#""naïve ☃""#,
+            r#""""#,
+            r#""   ""#,
+            r#""\u0020""#,
+            "null",
+            "12",
+            "[]",
+        ] {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            ObjectWriter::write(&mut fast, |object| {
+                object.graph_text("k", graph_text(Some(raw)))
+            });
+            ObjectWriter::write(&mut slow, |object| {
+                object.text("k", non_empty(Some(raw)).as_deref())
+            });
+            assert_eq!(
+                String::from_utf8(fast).expect("utf-8"),
+                String::from_utf8(slow).expect("utf-8"),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            graph_text(Some(r#""plain""#)),
+            Some(GraphText::Verbatim(r#""plain""#))
+        );
+        assert_eq!(
+            graph_text(Some(r#""caf\u00e9""#)),
+            Some(GraphText::Decoded("café".to_owned()))
+        );
+        assert_eq!(graph_text(None), None);
     }
 
     /// A number's own text is kept only where writing its value gives that text back: for

@@ -209,10 +209,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             } else {
                 user.text("uid", user_id.as_deref());
                 user.text("name", user_principal_name.as_deref());
-                user.text(
-                    "display_name",
-                    record.non_empty(key!("userDisplayName")).as_deref(),
-                );
+                user.graph_text("display_name", record.graph_text(key!("userDisplayName")));
                 user.text("domain", user_principal_name.as_deref().and_then(domain_of));
                 match record.non_empty(key!("userType")).as_deref() {
                     Some("guest") => user.constant(r#""type_id":99,"type":"Guest""#),
@@ -236,31 +233,25 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                     user.string("risk_level", original);
                 }
             }
-            let home_tenant = record.non_empty(key!("homeTenantId"));
-            let home_tenant_name = record.non_empty(key!("homeTenantName"));
+            let home_tenant = record.graph_text(key!("homeTenantId"));
+            let home_tenant_name = record.graph_text(key!("homeTenantName"));
             if home_tenant.is_some() || home_tenant_name.is_some() {
                 user.object("account", |account| {
                     account.constant(r#""type_id":6,"type":"Azure AD Account""#);
-                    account.text("uid", home_tenant.as_deref());
-                    account.text("name", home_tenant_name.as_deref());
+                    account.graph_text("uid", home_tenant);
+                    account.graph_text("name", home_tenant_name);
                 });
             }
         });
 
         event.object("actor", |actor| {
-            actor.text("app_uid", record.non_empty(key!("appId")).as_deref());
-            actor.text(
-                "app_name",
-                record.non_empty(key!("appDisplayName")).as_deref(),
-            );
+            actor.graph_text("app_uid", record.graph_text(key!("appId")));
+            actor.graph_text("app_name", record.graph_text(key!("appDisplayName")));
         });
 
         event.object("service", |service| {
-            service.text("uid", record.non_empty(key!("resourceId")).as_deref());
-            service.text(
-                "name",
-                record.non_empty(key!("resourceDisplayName")).as_deref(),
-            );
+            service.graph_text("uid", record.graph_text(key!("resourceId")));
+            service.graph_text("name", record.graph_text(key!("resourceDisplayName")));
             if service.fields() == 0 {
                 // OCSF requires a service or a destination; Graph did not say which resource
                 service.string("name", "Unknown");
@@ -276,11 +267,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         }
 
         event.object("http_request", |request| {
-            request.text("user_agent", record.non_empty(key!("userAgent")).as_deref());
-            request.text(
-                "uid",
-                record.non_empty(key!("originalRequestId")).as_deref(),
-            );
+            request.graph_text("user_agent", record.graph_text(key!("userAgent")));
+            request.graph_text("uid", record.graph_text(key!("originalRequestId")));
         });
 
         if let Some(protocol) = record.non_empty(key!("authenticationProtocol")) {
@@ -318,11 +306,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         });
 
         event.object("session", |session| {
-            session.text("uid", record.non_empty(key!("sessionId")).as_deref());
-            session.text(
-                "issuer",
-                record.non_empty(key!("tokenIssuerName")).as_deref(),
-            );
+            session.graph_text("uid", record.graph_text(key!("sessionId")));
+            session.graph_text("issuer", record.graph_text(key!("tokenIssuerName")));
         });
 
         let ids = RecordIds {
@@ -349,18 +334,18 @@ fn write_src_endpoint(
     record: &Keyed<'_, '_, KEY_COUNT>,
     location: Option<[Option<&str>; 4]>,
 ) -> bool {
-    let Some(ip) = record.non_empty(key!("ipAddress")) else {
+    let Some(ip) = record.graph_text(key!("ipAddress")) else {
         // without an address there is no endpoint; location and AS number stay in unmapped
         return false;
     };
     let mut location_written = location.is_none();
     event.object("src_endpoint", |endpoint| {
-        endpoint.string("ip", &ip);
+        endpoint.graph_text("ip", Some(ip));
         if let Some([city, state, country, coordinates]) = location {
             endpoint.object("location", |geo| {
-                geo.text("city", values::non_empty(city).as_deref());
-                geo.text("region", values::non_empty(state).as_deref());
-                geo.text("country", values::non_empty(country).as_deref());
+                geo.graph_text("city", values::graph_text(city));
+                geo.graph_text("region", values::graph_text(state));
+                geo.graph_text("country", values::graph_text(country));
                 if geo.fields() == 0 {
                     // OCSF needs one of city, country, region for a location
                     return;
