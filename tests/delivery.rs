@@ -697,3 +697,54 @@ async fn deliveries_that_time_out_never_advance_the_cursor() {
         }
     }
 }
+
+/// A producer whose queue holds three records, handed 200: each send waits for room, and every
+/// record arrives once, in order. The wait for room must not miss the last delivery report of
+/// a full queue (librdkafka frees a record's place just after its report's callback returns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_queue_of_three_records_delivers_two_hundred_in_order() {
+    use entrastream::kafka::{BatchTracker, OutgoingRecord, Publisher, headers};
+    let kafka = kafka();
+    let mut config = entrastream::config::KafkaConfig::new(kafka.bootstrap.clone());
+    config
+        .librdkafka
+        .insert("queue.buffering.max.messages".to_owned(), "3".to_owned());
+    config
+        .librdkafka
+        .insert("linger.ms".to_owned(), "0".to_owned());
+    let gauge = prometheus::IntGauge::new("in_flight", "records in flight").expect("gauge");
+    let publisher = Publisher::new(&config, gauge).expect("publisher");
+    let tracker = BatchTracker::new();
+    let sending = async {
+        for index in 0..200 {
+            let key = format!("key-{index}");
+            let payload = format!("record {index}");
+            publisher
+                .send(
+                    &tracker,
+                    OutgoingRecord {
+                        topic: &kafka.topics.dead_letter,
+                        partition: Some(0),
+                        key: key.as_bytes(),
+                        payload: Some(payload.as_bytes()),
+                        headers: headers(&[("index", &index.to_string())]),
+                    },
+                )
+                .await
+                .expect("send");
+        }
+        tracker.wait().await
+    };
+    tokio::time::timeout(Duration::from_secs(60), sending)
+        .await
+        .expect("200 records delivered within 60 s")
+        .expect("every delivery acknowledged");
+    assert_eq!(tracker.sent(), 200);
+    let records = common::consume(&kafka.bootstrap, &kafka.topics.dead_letter);
+    let payloads: Vec<String> = records
+        .iter()
+        .map(|record| String::from_utf8_lossy(&record.payload).into_owned())
+        .collect();
+    let expected: Vec<String> = (0..200).map(|index| format!("record {index}")).collect();
+    assert_eq!(payloads, expected);
+}

@@ -70,6 +70,11 @@ const PRODUCER_ONLY: &[&str] = &[
     "max.in.flight",
 ];
 
+/// How long a send refused for a full queue waits for a delivery report before it tries again:
+/// the first wait after a report, and the longest while none comes.
+const ROOM_RECHECK_FIRST: Duration = Duration::from_millis(1);
+const ROOM_RECHECK_LAST: Duration = Duration::from_millis(64);
+
 /// A record ready to send.
 pub struct OutgoingRecord<'a> {
     pub topic: &'a str,
@@ -222,7 +227,8 @@ impl Publisher {
 
     /// Hands a record to the producer, waiting while its queue is full. The queue nearly
     /// always has room: the wait for space is registered only after a refusal, before the send
-    /// is tried again, so that no delivery report can slip past it. A fatal producer error makes
+    /// is tried again, so that no delivery report can slip past it, and it is bounded, since a
+    /// report can come just before its place is freed. A fatal producer error makes
     /// every send fail, and is reported as such.
     pub async fn send(
         &self,
@@ -248,6 +254,11 @@ impl Publisher {
             Err(Refused::QueueFull(headers)) => headers,
             Err(Refused::Error(error)) => return Err(self.send_error(&error, record.topic)),
         };
+        // librdkafka frees a record's place in its queue just after the record's delivery report
+        // returns: a send tried at once after the last report of a full queue can still be
+        // refused, and no further report would come. Each wait for room is therefore bounded,
+        // from 1 ms (after a report) doubling to 64 ms while no report arrives.
+        let mut recheck = ROOM_RECHECK_FIRST;
         loop {
             let space_freed = context.space_freed.notified();
             tokio::pin!(space_freed);
@@ -256,7 +267,10 @@ impl Publisher {
                 Ok(()) => return Ok(()),
                 Err(Refused::QueueFull(returned)) => {
                     headers = returned;
-                    space_freed.await;
+                    recheck = match tokio::time::timeout(recheck, space_freed).await {
+                        Ok(()) => ROOM_RECHECK_FIRST,
+                        Err(_) => (recheck * 2).min(ROOM_RECHECK_LAST),
+                    };
                 }
                 Err(Refused::Error(error)) => return Err(self.send_error(&error, record.topic)),
             }
