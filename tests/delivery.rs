@@ -748,3 +748,46 @@ async fn a_producer_queue_of_three_records_delivers_two_hundred_in_order() {
     let expected: Vec<String> = (0..200).map(|index| format!("record {index}")).collect();
     assert_eq!(payloads, expected);
 }
+
+/// A record larger than the whole producer queue (`queue.buffering.max.kbytes`) can never be
+/// taken: the send fails at once with the fix instead of waiting for room forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_larger_than_the_producer_queue_fails_with_the_fix() {
+    use entrastream::kafka::{BatchTracker, OutgoingRecord, Publisher, headers};
+    let kafka = kafka();
+    let mut config = entrastream::config::KafkaConfig::new(kafka.bootstrap.clone());
+    config
+        .librdkafka
+        .insert("queue.buffering.max.kbytes".to_owned(), "1".to_owned());
+    let gauge = prometheus::IntGauge::new("in_flight", "records in flight").expect("gauge");
+    let publisher = Publisher::new(&config, gauge).expect("publisher");
+    let tracker = BatchTracker::new();
+    let payload = vec![b'x'; 4096];
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        publisher.send(
+            &tracker,
+            OutgoingRecord {
+                topic: &kafka.topics.dead_letter,
+                partition: Some(0),
+                key: b"large",
+                payload: Some(&payload),
+                headers: headers(&[("stream", "sign_ins_interactive")]),
+            },
+        ),
+    )
+    .await
+    .expect("the send answers within 30 s");
+    let error = outcome.expect_err("a record larger than the queue is refused");
+    assert!(error.is_fatal(), "retrying cannot help: {error}");
+    assert_eq!(
+        error.to_string(),
+        "1 record of the batch was refused by Kafka (librdkafka's producer queue \
+         (queue.buffering.max.kbytes: 1) cannot hold a record of 4096 bytes); fix: raise \
+         kafka.librdkafka.queue.buffering.max.kbytes above the largest record (an event, or a \
+         checkpoint of up to checkpoint.max_record_bytes), or leave it at its default (65536). \
+         The process stops; its checkpoints stay where they were, so the batch is produced again \
+         after the fix"
+    );
+    assert_eq!(tracker.sent(), 0);
+}

@@ -1000,6 +1000,22 @@ impl Config {
                     problems
                         .push("checkpoint.max_record_bytes: must be at least 1048576".to_owned());
                 }
+                // librdkafka never takes a record larger than its whole queue
+                if let Some(kbytes) = self
+                    .kafka
+                    .librdkafka
+                    .get("queue.buffering.max.kbytes")
+                    .and_then(|kbytes| kbytes.trim().parse::<u64>().ok())
+                    && kbytes.saturating_mul(1024) < u64::from(checkpoint.max_record_bytes)
+                {
+                    problems.push(format!(
+                        "kafka.librdkafka.queue.buffering.max.kbytes: {kbytes} KiB cannot hold a checkpoint of \
+                         checkpoint.max_record_bytes ({} bytes); raise it to at least {}, or lower \
+                         checkpoint.max_record_bytes",
+                        checkpoint.max_record_bytes,
+                        u64::from(checkpoint.max_record_bytes).div_ceil(1024)
+                    ));
+                }
                 if checkpoint.load_timeout < Duration::from_secs(1) {
                     problems.push("checkpoint.load_timeout: must be at least 1s".to_owned());
                 }
@@ -1144,6 +1160,23 @@ tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]
                 "checkpoint.max_record_bytes: must be at least 1048576",
             ]
         );
+        let small_queue = format!(
+            "{base}kafka: {{bootstrap_servers: 'k:9092', librdkafka: {{queue.buffering.max.kbytes: '8192'}}}}\n\
+             checkpoint: {{store: kafka}}\n"
+        );
+        assert_eq!(
+            problems_of(&small_queue),
+            vec![
+                "kafka.librdkafka.queue.buffering.max.kbytes: 8192 KiB cannot hold a checkpoint of \
+                 checkpoint.max_record_bytes (16777216 bytes); raise it to at least 16384, or lower \
+                 checkpoint.max_record_bytes",
+            ]
+        );
+        let queue_as_large = format!(
+            "{base}kafka: {{bootstrap_servers: 'k:9092', librdkafka: {{queue.buffering.max.kbytes: '16384'}}}}\n\
+             checkpoint: {{store: kafka}}\n"
+        );
+        Config::from_yaml(&queue_as_large, "test.yaml").expect("a queue as large as a checkpoint");
         let good = format!(
             "{base}kafka: {{bootstrap_servers: 'k:9092', delivery: exactly_once, instance_id: prod-eu.1}}\n\
              checkpoint: {{store: kafka}}\n"

@@ -51,8 +51,10 @@ impl fmt::Display for KafkaError {
                 refusal: None,
             } => write!(
                 formatter,
-                "{failed} records of the batch were not acknowledged by Kafka (first error: {first_error}); \
-                 the batch is produced again"
+                "{} of the batch {} not acknowledged by Kafka (first error: {first_error}); \
+                 the batch is produced again",
+                records(*failed),
+                were(*failed)
             ),
             KafkaError::DeliveryFailed {
                 failed,
@@ -60,11 +62,26 @@ impl fmt::Display for KafkaError {
                 refusal: Some(fix),
             } => write!(
                 formatter,
-                "{failed} records of the batch were refused by Kafka ({first_error}); fix: {fix}. The process \
-                 stops; its checkpoints stay where they were, so the batch is produced again after the fix"
+                "{} of the batch {} refused by Kafka ({first_error}); fix: {fix}. The process \
+                 stops; its checkpoints stay where they were, so the batch is produced again after the fix",
+                records(*failed),
+                were(*failed)
             ),
         }
     }
+}
+
+/// "1 record", "2 records".
+fn records(count: u64) -> String {
+    if count == 1 {
+        "1 record".to_owned()
+    } else {
+        format!("{count} records")
+    }
+}
+
+fn were(count: u64) -> &'static str {
+    if count == 1 { "was" } else { "were" }
 }
 
 impl KafkaError {

@@ -104,6 +104,9 @@ enum Refused {
 pub struct Publisher {
     producer: ThreadedProducer<DeliveryContext>,
     bootstrap_servers: String,
+    /// `queue.buffering.max.kbytes` in bytes: librdkafka never takes a record whose value is
+    /// larger, however empty its queue.
+    queue_bytes: u64,
     /// exactly_once: the one open transaction at a time, and how long its commit may take.
     transactions: Option<Transactions>,
 }
@@ -154,12 +157,18 @@ impl Publisher {
             last_error: Mutex::new(None),
             idempotence: Mutex::new(None),
         };
+        // not a number: librdkafka refuses it when the producer is created just below
+        let queue_bytes = client_config
+            .get("queue.buffering.max.kbytes")
+            .and_then(|kbytes| kbytes.trim().parse::<u64>().ok())
+            .map_or(u64::MAX, |kbytes| kbytes.saturating_mul(1024));
         let producer: ThreadedProducer<DeliveryContext> = client_config
             .create_with_context(context)
             .map_err(|error| KafkaError::Setup(error.to_string()))?;
         Ok(Publisher {
             producer,
             bootstrap_servers: config.bootstrap_servers.clone(),
+            queue_bytes,
             transactions,
         })
     }
@@ -254,6 +263,25 @@ impl Publisher {
             Err(Refused::QueueFull(headers)) => headers,
             Err(Refused::Error(error)) => return Err(self.send_error(&error, record.topic)),
         };
+        // librdkafka counts a record's value against its queue's size: a larger value is refused
+        // as "queue full" forever, and waiting for room would stall the stream without a word
+        let value_bytes = record.payload.map_or(0, <[u8]>::len) as u64;
+        if value_bytes > self.queue_bytes {
+            return Err(KafkaError::DeliveryFailed {
+                failed: 1,
+                first_error: format!(
+                    "librdkafka's producer queue (queue.buffering.max.kbytes: {}) cannot hold a record \
+                     of {value_bytes} bytes",
+                    self.queue_bytes / 1024
+                ),
+                refusal: Some(
+                    "raise kafka.librdkafka.queue.buffering.max.kbytes above the largest record (an \
+                     event, or a checkpoint of up to checkpoint.max_record_bytes), or leave it at its \
+                     default (65536)"
+                        .to_owned(),
+                ),
+            });
+        }
         // librdkafka frees a record's place in its queue just after the record's delivery report
         // returns: a send tried at once after the last report of a full queue can still be
         // refused, and no further report would come. Each wait for room is therefore bounded,
