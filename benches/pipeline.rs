@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo bench --bench pipeline` (add `-- --records 1000000` for a longer run, and
 //! `--no-slow-broker` to leave out the memory run with a delayed broker, e.g. under `perf`).
+//! `ENTRASTREAM_BENCH_SCHEMA=raw|ecs` changes the output schema (OCSF by default),
+//! `ENTRASTREAM_BENCH_LIBRDKAFKA="compression.type=none,linger.ms=50"` the producer's settings.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -247,6 +249,16 @@ fn extra_librdkafka() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `ENTRASTREAM_BENCH_SCHEMA=raw` (or `ecs`): the pipeline's output schema, OCSF by default.
+/// `raw` maps nothing, so it measures what the process costs around the mapping.
+fn bench_schema() -> SchemaKind {
+    match std::env::var("ENTRASTREAM_BENCH_SCHEMA").as_deref() {
+        Ok("raw") => SchemaKind::Raw,
+        Ok("ecs") => SchemaKind::Ecs,
+        _ => SchemaKind::Ocsf,
+    }
+}
+
 struct PipelineResult {
     records: f64,
     seconds: f64,
@@ -302,7 +314,7 @@ async fn run_pipeline(
             },
             ..PollingConfig::default()
         },
-        schema: SchemaKind::Ocsf,
+        schema: bench_schema(),
         kafka: KafkaConfig {
             topics,
             librdkafka: extra_librdkafka(),
@@ -431,7 +443,8 @@ fn main() {
         );
         let result = runtime.block_on(run_pipeline(&sim, stream, target.min(records), None));
         println!(
-            "{stream}: pipeline (OCSF, mapped, produced, acknowledged by the in-process broker): {:.0} records in {:.1}s = {:.0} records/s; {:.1} CPU-s per million ({:.0} records per CPU-second); peak RSS {:.0} MiB",
+            "{stream}: pipeline ({}, mapped, produced, acknowledged by the in-process broker): {:.0} records in {:.1}s = {:.0} records/s; {:.1} CPU-s per million ({:.0} records per CPU-second); peak RSS {:.0} MiB",
+            bench_schema().as_str(),
             result.records,
             result.seconds,
             result.records / result.seconds,
