@@ -606,6 +606,10 @@ fn default_checkpoint_partitions() -> i32 {
     1
 }
 
+/// The producer's `queue.buffering.max.kbytes` unless `kafka.librdkafka` sets it (64 MiB; the
+/// producer's defaults in `kafka::producer`).
+pub const DEFAULT_QUEUE_KBYTES: u64 = 65_536;
+
 fn default_max_record_bytes() -> u32 {
     16 * 1024 * 1024
 }
@@ -1000,18 +1004,19 @@ impl Config {
                     problems
                         .push("checkpoint.max_record_bytes: must be at least 1048576".to_owned());
                 }
-                // librdkafka never takes a record larger than its whole queue
-                if let Some(kbytes) = self
-                    .kafka
-                    .librdkafka
-                    .get("queue.buffering.max.kbytes")
-                    .and_then(|kbytes| kbytes.trim().parse::<u64>().ok())
+                // librdkafka never takes a record larger than its whole queue (not a number:
+                // librdkafka refuses it when the producer is created)
+                let queue_kbytes = match self.kafka.librdkafka.get("queue.buffering.max.kbytes") {
+                    None => Some((DEFAULT_QUEUE_KBYTES, " (the default)")),
+                    Some(kbytes) => kbytes.trim().parse::<u64>().ok().map(|kbytes| (kbytes, "")),
+                };
+                if let Some((kbytes, default)) = queue_kbytes
                     && kbytes.saturating_mul(1024) < u64::from(checkpoint.max_record_bytes)
                 {
                     problems.push(format!(
-                        "kafka.librdkafka.queue.buffering.max.kbytes: {kbytes} KiB cannot hold a checkpoint of \
-                         checkpoint.max_record_bytes ({} bytes); raise it to at least {}, or lower \
-                         checkpoint.max_record_bytes",
+                        "kafka.librdkafka.queue.buffering.max.kbytes: {kbytes} KiB{default} cannot hold a \
+                         checkpoint of checkpoint.max_record_bytes ({} bytes); raise it to at least {}, or \
+                         lower checkpoint.max_record_bytes",
                         checkpoint.max_record_bytes,
                         u64::from(checkpoint.max_record_bytes).div_ceil(1024)
                     ));
@@ -1177,6 +1182,17 @@ tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]
              checkpoint: {{store: kafka}}\n"
         );
         Config::from_yaml(&queue_as_large, "test.yaml").expect("a queue as large as a checkpoint");
+        let large_checkpoints = format!(
+            "{base}kafka: {{bootstrap_servers: 'k:9092'}}\ncheckpoint: {{store: kafka, max_record_bytes: 100000000}}\n"
+        );
+        assert_eq!(
+            problems_of(&large_checkpoints),
+            vec![
+                "kafka.librdkafka.queue.buffering.max.kbytes: 65536 KiB (the default) cannot hold a \
+                 checkpoint of checkpoint.max_record_bytes (100000000 bytes); raise it to at least 97657, \
+                 or lower checkpoint.max_record_bytes",
+            ]
+        );
         let good = format!(
             "{base}kafka: {{bootstrap_servers: 'k:9092', delivery: exactly_once, instance_id: prod-eu.1}}\n\
              checkpoint: {{store: kafka}}\n"

@@ -27,7 +27,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     // a delivery that fails after this long fails its batch, which is produced again; nothing is lost
     ("message.timeout.ms", "300000"),
     // bounds the memory held for records not yet acknowledged
-    ("queue.buffering.max.kbytes", "65536"),
+    ("queue.buffering.max.kbytes", "65536"), // config::DEFAULT_QUEUE_KBYTES
     ("queue.buffering.max.messages", "100000"),
     // a checkpoint record may be larger than an event (checkpoint.max_record_bytes)
     ("message.max.bytes", "16843776"),
@@ -589,4 +589,19 @@ pub fn headers(pairs: &[(&str, &str)]) -> OwnedHeaders {
             })
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DEFAULTS;
+
+    /// The config's check of checkpoint sizes against the queue reads the same default.
+    #[test]
+    fn the_default_queue_size_is_the_one_the_config_checks_against() {
+        let kbytes = DEFAULTS
+            .iter()
+            .find(|(key, _)| *key == "queue.buffering.max.kbytes")
+            .map(|(_, value)| value.parse::<u64>().expect("a number"));
+        assert_eq!(kbytes, Some(crate::config::DEFAULT_QUEUE_KBYTES));
+    }
 }
