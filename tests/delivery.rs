@@ -19,6 +19,7 @@ use common::{
 use entrastream::app::{self, AppError, RunOptions};
 use entrastream::clock::{Clock, ManualClock, Timestamp};
 use entrastream::config::{Config, Delivery, PollingConfig};
+use entrastream::kafka::{BatchTracker, OutgoingRecord, Publisher, headers};
 use entrastream::retry::Backoff;
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{
@@ -698,22 +699,28 @@ async fn deliveries_that_time_out_never_advance_the_cursor() {
     }
 }
 
+/// A producer on the mock cluster with these librdkafka settings.
+fn publisher_with(kafka: &Kafka, settings: &[(&str, &str)]) -> Publisher {
+    let mut config = entrastream::config::KafkaConfig::new(kafka.bootstrap.clone());
+    for (key, value) in settings {
+        config
+            .librdkafka
+            .insert((*key).to_owned(), (*value).to_owned());
+    }
+    let gauge = prometheus::IntGauge::new("in_flight", "records in flight").expect("gauge");
+    Publisher::new(&config, gauge).expect("publisher")
+}
+
 /// A producer whose queue holds three records, handed 200: each send waits for room, and every
 /// record arrives once, in order. The wait for room must not miss the last delivery report of
 /// a full queue (librdkafka frees a record's place just after its report's callback returns).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_queue_of_three_records_delivers_two_hundred_in_order() {
-    use entrastream::kafka::{BatchTracker, OutgoingRecord, Publisher, headers};
     let kafka = kafka();
-    let mut config = entrastream::config::KafkaConfig::new(kafka.bootstrap.clone());
-    config
-        .librdkafka
-        .insert("queue.buffering.max.messages".to_owned(), "3".to_owned());
-    config
-        .librdkafka
-        .insert("linger.ms".to_owned(), "0".to_owned());
-    let gauge = prometheus::IntGauge::new("in_flight", "records in flight").expect("gauge");
-    let publisher = Publisher::new(&config, gauge).expect("publisher");
+    let publisher = publisher_with(
+        &kafka,
+        &[("queue.buffering.max.messages", "3"), ("linger.ms", "0")],
+    );
     let tracker = BatchTracker::new();
     let sending = async {
         for index in 0..200 {
@@ -753,14 +760,8 @@ async fn a_producer_queue_of_three_records_delivers_two_hundred_in_order() {
 /// taken: the send fails at once with the fix instead of waiting for room forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_larger_than_the_producer_queue_fails_with_the_fix() {
-    use entrastream::kafka::{BatchTracker, OutgoingRecord, Publisher, headers};
     let kafka = kafka();
-    let mut config = entrastream::config::KafkaConfig::new(kafka.bootstrap.clone());
-    config
-        .librdkafka
-        .insert("queue.buffering.max.kbytes".to_owned(), "1".to_owned());
-    let gauge = prometheus::IntGauge::new("in_flight", "records in flight").expect("gauge");
-    let publisher = Publisher::new(&config, gauge).expect("publisher");
+    let publisher = publisher_with(&kafka, &[("queue.buffering.max.kbytes", "1")]);
     let tracker = BatchTracker::new();
     let payload = vec![b'x'; 4096];
     let outcome = tokio::time::timeout(
