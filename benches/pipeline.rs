@@ -255,7 +255,8 @@ fn bench_schema() -> SchemaKind {
     match std::env::var("ENTRASTREAM_BENCH_SCHEMA").as_deref() {
         Ok("raw") => SchemaKind::Raw,
         Ok("ecs") => SchemaKind::Ecs,
-        _ => SchemaKind::Ocsf,
+        Ok("ocsf" | "") | Err(_) => SchemaKind::Ocsf,
+        Ok(other) => panic!("ENTRASTREAM_BENCH_SCHEMA={other}: write raw, ecs or ocsf"),
     }
 }
 
