@@ -3,9 +3,12 @@
 //! that still carries a nextLink is followed. The stream ends after the first error; the caller
 //! reads the window again from its start.
 //!
-//! A nextLink is followed only to the origin (scheme, host, port) of the window URL, so that the
-//! bearer token is never sent anywhere else, and never to a page this window already read, so
-//! that a repeated link cannot keep a stream on one page.
+//! A nextLink is followed only to Graph: to the origin (scheme, host, port) of the configured
+//! Graph base URL as it is, or, when that base is a proxy (`endpoints.graph`), from the cloud's
+//! own Graph host through the proxy (the link's path and query as written, after the proxy's
+//! base). A link to any other origin is refused, so that the bearer token is never sent there,
+//! and so is a link back to a page this window already read, so that a repeated link cannot keep
+//! a stream on one page.
 
 use std::collections::HashSet;
 
@@ -15,12 +18,16 @@ use super::client::{FetchContext, fetch_page};
 use super::error::GraphError;
 use super::record::PageBody;
 
+/// `graph_base`: the configured Graph base URL; `cloud_graph`: the cloud's own (the same when no
+/// proxy is configured).
 pub fn pages<'a>(
     context: &'a FetchContext<'a>,
     first_url: String,
+    graph_base: &str,
+    cloud_graph: &str,
 ) -> impl Stream<Item = Result<PageBody, GraphError>> + 'a {
+    let mut links = Links::new(graph_base, cloud_graph);
     async_stream::stream! {
-        let mut links = Links::new(&first_url);
         let mut url = first_url;
         loop {
             match fetch_page(context, &url).await {
@@ -47,53 +54,75 @@ pub fn pages<'a>(
 
 /// The pages a window has read, and where their links may lead.
 struct Links {
+    /// The configured Graph base URL, without a trailing slash, and its origin.
+    base: String,
     origin: Option<url::Origin>,
+    /// The cloud's own Graph origin, which Graph's links name even behind a proxy.
+    cloud: Option<url::Origin>,
     read: HashSet<String>,
 }
 
 impl Links {
-    fn new(first_url: &str) -> Links {
+    fn new(graph_base: &str, cloud_graph: &str) -> Links {
+        let origin_of = |url: &str| url::Url::parse(url).ok().map(|url| url.origin());
         Links {
-            origin: url::Url::parse(first_url).ok().map(|url| url.origin()),
+            base: graph_base.trim_end_matches('/').to_owned(),
+            origin: origin_of(graph_base),
+            cloud: origin_of(cloud_graph),
             read: HashSet::new(),
         }
     }
 
     /// The URL to read after `current`, whose page links to `next`; an error when the link leads
-    /// to another origin or back to a page already read.
+    /// away from Graph or back to a page already read.
     fn follow(&mut self, current: &str, next: &str) -> Result<String, GraphError> {
         self.read.insert(current.to_owned());
         let parsed = url::Url::parse(next).map_err(|error| {
             GraphError::MalformedBody(format!("`@odata.nextLink` is not a URL ({error})"))
         })?;
         let origin = parsed.origin();
-        if self.origin.as_ref() != Some(&origin) {
-            let expected = self.origin.as_ref().map_or_else(
-                || "the window's".to_owned(),
-                url::Origin::ascii_serialization,
-            );
+        let next = if self.origin.as_ref() == Some(&origin) {
+            next.to_owned()
+        } else if self.cloud.as_ref() == Some(&origin) {
+            // Graph behind a proxy: the same path and query, through the proxy
+            format!("{}{}", self.base, path_and_query(next))
+        } else {
+            let expected = self
+                .origin
+                .as_ref()
+                .map_or_else(|| self.base.clone(), url::Origin::ascii_serialization);
             return Err(GraphError::MalformedBody(format!(
                 "`@odata.nextLink` leads to {} instead of {expected}; it is not followed, so that the \
                  token is not sent there",
                 origin.ascii_serialization()
             )));
-        }
-        if self.read.contains(next) {
+        };
+        if self.read.contains(&next) {
             return Err(GraphError::MalformedBody(
                 "`@odata.nextLink` leads back to a page this window already read; the window is read \
                  again from its start"
                     .to_owned(),
             ));
         }
-        Ok(next.to_owned())
+        Ok(next)
     }
+}
+
+/// An absolute URL from the `/` or `?` after its authority on, as written.
+fn path_and_query(url: &str) -> &str {
+    let authority = url.find("://").map_or(0, |scheme| scheme + 3);
+    url.get(authority..)
+        .and_then(|rest| rest.find(['/', '?']))
+        .and_then(|start| url.get(authority + start..))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Links;
+    use super::{Links, path_and_query};
     use crate::graph::error::GraphError;
 
+    const GRAPH: &str = "https://graph.microsoft.com";
     const FIRST: &str = "https://graph.microsoft.com/beta/auditLogs/signIns?$top=1000&$filter=x";
     const SECOND: &str =
         "https://graph.microsoft.com/beta/auditLogs/signIns?$top=1000&$skiptoken=a";
@@ -108,7 +137,7 @@ mod tests {
 
     #[test]
     fn links_to_new_pages_of_the_same_origin_are_followed() {
-        let mut links = Links::new(FIRST);
+        let mut links = Links::new(GRAPH, GRAPH);
         assert_eq!(links.follow(FIRST, SECOND), Ok(SECOND.to_owned()));
         assert_eq!(links.follow(SECOND, THIRD), Ok(THIRD.to_owned()));
         // the host's case and the scheme's default port do not make another origin
@@ -132,7 +161,7 @@ mod tests {
                 "https://graph.microsoft.com:8443",
             ),
         ] {
-            let mut links = Links::new(FIRST);
+            let mut links = Links::new(GRAPH, GRAPH);
             assert_eq!(
                 message(links.follow(FIRST, next)),
                 format!(
@@ -145,21 +174,70 @@ mod tests {
 
     #[test]
     fn a_link_back_to_a_page_already_read_is_not_followed() {
-        let mut links = Links::new(FIRST);
+        let mut links = Links::new(GRAPH, GRAPH);
         assert_eq!(
             message(links.follow(FIRST, FIRST)),
             "Graph sent an unusable page: `@odata.nextLink` leads back to a page this window already \
              read; the window is read again from its start"
         );
-        let mut links = Links::new(FIRST);
+        let mut links = Links::new(GRAPH, GRAPH);
         assert_eq!(links.follow(FIRST, SECOND), Ok(SECOND.to_owned()));
         assert_eq!(links.follow(SECOND, THIRD), Ok(THIRD.to_owned()));
         assert!(message(links.follow(THIRD, SECOND)).contains("already read"));
     }
 
+    /// `endpoints.graph` names a proxy: Graph's links to its own host go through the proxy with
+    /// their path and query as written; links the proxy rewrote to itself are followed as they
+    /// are; links anywhere else are refused.
+    #[test]
+    fn behind_a_proxy_links_to_graph_go_through_the_proxy() {
+        let proxy = "https://egress.example.corp/msgraph/";
+        let first = "https://egress.example.corp/msgraph/beta/auditLogs/signIns?$top=1000";
+        let mut links = Links::new(proxy, GRAPH);
+        assert_eq!(
+            links.follow(first, SECOND),
+            Ok(
+                "https://egress.example.corp/msgraph/beta/auditLogs/signIns?$top=1000&$skiptoken=a"
+                    .to_owned()
+            )
+        );
+        let rewritten = "https://egress.example.corp/msgraph/beta/auditLogs/signIns?$skiptoken=b";
+        assert_eq!(links.follow(SECOND, rewritten), Ok(rewritten.to_owned()));
+        // Graph's link back to the first page, through the proxy, is the page already read
+        assert!(
+            message(links.follow(
+                rewritten,
+                "https://graph.microsoft.com/beta/auditLogs/signIns?$top=1000"
+            ))
+            .contains("already read")
+        );
+        let mut links = Links::new(proxy, GRAPH);
+        assert_eq!(
+            message(links.follow(
+                first,
+                "https://graph.example.net/beta/auditLogs/signIns?$skiptoken=c"
+            )),
+            "Graph sent an unusable page: `@odata.nextLink` leads to https://graph.example.net instead \
+             of https://egress.example.corp; it is not followed, so that the token is not sent there"
+        );
+    }
+
+    #[test]
+    fn a_path_and_query_are_taken_as_written() {
+        assert_eq!(
+            path_and_query("https://graph.microsoft.com/beta/x?$skiptoken=a%2Bb+c"),
+            "/beta/x?$skiptoken=a%2Bb+c"
+        );
+        assert_eq!(
+            path_and_query("https://graph.microsoft.com:443?$skiptoken=a"),
+            "?$skiptoken=a"
+        );
+        assert_eq!(path_and_query("https://graph.microsoft.com"), "");
+    }
+
     #[test]
     fn a_link_that_is_not_a_url_is_not_followed() {
-        let mut links = Links::new(FIRST);
+        let mut links = Links::new(GRAPH, GRAPH);
         assert_eq!(
             message(links.follow(FIRST, "/beta/auditLogs/signIns?$skiptoken=a")),
             "Graph sent an unusable page: `@odata.nextLink` is not a URL (relative URL without a base)"

@@ -177,7 +177,12 @@ impl StreamTask {
             committed: None,
             carried: None,
         };
-        let mut page_stream = pin!(pages(&context, url));
+        let mut page_stream = pin!(pages(
+            &context,
+            url,
+            &self.tenant.endpoints.graph_base,
+            &self.tenant.endpoints.graph_resource
+        ));
         // a fetch may wait long (the tenant's budget, a Retry-After, a slow answer): shutdown
         // interrupts it; nothing of the window is committed that was not delivered
         let mut shutdown = self.shutdown.clone();
