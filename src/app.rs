@@ -19,16 +19,12 @@ use crate::clock::Clock;
 use crate::config::{CheckpointStoreKind, Config};
 use crate::graph::budget::RequestBudget;
 use crate::graph::client::http_client;
-use crate::kafka::{KafkaError, Publisher};
+use crate::kafka::{KafkaError, KafkaProblem, Publisher};
 use crate::pipeline::{PipelineError, Shared, StreamTask, TenantRuntime};
 use crate::retry::Backoff;
-use crate::telemetry::health::Health;
+use crate::telemetry::health::{Health, KafkaState, KafkaStatus};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::server;
-
-/// How long a graceful stop may take before in-flight work is abandoned (it is safe: nothing
-/// uncommitted is lost, it is read again at the next start).
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the caller (CLI, demo, tests) controls.
 pub struct RunOptions {
@@ -66,6 +62,12 @@ pub enum AppError {
     Pipeline(PipelineError),
     /// A newer instance with the same `kafka.instance_id` took over.
     TakenOver(TakeOver),
+    /// The stop did not finish within `shutdown.timeout`, or Kafka could not acknowledge: the
+    /// records still unacknowledged are read again at the next start.
+    StopIncomplete {
+        streams: usize,
+        unacknowledged: u64,
+    },
 }
 
 impl fmt::Display for AppError {
@@ -75,6 +77,15 @@ impl fmt::Display for AppError {
             AppError::Kafka(error) => write!(formatter, "{error}"),
             AppError::Pipeline(error) => write!(formatter, "{error}"),
             AppError::TakenOver(take_over) => write!(formatter, "{take_over}"),
+            AppError::StopIncomplete {
+                streams,
+                unacknowledged,
+            } => write!(
+                formatter,
+                "the stop was cut short ({streams} streams still waiting, {unacknowledged} records not \
+                 acknowledged by Kafka): they were not committed and are read again at the next start; \
+                 nothing is lost"
+            ),
         }
     }
 }
@@ -206,6 +217,7 @@ pub async fn run(
     background.spawn(probe_kafka(
         publisher.clone(),
         health.clone(),
+        config.kafka.health_interval,
         stop_receiver.clone(),
     ));
 
@@ -290,8 +302,12 @@ pub async fn run(
     }
 
     let _ = stop_sender.send(true);
+    // a stop takes at most shutdown.timeout, and no longer than it takes to see that Kafka cannot
+    // acknowledge anything (down, or refusing the connection): what was not committed is read
+    // again at the next start, nothing is lost
+    let stop_deadline = tokio::time::Instant::now() + config.shutdown.timeout;
     let mut outcomes = BTreeMap::new();
-    let drained = tokio::time::timeout(STOP_TIMEOUT, async {
+    let drain = async {
         while let Some(finished) = streams.join_next().await {
             if let Ok(((tenant, stream), result)) = finished {
                 outcomes.insert((tenant, stream), result.is_ok());
@@ -302,31 +318,54 @@ pub async fn run(
                 }
             }
         }
-    })
-    .await;
-    if drained.is_err() {
+    };
+    let drained = tokio::select! {
+        drained = tokio::time::timeout_at(stop_deadline, drain) => drained.is_ok(),
+        () = kafka_cannot_acknowledge(&health) => false,
+    };
+    let mut unacknowledged = 0;
+    if !drained {
         let stuck: Vec<String> = spawned
             .iter()
             .filter(|label| !outcomes.contains_key(*label))
             .map(|(tenant, stream)| format!("{tenant}/{stream}"))
             .collect();
+        streams.abort_all();
+        unacknowledged = publisher.in_flight();
         tracing::warn!(
             streams = stuck.join(", "),
-            "streams did not stop within 30s; their uncommitted windows are read again at the next start"
+            records_unacknowledged = unacknowledged,
+            kafka = health.kafka_state().as_str(),
+            timeout = %humantime::format_duration(config.shutdown.timeout),
+            "streams did not stop within shutdown.timeout or kafka cannot acknowledge: their uncommitted \
+             records are read again at the next start"
         );
-        streams.abort_all();
+        if failure.is_none() {
+            failure = Some(AppError::StopIncomplete {
+                streams: stuck.len(),
+                unacknowledged,
+            });
+        }
     }
+    let flush_time = if health.kafka_state() == KafkaState::Reachable {
+        stop_deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(1))
+    } else {
+        Duration::ZERO
+    };
     let flushed = {
         let publisher = publisher.clone();
-        tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(10))).await
+        tokio::task::spawn_blocking(move || publisher.flush(flush_time)).await
     };
-    if !matches!(flushed, Ok(Ok(()))) {
+    if !matches!(flushed, Ok(Ok(()))) && unacknowledged == 0 {
         tracing::warn!(
+            records_unacknowledged = publisher.in_flight(),
             "some records were still in flight at exit; their windows were not committed"
         );
     }
     if let Some(store) = &kafka_store
-        && drained.is_ok()
+        && drained
     {
         // every stream committed what it delivered: a successor need not wait
         store.release().await;
@@ -339,42 +378,85 @@ pub async fn run(
     }
 }
 
-/// Asks Kafka for metadata every 15 seconds: the reachability behind `/readyz`.
+/// Resolves once Kafka is known to be unable to acknowledge anything: no broker answers, or they
+/// refuse the connection (login, certificate), or the producer failed.
+async fn kafka_cannot_acknowledge(health: &Health) {
+    let mut states = health.kafka_states();
+    let _ = states
+        .wait_for(|state| !matches!(state, KafkaState::Reachable | KafkaState::Unknown))
+        .await;
+}
+
+/// Asks Kafka for its metadata twice per `kafka.health_interval`, each answer awaited half an
+/// interval: a broker that stops answering or refuses the connection turns `/readyz` not-ready
+/// within one interval. Each change of state is one log line, naming the cause and the fix.
 async fn probe_kafka(
     publisher: Arc<Publisher>,
     health: Arc<Health>,
+    interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut reachable: Option<bool> = None;
+    let half_interval = interval / 2;
+    let mut previous = KafkaState::Unknown;
     loop {
         let probe = {
             let publisher = publisher.clone();
-            tokio::task::spawn_blocking(move || publisher.probe(Duration::from_secs(5))).await
+            tokio::task::spawn_blocking(move || publisher.probe(half_interval)).await
         };
-        let result = probe.unwrap_or_else(|error| Err(error.to_string()));
-        match (&result, reachable) {
-            (Err(error), Some(true) | None) => tracing::warn!(
-                kafka = publisher.bootstrap_servers(),
-                %error,
-                "kafka unreachable: streams pause (nothing is lost) and /readyz answers 503 until it is back"
-            ),
-            (Ok(brokers), Some(false)) => {
-                tracing::info!(
-                    kafka = publisher.bootstrap_servers(),
-                    brokers,
-                    "kafka reachable again"
-                )
+        let status = match probe {
+            Ok(Ok(brokers)) => {
+                if previous != KafkaState::Reachable && previous != KafkaState::Unknown {
+                    tracing::info!(
+                        kafka = publisher.bootstrap_servers(),
+                        brokers,
+                        previous = previous.as_str(),
+                        "kafka reachable again"
+                    );
+                }
+                KafkaStatus::reachable()
             }
-            _ => {}
-        }
-        reachable = Some(result.is_ok());
-        health.kafka_probe(result);
+            Ok(Err(problem)) => {
+                if problem.state != previous {
+                    log_kafka_problem(&publisher, &problem);
+                }
+                problem.status()
+            }
+            // the probe task panicked: say so, and probe again
+            Err(error) => KafkaStatus {
+                state: KafkaState::Unreachable,
+                summary: format!("kafka: the health probe failed: {error}"),
+            },
+        };
+        previous = status.state;
+        health.kafka_probe(status);
         if let Some(fatal) = publisher.fatal_error() {
             health.kafka_fatal(fatal);
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = tokio::time::sleep(half_interval) => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
+    }
+}
+
+fn log_kafka_problem(publisher: &Publisher, problem: &KafkaProblem) {
+    if problem.state.is_refusal() {
+        tracing::error!(
+            kafka = publisher.bootstrap_servers(),
+            state = problem.state.as_str(),
+            cause = problem.what.as_str(),
+            fix = problem.fix.as_str(),
+            detail = problem.detail.as_str(),
+            "kafka refuses the connection: streams pause (nothing is lost) and /readyz answers 503 until it is fixed"
+        );
+    } else {
+        tracing::warn!(
+            kafka = publisher.bootstrap_servers(),
+            state = problem.state.as_str(),
+            cause = problem.what.as_str(),
+            fix = problem.fix.as_str(),
+            detail = problem.detail.as_str(),
+            "kafka unreachable: streams pause (nothing is lost) and /readyz answers 503 until it is back"
+        );
     }
 }

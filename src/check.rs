@@ -11,8 +11,9 @@ use crate::auth::{Credential, TokenProvider};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{CheckpointStoreKind, Config, Delivery, TenantConfig};
 use crate::graph::client::http_client;
-use crate::kafka::Publisher;
+use crate::kafka::{KafkaProblem, Publisher};
 use crate::stream::LogFamily;
+use crate::telemetry::health::KafkaState;
 
 /// How often a licence refusal is asked again before it counts: Graph sometimes answers the
 /// premium 403 to a licensed tenant for a while after a licence change.
@@ -284,32 +285,6 @@ async fn check_tenant(
     findings
 }
 
-/// The fix for brokers that did not answer, from the connection error behind it.
-fn unreachable_fix(error: &str) -> &'static str {
-    if error.contains("certificate verify failed") {
-        "the brokers' TLS certificate is not trusted: set ssl.ca.location under kafka.librdkafka to \
-         the CA that signed it (or leave it out for a publicly trusted certificate)"
-    } else if error.contains("SASL authentication") || error.contains("Authentication failed") {
-        "the brokers refused the login: check sasl.mechanism, sasl.username and sasl.password under \
-         kafka.librdkafka"
-    } else if [
-        // librdkafka's words vary with the moment the connection breaks
-        "SSL handshake failed",
-        "in state SSL_HANDSHAKE",
-        "while requesting ApiVersion",
-        "in state APIVERSION_QUERY",
-    ]
-    .iter()
-    .any(|sign| error.contains(sign))
-    {
-        "the brokers did not complete the handshake: check security.protocol under kafka.librdkafka \
-         (SSL or SASL_SSL for a TLS listener, PLAINTEXT or SASL_PLAINTEXT otherwise) and the port"
-    } else {
-        "check kafka.bootstrap_servers, the network path, and security.protocol/sasl.* under \
-         kafka.librdkafka"
-    }
-}
-
 async fn check_kafka(config: &Config) -> Vec<Finding> {
     let scope = "kafka";
     let mut findings = Vec::new();
@@ -349,15 +324,28 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
         probing.brokers_and_missing_topics(&topics, KAFKA_TIMEOUT)
     })
     .await
-    .unwrap_or_else(|error| Err(error.to_string()));
+    .unwrap_or_else(|error| {
+        Err(KafkaProblem {
+            state: KafkaState::Unreachable,
+            what: "the metadata request failed".to_owned(),
+            fix: "run check again".to_owned(),
+            detail: error.to_string(),
+        })
+    });
     match metadata {
-        Err(error) => {
-            findings.push(Finding::problem(
-                scope,
-                "brokers",
-                format!("{} unreachable: {error}", kafka.bootstrap_servers),
-                unreachable_fix(&error),
-            ));
+        Err(problem) => {
+            let detail = if problem.state == KafkaState::Unreachable {
+                format!(
+                    "{} unreachable: {}",
+                    kafka.bootstrap_servers, problem.detail
+                )
+            } else {
+                format!(
+                    "{} unreachable: {} ({})",
+                    kafka.bootstrap_servers, problem.what, problem.detail
+                )
+            };
+            findings.push(Finding::problem(scope, "brokers", detail, problem.fix));
             return findings;
         }
         Ok((brokers, missing)) => {

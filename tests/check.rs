@@ -584,17 +584,16 @@ async fn kafka_over_tls_with_sasl_is_spoken_and_an_untrusted_broker_certificate_
     let brokers = find(&findings, "kafka", "brokers");
     assert!(!brokers.ok);
     assert!(
-        brokers
-            .detail
-            .starts_with(&format!("{address} unreachable: "))
-            && brokers.detail.contains("certificate verify failed"),
+        brokers.detail.starts_with(&format!(
+            "{address} unreachable: broker certificate not trusted ("
+        )) && brokers.detail.contains("certificate verify failed"),
         "{brokers:?}"
     );
     assert_eq!(
         brokers.fix.as_deref(),
         Some(
-            "the brokers' TLS certificate is not trusted: set ssl.ca.location under kafka.librdkafka \
-             to the CA that signed it (or leave it out for a publicly trusted certificate)"
+            "set kafka.librdkafka.ssl.ca.location to the CA that signed it (or leave it out for a \
+             publicly trusted certificate)"
         )
     );
     assert!(
@@ -618,9 +617,8 @@ async fn kafka_over_tls_with_sasl_is_spoken_and_an_untrusted_broker_certificate_
     assert_eq!(
         brokers.fix.as_deref(),
         Some(
-            "the brokers did not complete the handshake: check security.protocol under \
-             kafka.librdkafka (SSL or SASL_SSL for a TLS listener, PLAINTEXT or SASL_PLAINTEXT \
-             otherwise) and the port"
+            "check kafka.librdkafka.security.protocol (SSL; SSL or SASL_SSL for a TLS listener, \
+             PLAINTEXT or SASL_PLAINTEXT otherwise) and the port"
         ),
         "{brokers:?}"
     );

@@ -611,10 +611,17 @@ async fn the_broker_down_for_60s_pauses_reads_reports_not_ready_and_resumes() {
         let end = setup.end();
         tokio::spawn(async move { manual.run_until(end).await })
     };
-    // the service notices within its 15 s probe interval
-    wait_for(Duration::from_secs(40), || !health.readiness().ready).await;
+    // the service notices within kafka.health_interval (5 s)
+    wait_for(Duration::from_secs(15), || !health.readiness().ready).await;
     let problems = health.readiness().problems.join("; ");
-    assert!(problems.contains("kafka is not reachable"), "{problems}");
+    assert!(
+        problems.starts_with("kafka: no broker answers at "),
+        "{problems}"
+    );
+    assert_eq!(
+        service.counter("entrastream_kafka_state", &[("state", "unreachable")]),
+        1.0
+    );
     let requests_at_outage = setup.sim.stats().requests().len();
     let clock_at_outage = setup.manual.now();
     // the outage: what the broker is meant to do, not a synchronisation

@@ -48,6 +48,29 @@ pub struct Config {
     /// TLS towards the login and Graph hosts.
     #[serde(default)]
     pub tls: TlsConfig,
+    /// How the service stops on SIGTERM.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// A graceful stop: reading stops, Kafka's reports of what was sent are waited for, what was
+/// acknowledged is committed.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// The longest a stop waits for Kafka's reports; what is still unacknowledged then is read
+    /// again at the next start. Keep it below the pod's `terminationGracePeriodSeconds` (the chart
+    /// derives that from this value).
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 /// TLS settings of the HTTP client.
@@ -479,6 +502,11 @@ pub struct KafkaConfig {
     /// (`transaction.timeout.ms`); also bounds how long a commit or an abort is waited for.
     #[serde(default = "default_transaction_timeout", with = "duration")]
     pub transaction_timeout: Duration,
+    /// How often the brokers are asked for their metadata (the health probe behind `/readyz`
+    /// and `entrastream_kafka_state`): a broker that stops answering, refuses the login or
+    /// presents an untrusted certificate turns the service not-ready within this time.
+    #[serde(default = "default_health_interval", with = "duration")]
+    pub health_interval: Duration,
     /// librdkafka properties passed through (security.protocol, sasl.*, compression.type, ...).
     /// They apply to the producer and to the checkpoint store's consumer and admin client.
     #[serde(default)]
@@ -494,6 +522,7 @@ impl KafkaConfig {
             delivery: Delivery::default(),
             instance_id: default_instance_id(),
             transaction_timeout: default_transaction_timeout(),
+            health_interval: default_health_interval(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -505,6 +534,10 @@ fn default_instance_id() -> String {
 
 fn default_transaction_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_health_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -935,6 +968,16 @@ impl Config {
             problems.push(format!(
                 "kafka.instance_id: `{instance_id}` must be 1-100 characters of a-z, A-Z, 0-9, '.', '_', '-'"
             ));
+        }
+        if self.kafka.health_interval < Duration::from_secs(1)
+            || self.kafka.health_interval > Duration::from_secs(300)
+        {
+            problems.push("kafka.health_interval: must be between 1s and 5m".to_owned());
+        }
+        if self.shutdown.timeout < Duration::from_secs(1)
+            || self.shutdown.timeout > Duration::from_secs(600)
+        {
+            problems.push("shutdown.timeout: must be between 1s and 10m".to_owned());
         }
         if self.kafka.transaction_timeout < Duration::from_secs(1)
             || self.kafka.transaction_timeout > Duration::from_secs(900)

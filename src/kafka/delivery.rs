@@ -15,6 +15,7 @@ use rdkafka::statistics::Statistics;
 use tokio::sync::Notify;
 
 use super::KafkaError;
+use super::connection::ConnectionErrors;
 
 /// The records of one batch handed to the producer, and their acknowledgements.
 pub struct BatchTracker {
@@ -112,9 +113,9 @@ pub struct DeliveryContext {
     pub(super) in_flight: IntGauge,
     pub(super) space_freed: Notify,
     pub(super) fatal: Mutex<Option<String>>,
-    /// The latest connection-level error (a refused TLS certificate, failed SASL authentication,
+    /// The latest connection-level errors (a refused TLS certificate, failed SASL authentication,
     /// an unresolvable host), so that "unreachable" can say why.
-    pub(super) last_error: Mutex<Option<String>>,
+    pub(super) connection: Mutex<ConnectionErrors>,
     /// The idempotent producer's state from librdkafka's statistics ("Assigned" once the brokers
     /// granted a producer id); reported only when `statistics.interval.ms` is set (`check`).
     pub(super) idempotence: Mutex<Option<String>>,
@@ -152,18 +153,16 @@ impl ClientContext for DeliveryContext {
                     "{error}: {reason}"
                 )));
             }
-        } else if matches!(
-            error.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
-        ) {
-            // reachability is reported once per change by the readiness probe
-            tracing::debug!(%error, reason, "kafka client error");
-            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
-                *self.last_error.lock() = Some(reason.to_owned());
-            }
+        } else if self
+            .connection
+            .lock()
+            .record(error.rdkafka_error_code(), reason)
+        {
+            // librdkafka repeats these at every reconnection: the health probe names the state
+            // once per change, with its fix
+            tracing::debug!(%error, reason, "kafka connection error");
         } else {
             tracing::warn!(%error, reason, "kafka client error");
-            *self.last_error.lock() = Some(reason.to_owned());
         }
     }
 }

@@ -5,11 +5,13 @@
 //! its records was acknowledged, and only then may its cursor be committed. A failed delivery
 //! never advances a cursor: the batch is read and produced again.
 
+mod connection;
 mod delivery;
 mod producer;
 
 use std::fmt;
 
+pub use connection::KafkaProblem;
 pub use delivery::{BatchTracker, refusal_fix};
 pub use producer::{
     OutgoingRecord, Publisher, Transaction, TransactionFailure, client_config, headers,

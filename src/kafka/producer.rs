@@ -15,6 +15,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use tokio::sync::{Notify, OwnedMutexGuard};
 
 use super::KafkaError;
+use super::connection::{ConnectionErrors, KafkaProblem, Login};
 use super::delivery::{BatchTracker, DeliveryContext};
 use crate::config::{Delivery, KafkaConfig};
 
@@ -104,6 +105,8 @@ enum Refused {
 pub struct Publisher {
     producer: ThreadedProducer<DeliveryContext>,
     bootstrap_servers: String,
+    /// How the producer logs in (no password): what a connection failure is explained with.
+    login: Login,
     /// `queue.buffering.max.kbytes` in bytes: librdkafka never takes a record whose value is
     /// larger, however empty its queue.
     queue_bytes: u64,
@@ -154,7 +157,7 @@ impl Publisher {
             in_flight,
             space_freed: Notify::new(),
             fatal: Mutex::new(None),
-            last_error: Mutex::new(None),
+            connection: Mutex::new(ConnectionErrors::default()),
             idempotence: Mutex::new(None),
         };
         // not a number: librdkafka refuses it when the producer is created just below
@@ -168,6 +171,7 @@ impl Publisher {
         Ok(Publisher {
             producer,
             bootstrap_servers: config.bootstrap_servers.clone(),
+            login: Login::of(config),
             queue_bytes,
             transactions,
         })
@@ -354,6 +358,11 @@ impl Publisher {
         KafkaError::Rejected(error.to_string())
     }
 
+    /// Records handed to librdkafka and not yet acknowledged or failed.
+    pub fn in_flight(&self) -> u64 {
+        u64::try_from(self.producer.in_flight_count()).unwrap_or(0)
+    }
+
     /// Waits up to `timeout` for every record to be acknowledged or failed.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.producer
@@ -380,12 +389,13 @@ impl Publisher {
         &self,
         topics: &[&str],
         timeout: Duration,
-    ) -> Result<(usize, Vec<String>), String> {
+    ) -> Result<(usize, Vec<String>), KafkaProblem> {
         let metadata = self
             .producer
             .client()
             .fetch_metadata(None, timeout)
-            .map_err(|error| self.with_cause(error.to_string()))?;
+            .map_err(|error| self.explain(&error.to_string()))?;
+        self.producer.context().connection.lock().clear();
         let known: std::collections::BTreeSet<&str> =
             metadata.topics().iter().map(|topic| topic.name()).collect();
         let missing = topics
@@ -396,17 +406,18 @@ impl Publisher {
         Ok((metadata.brokers().len(), missing))
     }
 
-    /// Asks the cluster for its metadata: the reachability probe behind `/readyz`.
-    pub fn probe(&self, timeout: Duration) -> Result<usize, String> {
-        self.producer
-            .client()
-            .fetch_metadata(None, timeout)
-            .map(|metadata| {
+    /// Asks the cluster for its metadata: the health probe behind `/readyz`. A failure is named
+    /// from the connection errors librdkafka reported (a refused login, an untrusted certificate),
+    /// which the metadata call itself does not carry.
+    pub fn probe(&self, timeout: Duration) -> Result<usize, KafkaProblem> {
+        match self.producer.client().fetch_metadata(None, timeout) {
+            Ok(metadata) => {
                 // the cluster answers: an earlier connection error no longer explains anything
-                *self.producer.context().last_error.lock() = None;
-                metadata.brokers().len()
-            })
-            .map_err(|error| self.with_cause(error.to_string()))
+                self.producer.context().connection.lock().clear();
+                Ok(metadata.brokers().len())
+            }
+            Err(error) => Err(self.explain(&error.to_string())),
+        }
     }
 
     /// The idempotent producer's state, when statistics are on (`statistics.interval.ms`):
@@ -415,13 +426,12 @@ impl Publisher {
         self.producer.context().idempotence.lock().clone()
     }
 
-    /// `error` with the connection error librdkafka reported last (the TLS or SASL failure behind
-    /// a metadata timeout), which the metadata call itself does not carry.
-    fn with_cause(&self, error: String) -> String {
-        match self.producer.context().last_error.lock().as_deref() {
-            Some(cause) => format!("{error}; the last connection error: {cause}"),
-            None => error,
-        }
+    fn explain(&self, error: &str) -> KafkaProblem {
+        self.producer
+            .context()
+            .connection
+            .lock()
+            .explain(error, &self.login)
     }
 }
 

@@ -15,7 +15,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use super::health::Health;
+use super::health::{Health, KafkaState};
 use crate::clock::{Clock, Timestamp};
 use crate::stream::StreamKind;
 
@@ -527,6 +527,8 @@ struct StateGauges {
 
 const TENANT_STATE_NAME: &str = "entrastream_tenant_state";
 const TENANT_STATE_HELP: &str = "1 for the tenant's licence and permission state (auth_failed, forbidden, unlicensed, ok), 0 for the others.";
+const KAFKA_STATE_NAME: &str = "entrastream_kafka_state";
+const KAFKA_STATE_HELP: &str = "1 for Kafka's state (unknown, reachable, unreachable, authentication_failed, tls_untrusted, handshake_failed, fatal), 0 for the others.";
 const READY_NAME: &str = "entrastream_ready";
 const READY_HELP: &str = "1 while /readyz answers 200: Kafka reachable and healthy, every tenant's credentials accepted.";
 
@@ -538,13 +540,19 @@ impl StateGauges {
             vec!["tenant".to_owned(), "state".to_owned()],
             Default::default(),
         );
+        let kafka_state = Desc::new(
+            KAFKA_STATE_NAME.to_owned(),
+            KAFKA_STATE_HELP.to_owned(),
+            vec!["state".to_owned()],
+            Default::default(),
+        );
         let ready = Desc::new(
             READY_NAME.to_owned(),
             READY_HELP.to_owned(),
             Vec::new(),
             Default::default(),
         );
-        [tenant_state, ready]
+        [tenant_state, kafka_state, ready]
             .into_iter()
             .filter_map(Result::ok)
             .collect()
@@ -581,10 +589,20 @@ impl Collector for StateGauges {
                     .set(i64::from(index == rank));
             }
         }
+        let kafka_state =
+            IntGaugeVec::new(Opts::new(KAFKA_STATE_NAME, KAFKA_STATE_HELP), &["state"])
+                .unwrap_or_else(|error| invalid_metric(KAFKA_STATE_NAME, &error));
+        let current = self.health.kafka_state();
+        for candidate in KafkaState::ALL {
+            kafka_state
+                .with_label_values(&[candidate.as_str()])
+                .set(i64::from(candidate == current));
+        }
         let ready = IntGauge::new(READY_NAME, READY_HELP)
             .unwrap_or_else(|error| invalid_metric(READY_NAME, &error));
         ready.set(i64::from(self.health.readiness().ready));
         let mut families = tenant_state.collect();
+        families.extend(kafka_state.collect());
         families.extend(ready.collect());
         families
     }

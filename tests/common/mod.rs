@@ -219,6 +219,7 @@ pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingCo
         },
         log: LogConfig::default(),
         tls: Default::default(),
+        shutdown: Default::default(),
     }
 }
 
