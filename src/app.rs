@@ -195,6 +195,7 @@ pub async fn run(
         backoff: options.backoff,
         instance_id: config.kafka.instance_id.clone(),
         checkpoint_interval: config.checkpoint.interval,
+        max_record_bytes: config.kafka.max_record_bytes as usize,
     });
     let (stop_sender, stop_receiver) = watch::channel(false);
 

@@ -507,6 +507,13 @@ pub struct KafkaConfig {
     /// presents an untrusted certificate turns the service not-ready within this time.
     #[serde(default = "default_health_interval", with = "duration")]
     pub health_interval: Duration,
+    /// The largest event record (value, key and headers) sent to an event topic. A mapped record
+    /// above it goes to the dead-letter topic as a summary (its id, its size, this limit and its
+    /// first KiB) and the stream goes on: a topic refuses records above its `max.message.bytes`
+    /// (1 MiB by default), and librdkafka would fail every record of the batch with it. Raise
+    /// both together.
+    #[serde(default = "default_event_max_bytes")]
+    pub max_record_bytes: u32,
     /// librdkafka properties passed through (security.protocol, sasl.*, compression.type, ...).
     /// They apply to the producer and to the checkpoint store's consumer and admin client.
     #[serde(default)]
@@ -523,6 +530,7 @@ impl KafkaConfig {
             instance_id: default_instance_id(),
             transaction_timeout: default_transaction_timeout(),
             health_interval: default_health_interval(),
+            max_record_bytes: default_event_max_bytes(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -539,6 +547,16 @@ fn default_transaction_timeout() -> Duration {
 fn default_health_interval() -> Duration {
     Duration::from_secs(5)
 }
+
+/// What a topic with Kafka's default `max.message.bytes` (1,048,588) takes, with room for the
+/// batch's own overhead.
+fn default_event_max_bytes() -> u32 {
+    1_000_000
+}
+
+/// The producer's `message.max.bytes` unless `kafka.librdkafka` sets it (the producer's defaults
+/// in `kafka::producer`).
+pub const DEFAULT_MESSAGE_MAX_BYTES: u64 = 16_843_776;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -973,6 +991,21 @@ impl Config {
             || self.kafka.health_interval > Duration::from_secs(300)
         {
             problems.push("kafka.health_interval: must be between 1s and 5m".to_owned());
+        }
+        let message_max_bytes = self
+            .kafka
+            .librdkafka
+            .get("message.max.bytes")
+            .and_then(|bytes| bytes.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        if self.kafka.max_record_bytes < 1024
+            || u64::from(self.kafka.max_record_bytes) > message_max_bytes
+        {
+            problems.push(format!(
+                "kafka.max_record_bytes: must be between 1024 and the producer's message.max.bytes \
+                 ({message_max_bytes}); it is {}",
+                self.kafka.max_record_bytes
+            ));
         }
         if self.shutdown.timeout < Duration::from_secs(1)
             || self.shutdown.timeout > Duration::from_secs(600)

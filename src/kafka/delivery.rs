@@ -199,8 +199,9 @@ pub fn refusal_fix(code: RDKafkaErrorCode, topic: &str) -> Option<String> {
                 .to_owned(),
         ),
         RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge => Some(format!(
-            "a record is larger than topic {topic} accepts: raise the topic's max.message.bytes (and the \
-             producer's message.max.bytes in kafka.librdkafka)"
+            "a record is larger than topic {topic} accepts: set kafka.max_record_bytes below the topic's \
+             max.message.bytes (larger event records then go to the dead-letter topic as a summary), or \
+             raise the topic's max.message.bytes"
         )),
         RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => Some(format!(
             "topic {topic} does not exist: create it, or let the brokers create topics automatically"

@@ -31,7 +31,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("queue.buffering.max.kbytes", "65536"), // config::DEFAULT_QUEUE_KBYTES
     ("queue.buffering.max.messages", "100000"),
     // a checkpoint record may be larger than an event (checkpoint.max_record_bytes)
-    ("message.max.bytes", "16843776"),
+    ("message.max.bytes", "16843776"), // config::DEFAULT_MESSAGE_MAX_BYTES
 ];
 
 /// The librdkafka properties shared by every client entrastream creates (security settings, ...):
@@ -613,5 +613,15 @@ mod tests {
             .find(|(key, _)| *key == "queue.buffering.max.kbytes")
             .map(|(_, value)| value.parse::<u64>().expect("a number"));
         assert_eq!(kbytes, Some(crate::config::DEFAULT_QUEUE_KBYTES));
+    }
+
+    /// The config's check of kafka.max_record_bytes reads the same default.
+    #[test]
+    fn the_default_message_size_is_the_one_the_config_checks_against() {
+        let bytes = DEFAULTS
+            .iter()
+            .find(|(key, _)| *key == "message.max.bytes")
+            .map(|(_, value)| value.parse::<u64>().expect("a number"));
+        assert_eq!(bytes, Some(crate::config::DEFAULT_MESSAGE_MAX_BYTES));
     }
 }

@@ -71,6 +71,8 @@ pub struct Shared {
     pub instance_id: String,
     /// `checkpoint.interval`: at_least_once commits inside a window at most this often.
     pub checkpoint_interval: Duration,
+    /// `kafka.max_record_bytes`: a larger event record is dead-lettered as a summary.
+    pub max_record_bytes: usize,
 }
 
 /// Why a stream stopped the process.
@@ -628,6 +630,7 @@ impl StreamTask {
                     self.metrics.published.inc_by(counts.published);
                     self.metrics
                         .dead_lettered("unmappable", counts.dead_lettered);
+                    self.metrics.dead_lettered("oversized", counts.oversized);
                     self.metrics.batch("committed");
                     self.metrics
                         .committed(cursor.watermark, newest, self.shared.clock.now());
@@ -649,6 +652,7 @@ impl StreamTask {
                     self.metrics.published.inc_by(counts.published);
                     self.metrics
                         .dead_lettered("unmappable", counts.dead_lettered);
+                    self.metrics.dead_lettered("oversized", counts.oversized);
                     let delay = match error.class() {
                         ErrorClass::Transient => {
                             failures += 1;

@@ -58,7 +58,10 @@ impl ReadError {
 #[derive(Default, Clone, Copy)]
 pub(super) struct Counts {
     pub published: u64,
+    /// Records that could not be read or mapped.
     pub dead_lettered: u64,
+    /// Records above `kafka.max_record_bytes`, dead-lettered as a summary.
+    pub oversized: u64,
 }
 
 pub(super) struct Attempt {
@@ -280,7 +283,8 @@ impl PageJob<'_> {
             };
         }
         let page_records = (scratch.counts.published - before.published)
-            + (scratch.counts.dead_lettered - before.dead_lettered);
+            + (scratch.counts.dead_lettered - before.dead_lettered)
+            + (scratch.counts.oversized - before.oversized);
         if outcome.is_ok() && scratch.page_ids.is_empty() {
             // nothing new on this page (an empty page, or repeats only): the cursor would not move,
             // so the transaction ends without a commit; nothing was sent to any broker
@@ -451,14 +455,28 @@ impl PageJob<'_> {
                     scratch.key.push(':');
                     scratch.key.push_str(&id);
                     let event_time_text = event_time.to_rfc3339_millis();
-                    let record_headers = headers(&[
+                    let header_pairs = [
                         ("schema", schema_name),
                         ("schema_version", schema_version),
-                        ("tenant_id", &task.tenant.tenant_id),
+                        ("tenant_id", task.tenant.tenant_id.as_str()),
                         ("stream", stream.as_str()),
-                        ("event_time", &event_time_text),
+                        ("event_time", event_time_text.as_str()),
                         ("connector_version", env!("CARGO_PKG_VERSION")),
-                    ]);
+                    ];
+                    let record_bytes = scratch.payload.len()
+                        + scratch.key.len()
+                        + header_pairs
+                            .iter()
+                            .map(|(name, value)| name.len() + value.len())
+                            .sum::<usize>();
+                    if record_bytes > task.shared.max_record_bytes {
+                        self.dead_letter_oversized(text, &id, record_bytes, scratch)
+                            .await?;
+                        pending.insert(hash, event_time);
+                        scratch.page_ids.push(hash);
+                        continue;
+                    }
+                    let record_headers = headers(&header_pairs);
                     task.shared
                         .publisher
                         .send(
@@ -557,6 +575,80 @@ impl PageJob<'_> {
         scratch.counts.dead_lettered += 1;
         Ok(())
     }
+}
+
+impl PageJob<'_> {
+    /// A record whose mapped form is larger than `kafka.max_record_bytes`: the topic would refuse
+    /// it (and librdkafka every record of its batch with it). It goes to the dead-letter topic as
+    /// a summary, its id, size, the limit and the record's first KiB as Graph sent it, and counts
+    /// as handled: the stream goes on and a restart does not send it again.
+    async fn dead_letter_oversized(
+        &self,
+        text: &str,
+        id: &str,
+        record_bytes: usize,
+        scratch: &mut Scratch,
+    ) -> Result<(), KafkaError> {
+        let task = self.task;
+        let limit = task.shared.max_record_bytes;
+        let key = dead_letter_key(&task.tenant.tenant_id, Some(id), text);
+        let reason = format!(
+            "oversized: the mapped record is {record_bytes} bytes, above kafka.max_record_bytes ({limit}); \
+             raise it together with the topic's max.message.bytes to publish such records"
+        );
+        tracing::warn!(
+            tenant = task.tenant.tenant_id.as_str(),
+            stream = task.stream.as_str(),
+            key = key.as_str(),
+            record_bytes,
+            limit,
+            "record larger than kafka.max_record_bytes sent to the dead-letter topic as a summary"
+        );
+        let summary = serde_json::json!({
+            "id": id,
+            "tenant_id": task.tenant.tenant_id,
+            "stream": task.stream.as_str(),
+            "record_bytes": record_bytes,
+            "graph_record_bytes": text.len(),
+            "limit": limit,
+            "graph_record_head": text_head(text, OVERSIZED_HEAD_BYTES),
+        });
+        let payload = serde_json::to_vec(&summary).unwrap_or_default();
+        let record_headers = headers(&[
+            ("dead_letter_reason", &reason),
+            ("tenant_id", &task.tenant.tenant_id),
+            ("stream", task.stream.as_str()),
+            ("source_topic", topic_of(task, task.stream)),
+            ("connector_version", env!("CARGO_PKG_VERSION")),
+        ]);
+        task.shared
+            .publisher
+            .send(
+                self.tracker,
+                OutgoingRecord {
+                    partition: None,
+                    topic: &task.shared.topics.dead_letter,
+                    key: key.as_bytes(),
+                    payload: Some(&payload),
+                    headers: record_headers,
+                },
+            )
+            .await?;
+        scratch.counts.oversized += 1;
+        Ok(())
+    }
+}
+
+/// How much of an oversized record its dead-letter summary keeps.
+const OVERSIZED_HEAD_BYTES: usize = 1024;
+
+/// The first `limit` bytes of `text`, cut at a character boundary.
+fn text_head(text: &str, limit: usize) -> &str {
+    let mut end = limit.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn topic_of(task: &StreamTask, stream: StreamKind) -> &str {

@@ -295,6 +295,9 @@ pub enum FaultKind {
     Throttle429,
     /// 401 `InvalidAuthenticationToken` although the token is valid (a revoked session).
     Unauthorized401,
+    /// A hostile upstream: the page's first record carries an extra property that makes it
+    /// `oversized_record_bytes` long (not in `ALL`: Graph itself never does this).
+    OversizedRecord,
 }
 
 impl FaultKind {
@@ -328,6 +331,8 @@ pub struct FaultSpec {
     /// `Retry-After` of injected 429s.
     #[serde(with = "duration")]
     pub injected_retry_after: Duration,
+    /// How long `oversized_record` makes a record, in bytes.
+    pub oversized_record_bytes: usize,
 }
 
 impl Default for FaultSpec {
@@ -337,6 +342,7 @@ impl Default for FaultSpec {
             scripted: Vec::new(),
             slow_response_delay: Duration::from_secs(90),
             injected_retry_after: Duration::from_secs(7),
+            oversized_record_bytes: 1_200_000,
         }
     }
 }

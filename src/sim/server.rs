@@ -648,6 +648,10 @@ async fn serve_audit_logs(
             body.push(b',');
         }
         render_record(&mut body, &tenant, meta, version);
+        if index == 0 && fault == Some(FaultKind::OversizedRecord) {
+            let size = state.faults.read().oversized_record_bytes;
+            inflate_last_record(&mut body, size);
+        }
     }
     body.extend_from_slice(b"]}");
 
@@ -665,6 +669,17 @@ async fn serve_audit_logs(
 struct DeliveredBody {
     body: Body,
     gzip: bool,
+}
+
+/// Grows the record just rendered (the last `}` of `body`) with a padding property.
+fn inflate_last_record(body: &mut Vec<u8>, size: usize) {
+    if body.last() != Some(&b'}') {
+        return;
+    }
+    body.pop();
+    body.extend_from_slice(b",\"simulatorPadding\":\"");
+    body.resize(body.len() + size, b'x');
+    body.extend_from_slice(b"\"}");
 }
 
 async fn apply_body_faults(
