@@ -352,27 +352,51 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
             findings.push(Finding::ok(
                 scope,
                 "brokers",
-                format!("{} answers: {brokers} brokers", kafka.bootstrap_servers),
+                format!(
+                    "{} answers: {}",
+                    kafka.bootstrap_servers,
+                    counted(brokers.len(), "broker", "brokers")
+                ),
             ));
-            for topic in topics {
-                let checkpoint_topic = config.checkpoint.store == CheckpointStoreKind::Kafka
-                    && topic == config.checkpoint.topic;
-                if !missing.iter().any(|name| name == topic) {
-                    findings.push(Finding::ok(scope, "topic", format!("{topic} exists")));
-                } else if checkpoint_topic && config.checkpoint.create_topic {
-                    findings.push(Finding::ok(
-                        scope,
-                        "topic",
-                        format!("{topic} is absent; the service creates it compacted (checkpoint.create_topic)"),
-                    ));
-                } else {
-                    findings.push(Finding::problem(
-                        scope,
-                        "topic",
-                        format!("{topic} does not exist"),
-                        format!("create {topic}, or let the brokers create topics automatically"),
-                    ));
+            let checkpoint_topic = (config.checkpoint.store == CheckpointStoreKind::Kafka)
+                .then_some(config.checkpoint.topic.as_str());
+            let created_by_us =
+                |topic: &str| checkpoint_topic == Some(topic) && config.checkpoint.create_topic;
+            // the brokers' own auto-creation is asked only when a topic that entrastream does not
+            // create itself is missing
+            let auto_creation = match (
+                missing.iter().any(|topic| !created_by_us(topic)),
+                brokers.first(),
+            ) {
+                (true, Some(broker)) => {
+                    Some(crate::kafka::auto_created_topics(kafka, *broker, KAFKA_TIMEOUT).await)
                 }
+                _ => None,
+            };
+            for topic in topics {
+                let finding = if !missing.iter().any(|name| name == topic) {
+                    Finding::ok(scope, "topic", format!("{topic} exists"))
+                } else if created_by_us(topic) {
+                    Finding::ok(
+                        scope,
+                        "topic",
+                        format!(
+                            "{topic} is absent; the service creates it compacted (checkpoint.create_topic)"
+                        ),
+                    )
+                } else {
+                    missing_topic(
+                        topic,
+                        checkpoint_topic == Some(topic),
+                        auto_creation.as_ref(),
+                    )
+                };
+                findings.push(finding);
+            }
+            if let Some(topic) = checkpoint_topic
+                && !missing.iter().any(|name| name == topic)
+            {
+                findings.push(checkpoint_read(kafka, topic).await);
             }
         }
     }
@@ -405,6 +429,99 @@ async fn check_kafka(config: &Config) -> Vec<Finding> {
         });
     }
     findings
+}
+
+/// A topic the cluster does not know: a problem unless the brokers create topics at their first
+/// record (`auto.create.topics.enable`, Kafka's default), which the checkpoint topic must not rely
+/// on (an automatically created topic is not compacted).
+fn missing_topic(
+    topic: &str,
+    is_checkpoint_topic: bool,
+    auto_creation: Option<&Result<(bool, Option<String>), String>>,
+) -> Finding {
+    let scope = "kafka";
+    match auto_creation {
+        Some(Ok((true, partitions))) if !is_checkpoint_topic => Finding::ok(
+            scope,
+            "topic",
+            format!(
+                "{topic} is absent; the brokers create it at its first record (auto.create.topics.enable=true, \
+                 num.partitions={}); the principal needs CREATE on it",
+                partitions.as_deref().unwrap_or("unknown")
+            ),
+        ),
+        Some(Ok((true, _))) => Finding::problem(
+            scope,
+            "topic",
+            format!(
+                "{topic} does not exist; the brokers would create it at its first record, but not compacted"
+            ),
+            format!(
+                "create {topic} with cleanup.policy=compact, or set checkpoint.create_topic: true"
+            ),
+        ),
+        Some(Ok((false, _))) => Finding::problem(
+            scope,
+            "topic",
+            format!(
+                "{topic} does not exist and the brokers do not create topics (auto.create.topics.enable=false)"
+            ),
+            format!("create {topic}"),
+        ),
+        Some(Err(reason)) => Finding::problem(
+            scope,
+            "topic",
+            format!(
+                "{topic} does not exist (whether the brokers create topics is unknown: {reason})"
+            ),
+            format!(
+                "create {topic}, or grant the principal DESCRIBE_CONFIGS on the cluster so that check can read \
+                 auto.create.topics.enable"
+            ),
+        ),
+        None => Finding::problem(
+            scope,
+            "topic",
+            format!("{topic} does not exist"),
+            format!("create {topic}, or let the brokers create topics automatically"),
+        ),
+    }
+}
+
+/// READ on the checkpoint topic, which the kafka store reads at every start (it needs no consumer
+/// group: it assigns the partitions itself and commits no offsets).
+async fn checkpoint_read(kafka: &crate::config::KafkaConfig, topic: &str) -> Finding {
+    let scope = "kafka";
+    let probing = kafka.clone();
+    let probed_topic = topic.to_owned();
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::checkpoint::probe_read(&probing, &probed_topic, KAFKA_TIMEOUT)
+    })
+    .await
+    .map_err(|error| error.to_string())
+    .and_then(|result| result.map_err(|error| error.to_string()));
+    match outcome {
+        Ok(()) => Finding::ok(
+            scope,
+            "checkpoint read",
+            format!("{topic} can be read (no consumer group is needed)"),
+        ),
+        Err(error) => Finding::problem(
+            scope,
+            "checkpoint read",
+            error,
+            format!("grant the principal READ and DESCRIBE on topic {topic}"),
+        ),
+    }
+}
+
+/// "1 broker", "3 brokers".
+fn counted(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
 }
 
 /// Permission to produce, without writing a record: the idempotent producer asks the brokers for

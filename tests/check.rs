@@ -238,10 +238,18 @@ async fn kafka_unreachable_a_missing_topic_and_refused_transactions_are_reported
         .iter()
         .find(|finding| finding.check == "topic" && !finding.ok)
         .expect("a missing topic");
-    assert_eq!(topic.detail, "entra.deadletter.missing does not exist");
+    // the mock cluster has no admin API: whether its brokers create topics cannot be read
+    assert_eq!(
+        topic.detail,
+        "entra.deadletter.missing does not exist (whether the brokers create topics is unknown: Admin \
+         operation error: UnsupportedFeature (Local: Required feature not supported by broker))"
+    );
     assert_eq!(
         topic.fix.as_deref(),
-        Some("create entra.deadletter.missing, or let the brokers create topics automatically")
+        Some(
+            "create entra.deadletter.missing, or grant the principal DESCRIBE_CONFIGS on the cluster so \
+             that check can read auto.create.topics.enable"
+        )
     );
     let transactions = find(&findings, "kafka", "transactions");
     assert!(!transactions.ok, "{transactions:?}");

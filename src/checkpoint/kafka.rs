@@ -920,6 +920,44 @@ async fn verify_topic(
     Ok(())
 }
 
+/// Whether this principal may read the checkpoint topic (`check`): the first partition is read
+/// from its beginning until a record, its end or a refusal. Blocks.
+pub fn probe_read(
+    kafka: &KafkaConfig,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(), CheckpointError> {
+    let deadline = Instant::now() + timeout;
+    let consumer = metadata_client(&client_config(kafka))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .map_err(|error| unusable(format!("cannot read checkpoint topic {topic}: {error}")))?;
+    consumer
+        .assign(&assignment)
+        .map_err(|error| unusable(format!("cannot read checkpoint topic {topic}: {error}")))?;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Ok(_)) | Some(Err(RdKafkaError::PartitionEOF(_))) => return Ok(()),
+            Some(Err(error)) => {
+                if matches!(
+                    error.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::TopicAuthorizationFailed)
+                ) {
+                    return Err(unusable(format!(
+                        "Kafka refuses to let this principal read checkpoint topic {topic}: grant READ on it"
+                    )));
+                }
+            }
+        }
+    }
+    Err(unusable(format!(
+        "reading checkpoint topic {topic} gave neither a record nor its end within {}s",
+        timeout.as_secs()
+    )))
+}
+
 /// Every key's latest value (tombstones remove), read with read_committed to the end of each
 /// partition.
 fn read_all(

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 pub use file::{FileStore, journal_of};
-pub use kafka::{KafkaStore, Lease, TakeOver};
+pub use kafka::{KafkaStore, Lease, TakeOver, probe_read};
 pub use memory::MemoryStore;
 
 use crate::graph::cursor::{Cursor, CursorDelta};

@@ -5,12 +5,14 @@
 //! its records was acknowledged, and only then may its cursor be committed. A failed delivery
 //! never advances a cursor: the batch is read and produced again.
 
+mod admin;
 mod connection;
 mod delivery;
 mod producer;
 
 use std::fmt;
 
+pub use admin::auto_created_topics;
 pub use connection::KafkaProblem;
 pub use delivery::{BatchTracker, refusal_fix};
 pub use producer::{

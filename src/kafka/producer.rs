@@ -383,13 +383,13 @@ impl Publisher {
         }
     }
 
-    /// From one metadata request: the brokers, and the topics among `topics` that the cluster
-    /// does not know (`entrastream check`).
+    /// From one metadata request: the brokers' ids, and the topics among `topics` that the
+    /// cluster does not know (`entrastream check`).
     pub fn brokers_and_missing_topics(
         &self,
         topics: &[&str],
         timeout: Duration,
-    ) -> Result<(usize, Vec<String>), KafkaProblem> {
+    ) -> Result<(Vec<i32>, Vec<String>), KafkaProblem> {
         let metadata = self
             .producer
             .client()
@@ -403,7 +403,12 @@ impl Publisher {
             .filter(|topic| !known.contains(*topic))
             .map(|topic| (*topic).to_owned())
             .collect();
-        Ok((metadata.brokers().len(), missing))
+        let brokers = metadata
+            .brokers()
+            .iter()
+            .map(|broker| broker.id())
+            .collect();
+        Ok((brokers, missing))
     }
 
     /// Asks the cluster for its metadata: the health probe behind `/readyz`. A failure is named

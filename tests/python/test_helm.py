@@ -193,7 +193,8 @@ def test_the_schema_knows_every_configuration_key_and_no_other():
                 found |= schema_keys(value["items"], path + "[].")
         return found
 
-    documented_keys = {key for key in keys(documented) if not key.startswith("metrics")}
+    # the chart owns metrics.listen (its service port) and shutdown.timeout (shutdownTimeoutSeconds)
+    documented_keys = {key for key in keys(documented) if not key.startswith(("metrics", "shutdown"))}
     documented_keys = {
         key for key in documented_keys
         if not key.startswith(
@@ -242,6 +243,21 @@ def test_the_default_install_runs_a_deployment_with_the_kafka_store(chart):
     assert json.loads(dashboards[0]["data"]["entrastream.json"])["title"] == "Entra ID ingest health"
     assert len(by_kind(manifests, "PodDisruptionBudget")) == 1
     assert by_kind(manifests, "NetworkPolicy") == []
+
+
+def test_the_grace_period_follows_the_shutdown_timeout(chart):
+    def stop_settings(values):
+        manifests = render(chart, values)
+        pod = by_kind(manifests, "Deployment")[0]["spec"]["template"]["spec"]
+        return yaml.safe_load(rendered_config(manifests))["shutdown"], pod["terminationGracePeriodSeconds"]
+
+    assert stop_settings({}) == ({"timeout": "20s"}, 30)
+    assert stop_settings({"shutdownTimeoutSeconds": 45}) == ({"timeout": "45s"}, 55)
+    assert stop_settings({"terminationGracePeriodSeconds": 25}) == ({"timeout": "20s"}, 25)
+    with pytest.raises(helm_python.HelmError, match="must be above shutdownTimeoutSeconds"):
+        render(chart, {"terminationGracePeriodSeconds": 20})
+    with pytest.raises(helm_python.HelmError, match="shutdown"):
+        render(chart, {"config": {"shutdown": {"timeout": "5s"}}})
 
 
 def test_a_configuration_change_rolls_the_pod(chart):

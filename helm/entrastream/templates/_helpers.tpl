@@ -51,12 +51,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "entrastream.config" -}}
 {{- $config := deepCopy .Values.config -}}
 {{- $_ := set $config "metrics" (dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port))) -}}
+{{- $_ := set $config "shutdown" (dict "timeout" (printf "%ds" (int .Values.shutdownTimeoutSeconds))) -}}
 {{- if include "entrastream.fileStore" . -}}
 {{- $checkpoint := deepCopy $config.checkpoint -}}
 {{- $_ := set $checkpoint "path" "/var/lib/entrastream" -}}
 {{- $_ := set $config "checkpoint" $checkpoint -}}
 {{- end -}}
 {{- toYaml $config -}}
+{{- end -}}
+
+{{/* The pod's grace period: shutdownTimeoutSeconds and 10 s for the rest of the stop, unless set. */}}
+{{- define "entrastream.terminationGracePeriodSeconds" -}}
+{{- $timeout := int .Values.shutdownTimeoutSeconds -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- add $timeout 10 -}}
+{{- else if le (int .Values.terminationGracePeriodSeconds) $timeout -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be above shutdownTimeoutSeconds (%d): Kubernetes would kill entrastream before its stop ends" (int .Values.terminationGracePeriodSeconds) $timeout) -}}
+{{- else -}}
+{{- int .Values.terminationGracePeriodSeconds -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The restricted Pod Security Standard, for every pod of the chart. */}}

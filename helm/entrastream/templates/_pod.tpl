@@ -28,7 +28,7 @@ spec:
   {{- with .Values.priorityClassName }}
   priorityClassName: {{ . }}
   {{- end }}
-  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  terminationGracePeriodSeconds: {{ include "entrastream.terminationGracePeriodSeconds" . }}
   securityContext:
     {{- include "entrastream.podSecurityContext" . | nindent 4 }}
   containers:
