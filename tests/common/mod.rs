@@ -79,15 +79,24 @@ impl Consumed {
     }
 }
 
-/// Every record of `topic`, partition by partition from the beginning.
+/// Every record of `topic`, partition by partition from the beginning, read_committed.
 pub fn consume(bootstrap: &str, topic: &str) -> Vec<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    consume_with(bootstrap, topic, &[])
+}
+
+/// Every record of `topic` with `settings` added to the consumer's (security settings of a real
+/// broker, `isolation.level`).
+pub fn consume_with(bootstrap: &str, topic: &str, settings: &[(&str, &str)]) -> Vec<Consumed> {
+    let mut client = ClientConfig::new();
+    client
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "entrastream-tests")
         .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
+        .set("isolation.level", "read_committed");
+    for (key, value) in settings {
+        client.set(*key, *value);
+    }
+    let consumer: BaseConsumer = client.create().expect("consumer");
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
@@ -153,10 +162,18 @@ pub fn consume(bootstrap: &str, topic: &str) -> Vec<Consumed> {
 
 /// Every event record of the three event topics.
 pub fn consume_events(kafka: &Kafka) -> Vec<Consumed> {
-    let topics = &kafka.topics;
-    let mut records = consume(&kafka.bootstrap, &topics.sign_ins);
-    records.extend(consume(&kafka.bootstrap, &topics.directory_audits));
-    records.extend(consume(&kafka.bootstrap, &topics.provisioning));
+    consume_events_with(&kafka.bootstrap, &kafka.topics, &[])
+}
+
+/// Every event record of the three event topics, with `settings` added to the consumer's.
+pub fn consume_events_with(
+    bootstrap: &str,
+    topics: &Topics,
+    settings: &[(&str, &str)],
+) -> Vec<Consumed> {
+    let mut records = consume_with(bootstrap, &topics.sign_ins, settings);
+    records.extend(consume_with(bootstrap, &topics.directory_audits, settings));
+    records.extend(consume_with(bootstrap, &topics.provisioning, settings));
     records
 }
 
@@ -176,6 +193,17 @@ pub fn ids_by_stream(records: &[Consumed]) -> BTreeMap<(String, String), BTreeMa
 
 /// A configuration pointing at the simulator and the mock cluster, secrets in files.
 pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingConfig) -> Config {
+    config_for(sim, &kafka.bootstrap, &kafka.topics, secrets, polling)
+}
+
+/// A configuration pointing at the simulator and the brokers at `bootstrap`, secrets in files.
+pub fn config_for(
+    sim: &Simulator,
+    bootstrap: &str,
+    topics: &Topics,
+    secrets: &Path,
+    polling: PollingConfig,
+) -> Config {
     let credentials = sim.credentials();
     let tenants = credentials
         .tenants
@@ -205,9 +233,9 @@ pub fn config(sim: &Simulator, kafka: &Kafka, secrets: &Path, polling: PollingCo
         polling,
         schema: SchemaKind::Ocsf,
         kafka: KafkaConfig {
-            topics: kafka.topics.clone(),
+            topics: topics.clone(),
             librdkafka: BTreeMap::from([("linger.ms".to_owned(), "2".to_owned())]),
-            ..KafkaConfig::new(kafka.bootstrap.clone())
+            ..KafkaConfig::new(bootstrap.to_owned())
         },
         checkpoint: CheckpointConfig {
             store: CheckpointStoreKind::File,
@@ -404,8 +432,20 @@ pub fn compare(
     data_end: Timestamp,
     visible_by: Timestamp,
 ) -> Comparison {
+    compare_records(sim, &consume_events(kafka), from, data_end, visible_by)
+}
+
+/// Compares `records` (read from the event topics) with the ground truth of `[from, data_end]`
+/// visible by `visible_by`.
+pub fn compare_records(
+    sim: &Simulator,
+    records: &[Consumed],
+    from: Timestamp,
+    data_end: Timestamp,
+    visible_by: Timestamp,
+) -> Comparison {
     let expected = truth(sim, from, data_end, visible_by);
-    let delivered = ids_by_stream(&consume_events(kafka));
+    let delivered = ids_by_stream(records);
     let mut comparison = Comparison::default();
     for ((tenant, stream), ids) in &expected {
         comparison.expected += ids.len();
