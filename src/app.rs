@@ -143,11 +143,15 @@ pub async fn run(
             () = &mut shutdown => return stopped_during_start_up(),
             initialised = tokio::task::spawn_blocking(move || initialising.init_transactions()) => initialised,
         };
-        initialised
-            .map_err(|error| {
-                AppError::Setup(format!("initialising Kafka transactions failed: {error}"))
-            })?
-            .map_err(AppError::Kafka)?;
+        match initialised {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(store_unusable(&publisher, &error.to_string()).await),
+            Err(error) => {
+                return Err(AppError::Setup(format!(
+                    "initialising Kafka transactions failed: {error}"
+                )));
+            }
+        }
     }
     let mut kafka_store: Option<Arc<KafkaStore>> = None;
     let store: Arc<dyn CheckpointStore> = match options.checkpoint_store.clone() {
@@ -160,8 +164,11 @@ pub async fn run(
                     biased;
                     () = &mut shutdown => return stopped_during_start_up(),
                     opened = opening => opened,
-                }
-                .map_err(|error| AppError::Setup(error.to_string()))?;
+                };
+                let opened = match opened {
+                    Ok(opened) => opened,
+                    Err(error) => return Err(store_unusable(&publisher, &error.to_string()).await),
+                };
                 let opened = Arc::new(opened);
                 kafka_store = Some(opened.clone());
                 opened
@@ -376,6 +383,20 @@ pub async fn run(
     match failure {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// The checkpoint store could not be opened, or transactions initialised: when the brokers refuse
+/// the connection (login, certificate), that is the cause to name, not the time-out it led to.
+async fn store_unusable(publisher: &Arc<Publisher>, error: &str) -> AppError {
+    let probing = publisher.clone();
+    let probe = tokio::task::spawn_blocking(move || probing.probe(Duration::from_secs(2))).await;
+    match probe {
+        Ok(Err(problem)) if problem.state.is_refusal() => {
+            log_kafka_problem(publisher, &problem);
+            AppError::Setup(format!("{error}. {}", problem.status().summary))
+        }
+        _ => AppError::Setup(error.to_owned()),
     }
 }
 

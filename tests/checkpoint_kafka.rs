@@ -1,6 +1,9 @@
 //! The kafka checkpoint store against librdkafka's mock cluster: cursors survive, a newer
 //! instance takes over from an older one, and every way the store can be unusable stops the
-//! service with a message naming the cause and the fix (never a silent start from now).
+//! service with a message naming the cause and the fix (never a silent start from now). The last
+//! test runs against Apache Kafka (`common::broker`), whose log cleaner really compacts.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -427,12 +430,16 @@ async fn a_topic_that_is_not_compacted_or_cannot_be_checked_is_refused() {
 
 /// Writes records to the topic as another producer would (a `None` value: a tombstone).
 fn write_raw(bootstrap: &str, records: &[(&str, Option<&[u8]>)]) {
+    write_raw_to(bootstrap, TOPIC, records);
+}
+
+fn write_raw_to(bootstrap: &str, topic: &str, records: &[(&str, Option<&[u8]>)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("producer");
     for (key, value) in records {
-        let mut record = BaseRecord::<str, [u8]>::to(TOPIC).key(*key);
+        let mut record = BaseRecord::<str, [u8]>::to(topic).key(*key);
         if let Some(value) = value {
             record = record.payload(*value);
         }
@@ -443,6 +450,11 @@ fn write_raw(bootstrap: &str, records: &[(&str, Option<&[u8]>)]) {
 
 /// Every key of the topic with its latest value (`None`: a tombstone), read to the end.
 fn latest_records(bootstrap: &str) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    raw_records(bootstrap, TOPIC).into_iter().collect()
+}
+
+/// Every record of partition 0 of `topic` in order, tombstones as `None`.
+fn raw_records(bootstrap: &str, topic: &str) -> Vec<(String, Option<Vec<u8>>)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     let consumer: BaseConsumer = ClientConfig::new()
@@ -453,10 +465,10 @@ fn latest_records(bootstrap: &str) -> std::collections::BTreeMap<String, Option<
         .expect("consumer");
     let mut assignment = rdkafka::TopicPartitionList::new();
     assignment
-        .add_partition_offset(TOPIC, 0, rdkafka::Offset::Beginning)
+        .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
         .expect("partition");
     consumer.assign(&assignment).expect("assigns");
-    let mut latest = std::collections::BTreeMap::new();
+    let mut records = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         assert!(
@@ -466,9 +478,9 @@ fn latest_records(bootstrap: &str) -> std::collections::BTreeMap<String, Option<
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 let key = String::from_utf8_lossy(message.key().expect("key")).into_owned();
-                latest.insert(key, message.payload().map(<[u8]>::to_vec));
+                records.push((key, message.payload().map(<[u8]>::to_vec)));
             }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return latest,
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return records,
             Some(Err(error)) => panic!("{error}"),
             None => {}
         }
@@ -675,4 +687,175 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
         ),
         "{orphan}"
     );
+}
+
+/// Against Apache Kafka, whose log cleaner really compacts: the store creates its topic through
+/// the admin API and verifies it, refuses one that only deletes, and after the cleaner removed
+/// every superseded cursor, delta and tombstone it loads exactly the cursors last committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_apache_kafka_cursors_load_the_same_after_compaction() {
+    let broker = common::broker::Broker::start();
+    let bootstrap = broker.plaintext();
+    let admin_config = kafka_config(&bootstrap, "blue");
+
+    // created through the real admin API, compacted
+    let created = CheckpointConfig {
+        topic: "created.checkpoints".to_owned(),
+        create_topic: true,
+        verify_topic: true,
+        topic_partitions: 2,
+        ..checkpoint_config()
+    };
+    assert_eq!(
+        KafkaStore::prepare_topic(&admin_config, &created)
+            .await
+            .expect("creates the topic"),
+        2
+    );
+    assert_eq!(
+        topic_config(&bootstrap, "created.checkpoints", "cleanup.policy").await,
+        "compact"
+    );
+    // a topic that only deletes is refused, with the command that fixes it
+    broker.create_topic("deleting.checkpoints", 1, &[("cleanup.policy", "delete")]);
+    let refused = KafkaStore::prepare_topic(
+        &admin_config,
+        &CheckpointConfig {
+            topic: "deleting.checkpoints".to_owned(),
+            ..created.clone()
+        },
+    )
+    .await
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        refused.starts_with("checkpoint topic deleting.checkpoints has cleanup.policy=delete: "),
+        "{refused}"
+    );
+
+    // a topic whose segments roll every second and whose cleaner takes any dirt at once;
+    // tombstones go as soon as they are cleaned
+    let topic = "compacting.checkpoints";
+    broker.create_topic(
+        topic,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "1000"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "0"),
+            ("max.message.bytes", "16777216"),
+        ],
+    );
+    let checkpoint = CheckpointConfig {
+        topic: topic.to_owned(),
+        verify_topic: true,
+        ..checkpoint_config()
+    };
+    let store = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    let mut expected = std::collections::BTreeMap::new();
+    let mut commits = 0;
+    for (tenant, stream, rewrites) in [
+        ("tenant-a", StreamKind::DirectoryAudits, 6),
+        ("tenant-a", StreamKind::SignInsInteractive, 3),
+        ("tenant-b", StreamKind::Provisioning, 1),
+    ] {
+        // whole cursors written again and again, each followed by deltas: every rewrite
+        // tombstones the deltas before it
+        let mut live = cursor(40);
+        for rewrite in 0..rewrites {
+            live.watermark = live.watermark.saturating_add(Duration::from_secs(3600));
+            store
+                .commit(tenant, stream, CursorCommit::Full(live.clone()))
+                .await
+                .expect("commits");
+            commits += 1;
+            for step in 1..=3u64 {
+                let delta = delta_after(&live, step * 60, &format!("{tenant}-{rewrite}-{step}"), 5);
+                store
+                    .commit(tenant, stream, CursorCommit::Delta(delta.clone()))
+                    .await
+                    .expect("commits");
+                commits += 1;
+                live.apply(&delta);
+            }
+        }
+        expected.insert((tenant, stream), live);
+    }
+    store.release().await;
+
+    // the active segment is never cleaned: once a second has passed, a record from another
+    // writer rolls it, and the cleaner then works on everything above
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let compacted = loop {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        write_raw_to(&bootstrap, topic, &[("roll", Some(b"roll".as_slice()))]);
+        let records = raw_records(&bootstrap, topic);
+        let cursor_copies = records
+            .iter()
+            .filter(|(key, _)| key.starts_with("cursor/blue/tenant-a/directory_audits"))
+            .count();
+        let tombstones = records.iter().filter(|(_, value)| value.is_none()).count();
+        if cursor_copies == 1 && tombstones == 0 {
+            break records;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cleaner did not compact within 90 s: {cursor_copies} copies of one cursor, \
+             {tombstones} tombstones, {} records\n{}",
+            records.len(),
+            broker.log_tail()
+        );
+    };
+    println!(
+        "compaction on Apache Kafka: {commits} cursor commits (and a tombstone per delta replaced), {} \
+         records left: {:?}",
+        compacted.len(),
+        compacted
+            .iter()
+            .map(|(key, _)| key.as_str())
+            .collect::<Vec<_>>()
+    );
+    // per stream the last whole cursor and its three deltas, the lease and its release: once each
+    // (the rolling records are the test's own, the last one in the active segment)
+    let keys: Vec<&str> = compacted
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .filter(|key| *key != "roll")
+        .collect();
+    let distinct: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
+    assert_eq!(keys.len(), 3 * 4 + 2, "{keys:?}");
+    assert_eq!(
+        distinct.len(),
+        keys.len(),
+        "only the latest value of each key is left"
+    );
+
+    let reopened = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
+    assert_eq!(reopened.checkpoint_count(), 3);
+    for ((tenant, stream), live) in &expected {
+        assert_eq!(
+            reopened.load(tenant, *stream).expect("loads").as_ref(),
+            Some(live),
+            "{tenant}/{stream}"
+        );
+    }
+}
+
+/// A topic's configuration value, through the admin API.
+async fn topic_config(bootstrap: &str, topic: &str, key: &str) -> String {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin");
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describes");
+    let resource = results.into_iter().next().expect("one").expect("described");
+    resource
+        .get(key)
+        .and_then(|entry| entry.value.clone())
+        .expect("the key")
 }

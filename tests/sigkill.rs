@@ -15,6 +15,10 @@
 //! Kill points are chosen from a seeded generator: most wait for a random number of new records
 //! in Kafka (kills in the middle of windows, pages and commits), some a random few milliseconds
 //! after start (kills during start-up and checkpoint loading).
+//!
+//! The same runs go against an Apache Kafka 4.1 broker (`common::broker`), with 8 kills: there
+//! exactly_once is held to what it promises, every Graph id exactly once for a read_committed
+//! reader, while a read_uncommitted reader of the same topics shows the aborted records.
 
 mod common;
 
@@ -23,9 +27,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Comparison, Kafka, compare, kafka, use_kafka_checkpoints};
+use common::broker::Broker;
+use common::{
+    Comparison, Kafka, compare_records, consume_events_with, kafka, use_kafka_checkpoints,
+};
 use entrastream::clock::{Clock, Timestamp};
-use entrastream::config::{Delivery, LogConfig, LogFormat, PollingConfig, ThrottleConfig};
+use entrastream::config::{Delivery, LogConfig, LogFormat, PollingConfig, ThrottleConfig, Topics};
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{
     FaultKind, FaultRate, FaultSpec, Latency, SimConfig, StreamLatencies, StreamRates,
@@ -35,6 +42,8 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 const KILLS: usize = 20;
+/// Kills of the runs against Apache Kafka (half of them with a transaction open, in exactly_once).
+const APACHE_KILLS: usize = 8;
 const MINUTE: Duration = Duration::from_secs(60);
 /// `polling.max_window` + `polling.overlap` of the child's configuration, in minutes.
 const WINDOW_MINUTES: i64 = 6;
@@ -52,9 +61,32 @@ enum Store {
     Kafka,
 }
 
+/// Where the records go: librdkafka's mock cluster hosted by this test process, or an Apache
+/// Kafka broker (`common::broker`), which hides aborted transactions from read_committed readers.
+enum Brokers {
+    Mock(Kafka),
+    Apache(&'static Broker),
+}
+
+impl Brokers {
+    fn bootstrap(&self) -> String {
+        match self {
+            Brokers::Mock(kafka) => kafka.bootstrap.clone(),
+            Brokers::Apache(broker) => broker.plaintext(),
+        }
+    }
+}
+
+/// The Apache Kafka broker of this file's tests, started once.
+fn apache_kafka() -> &'static Broker {
+    static BROKER: std::sync::OnceLock<Broker> = std::sync::OnceLock::new();
+    BROKER.get_or_init(Broker::start)
+}
+
 struct Bench {
     sim: Simulator,
-    kafka: Kafka,
+    brokers: Brokers,
+    topics: Topics,
     directory: tempfile::TempDir,
     config: PathBuf,
     data_from: Timestamp,
@@ -63,7 +95,7 @@ struct Bench {
 
 /// Two tenants, three streams, an hour of records all visible before the child starts: the
 /// ground truth does not move while the test runs on the system clock.
-async fn bench(store: Store, delivery: Delivery, seed: u64) -> Bench {
+async fn bench(store: Store, delivery: Delivery, seed: u64, apache: bool) -> Bench {
     let clock = Clock::system();
     let now = clock.now();
     let data_end = now.saturating_sub(MINUTE);
@@ -90,13 +122,36 @@ async fn bench(store: Store, delivery: Delivery, seed: u64) -> Bench {
     let sim = Simulator::start(sim_config, clock)
         .await
         .expect("simulator");
-    let kafka = kafka();
+    let (brokers, topics) = if apache {
+        // topics of their own on the shared broker (the checkpoint topic is created by the store)
+        let prefix = format!("sigkill-{seed}");
+        let topics = Topics {
+            sign_ins: format!("{prefix}.signins"),
+            directory_audits: format!("{prefix}.audit"),
+            provisioning: format!("{prefix}.provisioning"),
+            dead_letter: format!("{prefix}.deadletter"),
+        };
+        let broker = apache_kafka();
+        for topic in [
+            &topics.sign_ins,
+            &topics.directory_audits,
+            &topics.provisioning,
+        ] {
+            broker.create_topic(topic, 4, &[]);
+        }
+        (Brokers::Apache(broker), topics)
+    } else {
+        let kafka = kafka();
+        let topics = kafka.topics.clone();
+        (Brokers::Mock(kafka), topics)
+    };
     let directory = tempfile::tempdir().expect("tempdir");
-    let config = write_config(&sim, &kafka, directory.path(), store, delivery);
+    let config = write_config(&sim, &brokers, &topics, directory.path(), store, delivery);
     Bench {
         data_from: now.saturating_sub(61 * MINUTE),
         sim,
-        kafka,
+        brokers,
+        topics,
         directory,
         config,
         data_end,
@@ -130,7 +185,8 @@ fn graph_faults() -> FaultSpec {
 
 fn write_config(
     sim: &Simulator,
-    kafka: &Kafka,
+    brokers: &Brokers,
+    topics: &Topics,
     directory: &Path,
     store: Store,
     delivery: Delivery,
@@ -150,7 +206,7 @@ fn write_config(
         request_timeout: Duration::from_secs(10),
         ..PollingConfig::default()
     };
-    let mut config = common::config(sim, kafka, directory, polling);
+    let mut config = common::config_for(sim, &brokers.bootstrap(), topics, directory, polling);
     for tenant in &mut config.tenants {
         tenant.streams = Some(STREAM_KINDS.to_vec());
     }
@@ -161,6 +217,12 @@ fn write_config(
         use_kafka_checkpoints(&mut config, delivery);
         // a killed predecessor never hands over
         config.checkpoint.takeover_wait = Duration::from_secs(1);
+        if let Brokers::Apache(_) = brokers {
+            // the real admin API: the store creates its compacted topic and verifies it
+            config.checkpoint.topic = format!("{}.checkpoints", topics.sign_ins);
+            config.checkpoint.create_topic = true;
+            config.checkpoint.verify_topic = true;
+        }
     }
     // at_least_once commits after every page: a kill repeats at most the page in flight
     config.checkpoint.interval = Duration::ZERO;
@@ -193,10 +255,20 @@ impl Bench {
             .unwrap_or_default()
     }
 
+    /// Kafka's content against the ground truth, as a read_committed consumer sees it.
     fn compare(&self) -> Comparison {
-        compare(
+        self.compare_as("read_committed")
+    }
+
+    fn compare_as(&self, isolation_level: &str) -> Comparison {
+        let records = consume_events_with(
+            &self.brokers.bootstrap(),
+            &self.topics,
+            &[("isolation.level", isolation_level)],
+        );
+        compare_records(
             &self.sim,
-            &self.kafka,
+            &records,
             self.data_from,
             self.data_end,
             self.data_end,
@@ -237,23 +309,30 @@ impl Bench {
     }
 }
 
-/// Records in the event topics (every partition's high watermark).
+/// Records in the event topics (every partition's high watermark), and those of transactions
+/// still open (the high watermark beyond the last stable offset a read_committed reader gets).
 struct Progress {
     consumer: BaseConsumer,
+    committed_reader: BaseConsumer,
     partitions: Vec<(String, i32)>,
 }
 
 impl Progress {
-    fn new(kafka: &Kafka) -> Progress {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &kafka.bootstrap)
-            .create()
-            .expect("consumer");
+    fn new(bootstrap: &str, topics: &Topics) -> Progress {
+        let reader = |isolation_level: &str| -> BaseConsumer {
+            ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("isolation.level", isolation_level)
+                .create()
+                .expect("consumer")
+        };
+        let consumer = reader("read_uncommitted");
+        let committed_reader = reader("read_committed");
         let mut partitions = Vec::new();
         for topic in [
-            &kafka.topics.sign_ins,
-            &kafka.topics.directory_audits,
-            &kafka.topics.provisioning,
+            &topics.sign_ins,
+            &topics.directory_audits,
+            &topics.provisioning,
         ] {
             let metadata = consumer
                 .fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -264,8 +343,25 @@ impl Progress {
         }
         Progress {
             consumer,
+            committed_reader,
             partitions,
         }
+    }
+
+    /// Records written in transactions that are still open.
+    fn in_open_transactions(&self) -> i64 {
+        self.partitions
+            .iter()
+            .map(|(topic, partition)| {
+                let end = |consumer: &BaseConsumer| {
+                    consumer
+                        .fetch_watermarks(topic, *partition, Duration::from_secs(10))
+                        .expect("watermarks")
+                        .1
+                };
+                end(&self.consumer) - end(&self.committed_reader)
+            })
+            .sum()
     }
 
     fn records(&self) -> i64 {
@@ -296,7 +392,13 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitSta
 }
 
 struct Outcome {
+    /// What a read_committed reader sees.
     comparison: Comparison,
+    /// What a read_uncommitted reader sees.
+    uncommitted: Comparison,
+    kills: usize,
+    /// Kills made while records of an open transaction were in the topics.
+    kills_in_open_transactions: usize,
     graph_faults: usize,
     /// Duplicates that appeared in the run after each SIGKILL.
     duplicates_per_kill: Vec<usize>,
@@ -369,11 +471,45 @@ async fn wait_for_records(
     }
 }
 
-/// A SIGTERM in the middle of the first run, then 20 SIGKILLs, each followed by a restart; a last
-/// run to completion, ended by SIGTERM.
-async fn kill_and_restart(store: Store, delivery: Delivery, seed: u64) -> Outcome {
-    let bench = bench(store, delivery, seed).await;
-    let progress = Progress::new(&bench.kafka);
+/// Waits (at most a minute) until records of a transaction still open are in the event topics.
+async fn wait_for_an_open_transaction(
+    bench: &Bench,
+    progress: &Progress,
+    child: &mut Child,
+    run: usize,
+) {
+    let deadline = Instant::now() + MINUTE;
+    while progress.in_open_transactions() == 0 {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!(
+                "run {run} ended by itself ({status}):\n{}",
+                bench.log_of(run)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {run}: no transaction with records was open within a minute:\n{}",
+            bench.log_of(run)
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A SIGTERM in the middle of the first run, then `kills` SIGKILLs, each followed by a restart; a
+/// last run to completion, ended by SIGTERM. Against Apache Kafka in exactly_once mode every other
+/// kill waits until a transaction with records is open, so that aborted records exist and the
+/// read_committed count is a test that can fail.
+async fn kill_and_restart(
+    store: Store,
+    delivery: Delivery,
+    seed: u64,
+    kills: usize,
+    apache: bool,
+) -> Outcome {
+    let bench = bench(store, delivery, seed, apache).await;
+    let kill_in_transactions = apache && delivery == Delivery::ExactlyOnce;
+    let mut kills_in_open_transactions = 0;
+    let progress = Progress::new(&bench.brokers.bootstrap(), &bench.topics);
     let bound_per_kill = match delivery {
         Delivery::AtLeastOnce => bench.pages_in_flight_bound(),
         Delivery::ExactlyOnce => bench.records_in_flight_bound(),
@@ -383,10 +519,10 @@ async fn kill_and_restart(store: Store, delivery: Delivery, seed: u64) -> Outcom
     // records uncommitted, so whatever the next run repeats would be the SIGTERM's doing
     let sigterm_run = 0;
     // duplicates that appeared during each run
-    let mut duplicates_per_run = Vec::with_capacity(KILLS + 2);
+    let mut duplicates_per_run = Vec::with_capacity(kills + 2);
     let mut duplicates_before = 0;
     let mut sigterm_exits = Vec::new();
-    for run in 0..=KILLS {
+    for run in 0..=kills {
         let mut child = bench.start(run);
         if run == sigterm_run {
             // in the middle of the work: what was delivered is committed, the open transaction
@@ -394,7 +530,11 @@ async fn kill_and_restart(store: Store, delivery: Delivery, seed: u64) -> Outcom
             wait_for_records(&bench, &progress, &mut child, run, rng.i64(50..=300)).await;
             sigterm_exits.push(terminate(&bench, &mut child, run));
         } else {
-            if rng.usize(0..5) == 0 {
+            if kill_in_transactions && run % 2 == 1 {
+                wait_for_records(&bench, &progress, &mut child, run, rng.i64(1..=100)).await;
+                wait_for_an_open_transaction(&bench, &progress, &mut child, run).await;
+                kills_in_open_transactions += 1;
+            } else if rng.usize(0..5) == 0 {
                 // during start-up: token, checkpoint load, the lease, the first page
                 tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
             } else {
@@ -409,7 +549,7 @@ async fn kill_and_restart(store: Store, delivery: Delivery, seed: u64) -> Outcom
     }
 
     // the last run delivers the rest, then SIGTERM
-    let last = KILLS + 1;
+    let last = kills + 1;
     let mut child = bench.start(last);
     let deadline = Instant::now() + Duration::from_secs(180);
     while bench.compare().missing > 0 {
@@ -440,7 +580,7 @@ async fn kill_and_restart(store: Store, delivery: Delivery, seed: u64) -> Outcom
         .filter(|(run, _)| *run != sigterm_run + 1)
         .map(|(_, duplicates)| *duplicates)
         .collect::<Vec<_>>();
-    assert_eq!(duplicates_per_kill.len(), KILLS);
+    assert_eq!(duplicates_per_kill.len(), kills);
     if std::env::var_os("ENTRASTREAM_TEST_LOG").is_some() {
         let kept = std::env::temp_dir().join(format!("entrastream-sigkill-{seed}"));
         let _ = std::fs::remove_dir_all(&kept);
@@ -457,8 +597,13 @@ async fn kill_and_restart(store: Store, delivery: Delivery, seed: u64) -> Outcom
         .iter()
         .filter(|request| request.fault.is_some())
         .count();
+    // what a reader that ignores transactions sees: the records of aborted ones too
+    let uncommitted = bench.compare_as("read_uncommitted");
     Outcome {
         comparison,
+        uncommitted,
+        kills: duplicates_per_kill.len(),
+        kills_in_open_transactions,
         graph_faults,
         duplicates_per_kill,
         bound_per_kill,
@@ -477,9 +622,12 @@ fn report(name: &str, outcome: &Outcome) {
                 histogram
             });
     println!(
-        "{name}: {KILLS} SIGKILLs: expected {}, delivered {}, missing {}, duplicates {} \
-         (per kill: max {}, histogram {per_kill:?}; bound per kill {}); after the SIGTERM of the \
-         first run: {} duplicates; exit after SIGTERM: {:?}; graph faults {}",
+        "{name}: {} SIGKILLs ({} with a transaction open): expected {}, delivered {}, missing {}, \
+         duplicates {} (per kill: max {}, histogram {per_kill:?}; bound per kill {}); after the \
+         SIGTERM of the first run: {} duplicates; exit after SIGTERM: {:?}; graph faults {}; \
+         read_uncommitted: delivered {}, duplicates {}",
+        outcome.kills,
+        outcome.kills_in_open_transactions,
         outcome.comparison.expected,
         outcome.comparison.delivered,
         outcome.comparison.missing,
@@ -489,6 +637,8 @@ fn report(name: &str, outcome: &Outcome) {
         outcome.duplicates_after_sigterm,
         outcome.sigterm_exits,
         outcome.graph_faults,
+        outcome.uncommitted.delivered,
+        outcome.uncommitted.duplicates,
     );
 }
 
@@ -518,23 +668,55 @@ fn assert_outcome(outcome: &Outcome, delivery: Delivery) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_20_points_with_the_file_store_loses_nothing() {
-    let outcome = kill_and_restart(Store::File, Delivery::AtLeastOnce, 101).await;
+    let outcome = kill_and_restart(Store::File, Delivery::AtLeastOnce, 101, KILLS, false).await;
     report("at_least_once, file store", &outcome);
     assert_outcome(&outcome, Delivery::AtLeastOnce);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_20_points_with_the_kafka_store_loses_nothing() {
-    let outcome = kill_and_restart(Store::Kafka, Delivery::AtLeastOnce, 202).await;
+    let outcome = kill_and_restart(Store::Kafka, Delivery::AtLeastOnce, 202, KILLS, false).await;
     report("at_least_once, kafka store", &outcome);
     assert_outcome(&outcome, Delivery::AtLeastOnce);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_20_points_in_exactly_once_mode_loses_nothing() {
-    let outcome = kill_and_restart(Store::Kafka, Delivery::ExactlyOnce, 303).await;
+    let outcome = kill_and_restart(Store::Kafka, Delivery::ExactlyOnce, 303, KILLS, false).await;
     // the mock shows the records of transactions a kill left open (their successor's fencing
     // aborts them), so duplicates are measured here, not required to be 0
     report("exactly_once, kafka store", &outcome);
     assert_outcome(&outcome, Delivery::ExactlyOnce);
+}
+
+/// Apache Kafka hides the records of aborted transactions: a read_committed reader sees every
+/// Graph id exactly once after the kills, and the same topics read_uncommitted show the aborted
+/// records (at least one kill hit an open transaction), so the count is one that can fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_exactly_once_mode_on_apache_kafka_delivers_every_id_once_to_read_committed() {
+    let outcome =
+        kill_and_restart(Store::Kafka, Delivery::ExactlyOnce, 404, APACHE_KILLS, true).await;
+    report("exactly_once, kafka store, Apache Kafka", &outcome);
+    assert_outcome(&outcome, Delivery::ExactlyOnce);
+    assert_eq!(
+        outcome.comparison.duplicates, 0,
+        "read_committed sees every id once: {:?}",
+        outcome.comparison.duplicate_times
+    );
+    assert!(outcome.kills_in_open_transactions >= APACHE_KILLS / 2);
+    assert!(
+        outcome.uncommitted.duplicates > 0,
+        "the kills left aborted records, visible to read_uncommitted: {:?}",
+        outcome.uncommitted
+    );
+    assert_eq!(outcome.uncommitted.missing, 0);
+}
+
+/// at_least_once against Apache Kafka: nothing lost, repeats bounded by the page in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_the_kafka_store_on_apache_kafka_loses_nothing() {
+    let outcome =
+        kill_and_restart(Store::Kafka, Delivery::AtLeastOnce, 505, APACHE_KILLS, true).await;
+    report("at_least_once, kafka store, Apache Kafka", &outcome);
+    assert_outcome(&outcome, Delivery::AtLeastOnce);
 }

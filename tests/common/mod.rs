@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use entrastream::stream::StreamKind;
 use entrastream::telemetry::metrics::Metrics;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
@@ -92,7 +95,10 @@ pub fn consume_with(bootstrap: &str, topic: &str, settings: &[(&str, &str)]) -> 
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "entrastream-tests")
         .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        // the end of a partition: read_committed stops at the last stable offset, and a
+        // transaction's commit marker takes the offset just before the high watermark
+        .set("enable.partition.eof", "true");
     for (key, value) in settings {
         client.set(*key, *value);
     }
@@ -133,10 +139,14 @@ pub fn consume_with(bootstrap: &str, topic: &str, settings: &[(&str, &str)]) -> 
             std::time::Instant::now() < deadline,
             "reading {topic} back timed out"
         );
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
+        let message = match consumer.poll(Duration::from_millis(200)) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                remaining.remove(&partition);
+                continue;
+            }
+            Some(message) => message.expect("message"),
         };
-        let message = message.expect("message");
         let mut headers = BTreeMap::new();
         if let Some(message_headers) = message.headers() {
             for header in message_headers.iter() {
