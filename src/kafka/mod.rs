@@ -23,6 +23,9 @@ pub use producer::{
 pub enum KafkaError {
     /// The producer could not be created (bad `kafka.librdkafka` settings, ...).
     Setup(String),
+    /// exactly_once: the brokers refuse to initialise transactions (no transaction coordinator,
+    /// no WRITE on the transactional id).
+    TransactionsRefused(String),
     /// The producer hit an error it cannot recover from; the process must restart from its
     /// checkpoints.
     Fatal(String),
@@ -49,6 +52,9 @@ impl fmt::Display for KafkaError {
                  last committed checkpoints"
             ),
             KafkaError::Rejected(detail) => write!(formatter, "Kafka refused a record: {detail}"),
+            KafkaError::TransactionsRefused(detail) => {
+                write!(formatter, "Kafka refuses transactions: {detail}")
+            }
             KafkaError::DeliveryFailed {
                 failed,
                 first_error,
@@ -95,6 +101,7 @@ impl KafkaError {
             self,
             KafkaError::Fatal(_)
                 | KafkaError::Setup(_)
+                | KafkaError::TransactionsRefused(_)
                 | KafkaError::DeliveryFailed {
                     refusal: Some(_),
                     ..

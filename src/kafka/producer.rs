@@ -191,10 +191,9 @@ impl Publisher {
         self.producer
             .init_transactions(transactions.timeout)
             .map_err(|error| {
-                KafkaError::Setup(format!(
-                    "cannot initialise Kafka transactions for transactional.id {} ({error}); exactly_once \
-                     needs brokers with transactions enabled and, with ACLs, WRITE and DESCRIBE on that \
-                     transactional id",
+                KafkaError::TransactionsRefused(format!(
+                    "cannot initialise them for transactional.id {} ({error}); exactly_once needs brokers \
+                     with transactions enabled and, with ACLs, WRITE and DESCRIBE on that transactional id",
                     transactions.transactional_id
                 ))
             })
