@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod service_process;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
