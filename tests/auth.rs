@@ -517,7 +517,8 @@ async fn a_federated_token_of_another_service_account_is_refused_with_the_fix() 
     let error = tokens.token().await.expect_err("no file").to_string();
     assert!(
         error.starts_with(&format!(
-            "tenant {}: the workload_identity credential cannot be used: cannot read the federated token file {}",
+            "tenant {}: the workload_identity credential cannot be used: \
+             tenants[0].auth.workload_identity.token_file: cannot read the federated token file {}",
             tenant.id,
             token_file.display()
         )) && error.ends_with("is the pod labelled azure.workload.identity/use: \"true\"?"),
@@ -894,7 +895,10 @@ mod tls_ca_file {
         )
         .expect_err("missing");
         assert!(
-            error.starts_with(&format!("tls.ca_file: cannot read {}: ", missing.display())),
+            error.starts_with(&format!(
+                "tls.ca_file: cannot read the CA bundle {}: ",
+                missing.display()
+            )),
             "{error}"
         );
         let empty = directory.path().join("empty.pem");

@@ -191,14 +191,25 @@ impl TokenProvider {
                     .map_err(|detail| self.local_failure(detail))?;
                 self.assertion_request(&token_url, &scope, &assertion)
             }
-            Credential::WorkloadIdentity { token_file } => {
+            Credential::WorkloadIdentity {
+                token_file,
+                token_file_key,
+            } => {
                 // the kubelet rotates the file: read it for every request
-                let assertion = std::fs::read_to_string(token_file).map_err(|error| {
-                    self.local_failure(format!(
-                        "cannot read the federated token file {}: {error}; is the pod labelled \
-                         azure.workload.identity/use: \"true\"?",
-                        token_file.display()
-                    ))
+                let assertion = crate::files::read_text_limited(
+                    token_file_key,
+                    "the federated token file",
+                    token_file,
+                    crate::files::CREDENTIAL_FILE_LIMIT,
+                )
+                .map_err(|error| {
+                    let hint = match error.problem {
+                        crate::files::FileProblem::Unreadable(_) => {
+                            "; is the pod labelled azure.workload.identity/use: \"true\"?"
+                        }
+                        crate::files::FileProblem::TooLarge { .. } => "",
+                    };
+                    self.local_failure(format!("{error}{hint}"))
                 })?;
                 self.assertion_request(&token_url, &scope, assertion.trim())
             }

@@ -742,9 +742,23 @@ const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+        let text = crate::files::read_text_limited(
+            "--config",
+            "the configuration",
+            path,
+            crate::files::CONFIG_FILE_LIMIT,
+        )
+        .map_err(|error| ConfigError {
             source_name: path.display().to_string(),
-            problems: vec![format!("cannot read the file: {error}")],
+            problems: vec![match error.problem {
+                crate::files::FileProblem::Unreadable(source) => {
+                    format!("cannot read the file: {source}")
+                }
+                crate::files::FileProblem::TooLarge { limit } => format!(
+                    "the file is larger than {}, the most a configuration may hold",
+                    crate::files::size_text(limit)
+                ),
+            }],
         })?;
         Config::from_yaml(&text, &path.display().to_string())
     }

@@ -35,8 +35,13 @@ pub fn http_client(
         .connect_timeout(Duration::from_secs(10).min(request_timeout))
         .pool_idle_timeout(Duration::from_secs(90));
     if let Some(path) = &tls.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|error| format!("tls.ca_file: cannot read {}: {error}", path.display()))?;
+        let pem = crate::files::read_limited(
+            "tls.ca_file",
+            "the CA bundle",
+            path,
+            crate::files::CREDENTIAL_FILE_LIMIT,
+        )
+        .map_err(|error| error.to_string())?;
         let authorities = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
             format!(
                 "tls.ca_file: {} is not a PEM bundle: {}",
