@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::auth::{Credential, TokenProvider};
 use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, TakeOver};
 use crate::clock::Clock;
-use crate::config::{CheckpointStoreKind, Config};
+use crate::config::{CheckpointStoreKind, Config, ConfigError};
 use crate::graph::budget::RequestBudget;
 use crate::graph::client::http_client;
 use crate::kafka::{KafkaError, Publisher};
@@ -113,6 +113,18 @@ pub async fn run(
 ) -> Result<(), AppError> {
     // a SIGTERM during start-up (a long checkpoint load, a lease handover) ends the start cleanly
     let mut shutdown = std::pin::pin!(shutdown);
+    // a configuration built in code (tests, the demo) is held to the file's rules too: no value
+    // out of range reaches the arithmetic below
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(AppError::Setup(
+            ConfigError {
+                source_name: "given to the service".to_owned(),
+                problems,
+            }
+            .to_string(),
+        ));
+    }
     let clock = options.clock.clone();
     let credentials = resolve_credentials(&config)?;
     let metrics = options
