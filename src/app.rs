@@ -225,9 +225,17 @@ pub async fn run(
     let mut stream_count = 0;
     let mut spawned: BTreeSet<(String, crate::stream::StreamKind)> = BTreeSet::new();
     for (tenant, credential) in config.tenants.iter().zip(credentials) {
-        let tokens = TokenProvider::for_tenant(tenant, credential, http.clone(), clock.clone());
+        // validated above; parsed again to hold the type paths and URLs are built from
+        let tenant_id = tenant.tenant_id().map_err(AppError::Setup)?;
+        let tokens = TokenProvider::for_tenant(
+            tenant_id.clone(),
+            tenant,
+            credential,
+            http.clone(),
+            clock.clone(),
+        );
         let runtime = Arc::new(TenantRuntime {
-            tenant_id: tenant.id.clone(),
+            tenant_id,
             api_version: tenant.api_version,
             endpoints: tokens.endpoints().clone(),
             tokens,

@@ -95,7 +95,7 @@ fn problem(yaml: &str) -> String {
         .to_string()
 }
 
-const TENANT: &str = "tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]\n";
+const TENANT: &str = "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: S}}]\n";
 
 #[test]
 fn bad_configs_name_the_key_and_the_fix() {
@@ -114,7 +114,7 @@ fn bad_configs_name_the_key_and_the_fix() {
     );
 
     let nested = problem(
-        "tenants: [{id: t1, client_id: c1, client_secret: {env: S}, clouds: global}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: S}, clouds: global}]\nkafka: {bootstrap_servers: k:9092}\n",
     );
     assert!(
         nested.contains("tenants[0].clouds: unknown field `clouds`"),
@@ -147,7 +147,7 @@ fn bad_configs_name_the_key_and_the_fix() {
     );
 
     let inline_secret = problem(
-        "tenants: [{id: t1, client_id: c1, client_secret: hunter2}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: hunter2}]\nkafka: {bootstrap_servers: k:9092}\n",
     );
     assert!(
         inline_secret.contains("tenants[0].client_secret: inline secrets are not accepted"),
@@ -174,7 +174,7 @@ fn bad_configs_name_the_key_and_the_fix() {
 #[test]
 fn a_missing_secret_variable_is_named_at_start() {
     let config = Config::from_yaml(
-        "tenants: [{id: t1, client_id: c1, client_secret: {env: ENTRASTREAM_TEST_NOT_SET_ANYWHERE}}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: ENTRASTREAM_TEST_NOT_SET_ANYWHERE}}]\nkafka: {bootstrap_servers: k:9092}\n",
         "config.yaml",
     )
     .expect("valid without I/O");
@@ -563,4 +563,143 @@ fn run_validate_only_refuses_extreme_numbers_with_exit_code_1_and_no_panic() {
         );
         assert!(output.stdout.is_empty());
     }
+}
+
+const TENANT_RULE: &str = "write the directory (tenant) id, a GUID such as \
+     72f988bf-86f1-41af-91ab-2d7cd011db47, or a verified domain such as contoso.onmicrosoft.com \
+     (ASCII letters, digits, '-' and '.', at least one dot, no empty label, no label starting or \
+     ending with '-')";
+
+fn tenants_yaml(tenants: &[(&str, &str)]) -> String {
+    let mut yaml = "tenants:\n".to_owned();
+    for (id, client_id) in tenants {
+        yaml.push_str(&format!(
+            "  - {{id: '{id}', client_id: '{client_id}', client_secret: {{env: S}}}}\n"
+        ));
+    }
+    yaml.push_str("kafka: {bootstrap_servers: k:9092}\n");
+    yaml
+}
+
+const CLIENT: &str = "00000000-0000-0000-0000-0000000000c1";
+
+#[test]
+fn tenant_ids_that_would_leave_the_checkpoint_directory_or_rewrite_the_token_url_are_refused() {
+    // `..` wrote checkpoints beside checkpoint.path, `.` into it, this one rewrote the token URL
+    for hostile in [
+        "..",
+        ".",
+        "x/../../evil?#@",
+        "t1",
+        "contoso.com/..",
+        ".contoso.com",
+    ] {
+        let problems = Config::from_yaml(&tenants_yaml(&[(hostile, CLIENT)]), "bad.yaml")
+            .expect_err(hostile)
+            .problems;
+        assert_eq!(
+            problems,
+            vec![format!(
+                "tenants[0].id: {hostile:?} is not a tenant id; {TENANT_RULE}"
+            )]
+        );
+    }
+    // two non-ASCII ids shared one directory (each character outside ASCII became `_`)
+    let problems = Config::from_yaml(
+        &tenants_yaml(&[("müller.de", CLIENT), ("möller.de", CLIENT)]),
+        "bad.yaml",
+    )
+    .expect_err("non-ASCII")
+    .problems;
+    assert_eq!(
+        problems,
+        vec![
+            format!("tenants[0].id: \"müller.de\" is not a tenant id; {TENANT_RULE}"),
+            format!("tenants[1].id: \"möller.de\" is not a tenant id; {TENANT_RULE}"),
+        ]
+    );
+}
+
+#[test]
+fn client_ids_are_guids_and_a_tenant_listed_twice_in_another_case_is_refused() {
+    let guid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let problems = Config::from_yaml(
+        &tenants_yaml(&[
+            (guid, "c1"),
+            (&guid.to_uppercase(), CLIENT),
+            (
+                "contoso.onmicrosoft.com",
+                "{00000000-0000-0000-0000-0000000000c1}",
+            ),
+        ]),
+        "bad.yaml",
+    )
+    .expect_err("refused")
+    .problems;
+    let client_rule = "is not an application (client) id; write the GUID the app registration's \
+                       overview page shows as Application (client) ID";
+    assert_eq!(
+        problems,
+        vec![
+            format!("tenants[0].client_id: \"c1\" {client_rule}"),
+            format!(
+                "tenants[1].id: tenant {} is listed twice; each tenant appears once",
+                guid.to_uppercase()
+            ),
+            format!(
+                "tenants[2].client_id: \"{{00000000-0000-0000-0000-0000000000c1}}\" {client_rule}"
+            ),
+        ]
+    );
+    let managed = Config::from_yaml(
+        &format!(
+            "tenants: [{{id: {guid}, client_id: {CLIENT}, auth: {{managed_identity: {{client_id: m3}}}}}}]\n\
+             kafka: {{bootstrap_servers: k:9092}}\n"
+        ),
+        "bad.yaml",
+    )
+    .expect_err("refused")
+    .problems;
+    assert_eq!(
+        managed,
+        vec![
+            "tenants[0].auth.managed_identity.client_id: \"m3\" is not a client id; write the GUID of \
+             the user-assigned identity (its Client ID), or leave the key out for the system-assigned \
+             identity"
+        ]
+    );
+}
+
+/// A configuration built in code goes through the same rules: `app::run` refuses `..` before it
+/// builds any path from it.
+#[tokio::test]
+async fn the_service_refuses_an_unvalidated_tenant_id_before_building_a_path() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let state = directory.path().join("state");
+    let mut config = Config::from_yaml(
+        &tenants_yaml(&[("contoso.onmicrosoft.com", CLIENT)]),
+        "ok.yaml",
+    )
+    .expect("valid");
+    config.tenants[0].id = "..".to_owned();
+    config.checkpoint.path = Some(state.clone());
+    let error = entrastream::app::run(
+        config,
+        entrastream::app::RunOptions::new(entrastream::clock::Clock::system()),
+        std::future::pending(),
+    )
+    .await
+    .expect_err("refused")
+    .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "invalid configuration given to the service: tenants[0].id: \"..\" is not a tenant id; \
+             {TENANT_RULE}"
+        )
+    );
+    let written: Vec<_> = std::fs::read_dir(directory.path())
+        .expect("readable")
+        .collect();
+    assert!(written.is_empty(), "nothing written: {written:?}");
 }

@@ -71,7 +71,7 @@ async fn token_file_error(path: &Path) -> String {
     }));
     let credential = Credential::resolve(&tenant, "tenants[0]").expect("resolved at start-up");
     let provider = TokenProvider::new(
-        TENANT_ID.to_owned(),
+        tenant.tenant_id().expect("a GUID"),
         CLIENT_ID.to_owned(),
         credential,
         CloudEndpoints::resolve(Cloud::Global, None),

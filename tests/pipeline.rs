@@ -16,7 +16,7 @@ use entrastream::app::AppError;
 use entrastream::checkpoint::{
     CheckpointError, CheckpointStore, CommitFuture, CursorCommit, FileStore, MemoryStore,
 };
-use entrastream::config::PollingConfig;
+use entrastream::config::{PollingConfig, TenantId};
 use entrastream::graph::cursor::Cursor;
 use entrastream::pipeline::PipelineError;
 use entrastream::sim::config::{
@@ -281,12 +281,16 @@ struct CrashingStore {
 }
 
 impl CheckpointStore for CrashingStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         self.inner.load(tenant, stream)
     }
 
     // not incremental: every commit is a whole cursor, whose new records are counted
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         let CursorCommit::Full(cursor) = commit else {
             return Box::pin(std::future::ready(Err(CheckpointError::Unusable(
                 "a delta offered to a store that is not incremental".to_owned(),
@@ -548,7 +552,7 @@ async fn a_new_stream_commits_its_origin_before_its_first_window() {
     let directory = tempfile::tempdir().expect("tempdir");
     let config = common::config(&sim, &kafka, directory.path(), polling());
     std::fs::write(directory.path().join("secret-0"), "revoked\n").expect("secret file");
-    let tenant_id = sim.tenants()[0].tenant_id.clone();
+    let tenant_id = TenantId::parse(&sim.tenants()[0].tenant_id).expect("a GUID");
     let store = Arc::new(MemoryStore::new());
     let running = start(config, &clock, Some(store.clone())).await;
     common::wait_for(Duration::from_secs(30), || {
@@ -597,7 +601,11 @@ impl JournalingStore {
 }
 
 impl CheckpointStore for JournalingStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         let cursor = self.inner.load(tenant, stream)?;
         if let Some(cursor) = &cursor {
             self.loaded
@@ -612,7 +620,7 @@ impl CheckpointStore for JournalingStore {
         Ok(cursor)
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         match &commit {
             CursorCommit::Full(_) => self.whole.fetch_add(1, Ordering::SeqCst),
             CursorCommit::Delta(delta) => {
@@ -649,7 +657,7 @@ async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
     config.checkpoint.interval = Duration::ZERO;
     config.polling.page_size = 50;
     let state = directory.path().join("state");
-    let tenant_id = sim.tenants()[0].tenant_id.clone();
+    let tenant_id = TenantId::parse(&sim.tenants()[0].tenant_id).expect("a GUID");
     let manual = clock.as_manual().expect("manual").clone();
 
     let first_store = Arc::new(JournalingStore::new(&state));

@@ -5,6 +5,7 @@
 //! are `{env: NAME}` or `{file: PATH}`. Every key is documented here and in `config/`.
 
 pub mod duration;
+pub mod ids;
 pub mod ranges;
 pub mod secret;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use ids::TenantId;
 pub use secret::{Secret, SecretSource};
 
 use crate::stream::StreamKind;
@@ -65,9 +67,10 @@ pub struct TlsConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
-    /// The tenant (directory) id, a GUID, or its `*.onmicrosoft.com` domain.
+    /// The tenant (directory) id, a GUID, or one of its verified domains
+    /// (`contoso.onmicrosoft.com`; ASCII letters, digits, '-' and '.', at least one dot).
     pub id: String,
-    /// The application (client) id of the app registration.
+    /// The application (client) id of the app registration, a GUID.
     pub client_id: String,
     /// The client secret, as `{env: NAME}` or `{file: PATH}` (the same as
     /// `auth: {client_secret: ...}`).
@@ -278,7 +281,8 @@ pub struct WorkloadIdentityConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManagedIdentityConfig {
-    /// The client id of a user-assigned identity; the system-assigned identity when absent.
+    /// The client id (a GUID) of a user-assigned identity; the system-assigned identity when
+    /// absent.
     #[serde(default)]
     pub client_id: Option<String>,
     /// The token endpoint of the instance metadata service (tests, proxies).
@@ -351,6 +355,12 @@ impl ApiVersion {
 }
 
 impl TenantConfig {
+    /// The tenant's id as the type paths, URLs and keys are built from; an error (also one of
+    /// [`Config::problems`]) when it is neither a GUID nor a domain name.
+    pub fn tenant_id(&self) -> Result<TenantId, String> {
+        TenantId::parse(&self.id)
+    }
+
     /// The streams to run, defaults applied.
     pub fn streams(&self) -> Vec<StreamKind> {
         match &self.streams {
@@ -812,6 +822,8 @@ impl Config {
             let key = format!("tenants[{index}]");
             if tenant.id.trim().is_empty() {
                 problems.push(format!("{key}.id: the tenant id is empty"));
+            } else if let Err(problem) = TenantId::parse(&tenant.id) {
+                problems.push(format!("{key}.id: {problem}"));
             } else if !seen_tenants.insert(tenant.id.to_lowercase()) {
                 problems.push(format!(
                     "{key}.id: tenant {} is listed twice; each tenant appears once",
@@ -821,6 +833,22 @@ impl Config {
             if tenant.client_id.trim().is_empty() {
                 problems.push(format!(
                     "{key}.client_id: the application (client) id is empty"
+                ));
+            } else if !ids::is_guid(&tenant.client_id) {
+                problems.push(format!(
+                    "{key}.client_id: {:?} is not an application (client) id; write the GUID the app \
+                     registration's overview page shows as Application (client) ID",
+                    tenant.client_id
+                ));
+            }
+            if let Some(AuthConfig::ManagedIdentity(identity)) = &tenant.auth
+                && let Some(client_id) = &identity.client_id
+                && !ids::is_guid(client_id)
+            {
+                problems.push(format!(
+                    "{key}.auth.managed_identity.client_id: {client_id:?} is not a client id; write \
+                     the GUID of the user-assigned identity (its Client ID), or leave the key out \
+                     for the system-assigned identity"
                 ));
             }
             match (&tenant.client_secret, &tenant.auth) {
@@ -1058,8 +1086,8 @@ kafka:
     fn semantic_problems_are_all_reported_with_their_key() {
         let yaml = "
 tenants:
-  - id: t1
-    client_id: c1
+  - id: contoso.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-0000000000c1
     api_version: v1.0
     streams: [sign_ins_non_interactive, directory_audits, directory_audits]
 polling:
@@ -1090,7 +1118,7 @@ kafka:
     #[test]
     fn delivery_and_checkpoint_problems_name_the_key_and_the_fix() {
         let base = "
-tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]
+tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: S}}]
 ";
         let exactly_once_on_files = format!(
             "{base}kafka: {{bootstrap_servers: 'k:9092', delivery: exactly_once, instance_id: 'blue green', \

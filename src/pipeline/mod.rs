@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use crate::auth::TokenProvider;
 use crate::checkpoint::{CheckpointError, CheckpointStore, CursorCommit};
 use crate::clock::{Clock, Participant, Timestamp};
-use crate::config::{ApiVersion, PollingConfig, SchemaKind, Topics};
+use crate::config::{ApiVersion, PollingConfig, SchemaKind, TenantId, Topics};
 use crate::graph::budget::RequestBudget;
 use crate::graph::cloud::CloudEndpoints;
 use crate::graph::cursor::{Cursor, CursorSettings, SeenIds, Window};
@@ -49,7 +49,7 @@ const JOURNAL_MAX_ENTRIES: u64 = 4_096;
 
 /// What a stream needs of its tenant; shared by the tenant's streams.
 pub struct TenantRuntime {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub api_version: ApiVersion,
     pub endpoints: CloudEndpoints,
     pub tokens: TokenProvider,
@@ -634,7 +634,9 @@ impl StreamTask {
                     if matches!(self.state, StreamState::Blocked(_) | StreamState::Retrying) {
                         self.transition(StreamState::CatchingUp, None);
                     }
-                    self.shared.health.tenant_auth(&self.tenant.tenant_id, None);
+                    self.shared
+                        .health
+                        .tenant_auth(self.tenant.tenant_id.as_str(), None);
                     return Ok(WindowEnd::Committed);
                 }
                 (Ok(window::ReadEnd::Stopped), Ok(())) => {
@@ -676,9 +678,10 @@ impl StreamTask {
                                 None => error.to_string(),
                             };
                             if reason == BlockReason::Credentials {
-                                self.shared
-                                    .health
-                                    .tenant_auth(&self.tenant.tenant_id, Some(detail.clone()));
+                                self.shared.health.tenant_auth(
+                                    self.tenant.tenant_id.as_str(),
+                                    Some(detail.clone()),
+                                );
                             }
                             self.transition(StreamState::Blocked(reason), Some(&detail));
                             self.shared.polling.blocked_retry

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use super::StreamTask;
 use crate::checkpoint::CheckpointError;
 use crate::clock::Timestamp;
+use crate::config::TenantId;
 use crate::graph::client::FetchContext;
 use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind};
 use crate::graph::endpoint;
@@ -404,7 +405,7 @@ impl PageJob<'_> {
         let stream = task.stream;
         let time_field = endpoint::time_field(stream);
         let context = MapContext {
-            tenant_id: &task.tenant.tenant_id,
+            tenant_id: task.tenant.tenant_id.as_str(),
             stream,
             api_version: task.tenant.api_version,
             received_at: task.shared.clock.now(),
@@ -447,14 +448,14 @@ impl PageJob<'_> {
             match schema::map_record(task.shared.schema, &record, &context, &mut scratch.payload) {
                 Ok(()) => {
                     scratch.key.clear();
-                    scratch.key.push_str(&task.tenant.tenant_id);
+                    scratch.key.push_str(task.tenant.tenant_id.as_str());
                     scratch.key.push(':');
                     scratch.key.push_str(&id);
                     let event_time_text = event_time.to_rfc3339_millis();
                     let record_headers = headers(&[
                         ("schema", schema_name),
                         ("schema_version", schema_version),
-                        ("tenant_id", &task.tenant.tenant_id),
+                        ("tenant_id", task.tenant.tenant_id.as_str()),
                         ("stream", stream.as_str()),
                         ("event_time", &event_time_text),
                         ("connector_version", env!("CARGO_PKG_VERSION")),
@@ -536,7 +537,7 @@ impl PageJob<'_> {
         );
         let record_headers = headers(&[
             ("dead_letter_reason", reason),
-            ("tenant_id", &task.tenant.tenant_id),
+            ("tenant_id", task.tenant.tenant_id.as_str()),
             ("stream", task.stream.as_str()),
             ("source_topic", topic_of(task, task.stream)),
             ("connector_version", env!("CARGO_PKG_VERSION")),
@@ -569,7 +570,7 @@ fn topic_of(task: &StreamTask, stream: StreamKind) -> &str {
 }
 
 /// `<tenant>:<id>`, or `<tenant>:hash:<128 bits of SHA-256 of the record>` without an id.
-fn dead_letter_key(tenant: &str, id: Option<&str>, text: &str) -> String {
+fn dead_letter_key(tenant: &TenantId, id: Option<&str>, text: &str) -> String {
     match id {
         Some(id) => format!("{tenant}:{id}"),
         None => format!("{tenant}:hash:{:032x}", IdHash::of(text).0),
