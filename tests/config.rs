@@ -293,6 +293,7 @@ const NUMERIC_KEYS: &[NumericKey] = &[
     key("polling.throttle.per", "duration", "1s", "1h", ""),
     key("polling.request_timeout", "duration", "1s", "1h", ""),
     key("polling.blocked_retry", "duration", "1s", "1d", ""),
+    key("polling.max_retry_after", "duration", "1s", "1d", ""),
     key(
         "kafka.transaction_timeout",
         "duration",
@@ -465,10 +466,10 @@ fn every_number_is_range_checked_with_its_key_and_range_and_nothing_panics() {
         }
     }
     // durations: four extremes always out (u64::MAX s, beyond u64, negative, 5000000d), 0s for
-    // the eight with a minimum above zero, 1s for max_window, 30d for lateness and
+    // the nine with a minimum above zero, 1s for max_window, 30d for lateness and
     // reconcile_every (their sum); counts: all but 1, min and max for each, and 1 for
     // max_record_bytes
-    assert_eq!(refused, 14 * 4 + 8 + 1 + 2 + 5 * 9 + 1, "values refused");
+    assert_eq!(refused, 15 * 4 + 9 + 1 + 2 + 5 * 9 + 1, "values refused");
 }
 
 /// A YAML error without the ` at line L column C` the parser adds (the line of a generated file).

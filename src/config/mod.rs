@@ -411,6 +411,10 @@ pub struct PollingConfig {
     /// credentials tries again; 1s to 1d.
     #[serde(with = "duration")]
     pub blocked_retry: Duration,
+    /// The longest wait a `Retry-After` from Graph (seconds or an HTTP date) is obeyed for; a
+    /// longer one is logged and waited for only this long; 1s to 1d.
+    #[serde(with = "duration")]
+    pub max_retry_after: Duration,
 }
 
 impl Default for PollingConfig {
@@ -427,6 +431,7 @@ impl Default for PollingConfig {
             throttle: ThrottleConfig::default(),
             request_timeout: Duration::from_secs(60),
             blocked_retry: Duration::from_secs(600),
+            max_retry_after: Duration::from_secs(300),
         }
     }
 }

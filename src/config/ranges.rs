@@ -26,6 +26,7 @@ pub const THROTTLE_REQUESTS: RangeInclusive<u32> = 1..=1000;
 pub const THROTTLE_PER: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const REQUEST_TIMEOUT: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const BLOCKED_RETRY: RangeInclusive<Duration> = SECOND..=DAY;
+pub const MAX_RETRY_AFTER: RangeInclusive<Duration> = SECOND..=DAY;
 pub const TRANSACTION_TIMEOUT: RangeInclusive<Duration> = SECOND..=Duration::from_secs(900);
 pub const TOPIC_PARTITIONS: RangeInclusive<i32> = 1..=1000;
 pub const REPLICATION_FACTOR: RangeInclusive<i16> = 1..=16;
@@ -169,6 +170,13 @@ pub(super) fn polling(polling: &PollingConfig, problems: &mut Vec<String>) {
         "polling.blocked_retry",
         polling.blocked_retry,
         &BLOCKED_RETRY,
+        "",
+    );
+    duration_in(
+        problems,
+        "polling.max_retry_after",
+        polling.max_retry_after,
+        &MAX_RETRY_AFTER,
         "",
     );
 }

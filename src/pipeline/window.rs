@@ -154,6 +154,7 @@ impl StreamTask {
             window.to,
             self.shared.polling.page_size,
         );
+        let throttling = |event| self.state.throttling(event);
         let context = FetchContext {
             stream: self.stream,
             http: &self.shared.http,
@@ -161,6 +162,8 @@ impl StreamTask {
             budget: &self.tenant.budget,
             metrics: &self.metrics,
             clock: &self.shared.clock,
+            max_retry_after: self.shared.polling.max_retry_after,
+            throttling: &throttling,
         };
         let job = PageJob {
             task: self,
