@@ -94,6 +94,7 @@ CONFIG = obj(
                 "throttle": obj({"requests": INT, "per": DURATION}),
                 "request_timeout": DURATION,
                 "blocked_retry": DURATION,
+                "max_retry_after": DURATION,
             }
         ),
         "schema": {"enum": ["ocsf", "ecs", "raw"]},

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::CheckpointError;
+use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
 
@@ -96,7 +97,7 @@ struct StoredDeltaEntry<'a> {
 /// The document of `cursor` (`pretty` for files people may read) and its `sha256`, which journal
 /// entries name as their base.
 pub fn encode_with_digest(
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     cursor: &Cursor,
     pretty: bool,
@@ -112,7 +113,7 @@ pub fn encode_with_digest(
     let sha256 = sha256_hex(cursor_raw.get().as_bytes());
     let document = Document {
         format: FORMAT,
-        tenant,
+        tenant: tenant.as_str(),
         stream: stream.as_str(),
         sha256: sha256.clone(),
         cursor: &cursor_raw,
@@ -130,7 +131,7 @@ pub fn encode_with_digest(
 /// A journal entry: `delta` after the document whose `sha256` is `base`, as one line of JSON
 /// ending in a newline.
 pub fn encode_delta(
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     base: &str,
     delta: &CursorDelta,
@@ -144,7 +145,7 @@ pub fn encode_delta(
         .map_err(|error| corrupt(format!("cannot serialise the cursor's change: {error}")))?;
     let entry = DeltaEntry {
         format: DELTA_FORMAT,
-        tenant,
+        tenant: tenant.as_str(),
         stream: stream.as_str(),
         base,
         sha256: delta_digest(base, delta_raw.get()),
@@ -160,7 +161,7 @@ pub fn encode_delta(
 /// the tenant and stream it is expected to belong to.
 pub fn decode_delta(
     line: &[u8],
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     location: &str,
 ) -> Result<(String, CursorDelta), CheckpointError> {
@@ -174,7 +175,7 @@ pub fn decode_delta(
         location,
         (&entry.format, DELTA_FORMAT),
         (&entry.tenant, &entry.stream),
-        tenant,
+        tenant.as_str(),
         stream,
     )?;
     if delta_digest(&entry.base, entry.delta.get()) != entry.sha256 {
@@ -199,7 +200,7 @@ fn delta_digest(base: &str, delta_json: &str) -> String {
 /// expected to belong to, and the document's `sha256`.
 pub fn decode_with_digest(
     bytes: &[u8],
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     location: &str,
 ) -> Result<(Cursor, String), CheckpointError> {
@@ -213,7 +214,7 @@ pub fn decode_with_digest(
         location,
         (&document.format, FORMAT),
         (&document.tenant, &document.stream),
-        tenant,
+        tenant.as_str(),
         stream,
     )?;
     if sha256_hex(document.cursor.get().as_bytes()) != document.sha256 {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{CheckpointError, CheckpointStore, CommitFuture, CursorCommit, document};
+use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
 
@@ -41,20 +42,6 @@ struct Base {
     journal: bool,
 }
 
-/// A tenant id as a directory name: GUIDs and domains stay as they are.
-fn safe_name(tenant: &str) -> String {
-    tenant
-        .chars()
-        .map(|character| {
-            if character.is_ascii_alphanumeric() || matches!(character, '.' | '-' | '_') {
-                character
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// The journal beside a document.
 pub fn journal_of(path: &Path) -> PathBuf {
     path.with_extension("journal")
@@ -68,9 +55,10 @@ impl FileStore {
         }
     }
 
-    pub fn path_of(&self, tenant: &str, stream: StreamKind) -> PathBuf {
+    /// A validated id is a GUID or a domain name: a directory name of its own, inside the store's.
+    pub fn path_of(&self, tenant: &TenantId, stream: StreamKind) -> PathBuf {
         self.directory
-            .join(safe_name(tenant))
+            .join(tenant.as_str())
             .join(format!("{}.json", stream.as_str()))
     }
 
@@ -78,7 +66,7 @@ impl FileStore {
     /// removes the journal the new document makes obsolete.
     pub fn commit_now(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         cursor: &Cursor,
     ) -> Result<(), CheckpointError> {
@@ -127,7 +115,7 @@ impl FileStore {
     /// line before a whole one.
     pub fn append_now(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         delta: &CursorDelta,
     ) -> Result<(), CheckpointError> {
@@ -178,7 +166,7 @@ impl FileStore {
         &self,
         journal: &Path,
         sha256: &str,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         cursor: &mut Cursor,
     ) -> Result<bool, CheckpointError> {
@@ -249,7 +237,11 @@ fn io_error<'p>(
 }
 
 impl CheckpointStore for FileStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         let path = self.path_of(tenant, stream);
         let journal = journal_of(&path);
         let bytes = match fs::read(&path) {
@@ -285,7 +277,7 @@ impl CheckpointStore for FileStore {
         Ok(Some(cursor))
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         let store = self.clone();
         let tenant = tenant.to_owned();
         Box::pin(async move {
@@ -318,6 +310,13 @@ mod tests {
     use crate::clock::Timestamp;
     use crate::graph::cursor::IdHash;
 
+    const T1: &str = "contoso.onmicrosoft.com";
+    const T2: &str = "fabrikam.onmicrosoft.com";
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).expect("a domain name")
+    }
+
     fn cursor() -> Cursor {
         let mut cursor = Cursor::start(
             Timestamp::from_secs(1_800_000_000),
@@ -335,20 +334,22 @@ mod tests {
         let store = FileStore::new(directory.path());
         assert!(
             store
-                .load("t1", StreamKind::Provisioning)
+                .load(&tenant(T1), StreamKind::Provisioning)
                 .expect("loads")
                 .is_none()
         );
         store
-            .commit_now("t1", StreamKind::Provisioning, &cursor())
+            .commit_now(&tenant(T1), StreamKind::Provisioning, &cursor())
             .expect("commits");
         assert_eq!(
-            store.load("t1", StreamKind::Provisioning).expect("loads"),
+            store
+                .load(&tenant(T1), StreamKind::Provisioning)
+                .expect("loads"),
             Some(cursor())
         );
         assert!(
             !store
-                .path_of("t1", StreamKind::Provisioning)
+                .path_of(&tenant(T1), StreamKind::Provisioning)
                 .with_extension("json.tmp")
                 .exists()
         );
@@ -359,9 +360,9 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         store
-            .commit_now("t1", StreamKind::Provisioning, &cursor())
+            .commit_now(&tenant(T1), StreamKind::Provisioning, &cursor())
             .expect("commits");
-        let path = store.path_of("t1", StreamKind::Provisioning);
+        let path = store.path_of(&tenant(T1), StreamKind::Provisioning);
         let original = fs::read_to_string(&path).expect("reads");
 
         fs::write(
@@ -370,7 +371,7 @@ mod tests {
         )
         .expect("writes");
         let tampered = store
-            .load("t1", StreamKind::Provisioning)
+            .load(&tenant(T1), StreamKind::Provisioning)
             .unwrap_err()
             .to_string();
         assert!(
@@ -381,7 +382,7 @@ mod tests {
 
         fs::write(&path, &original[..original.len() / 2]).expect("writes");
         let truncated = store
-            .load("t1", StreamKind::Provisioning)
+            .load(&tenant(T1), StreamKind::Provisioning)
             .unwrap_err()
             .to_string();
         assert!(
@@ -389,16 +390,16 @@ mod tests {
             "{truncated}"
         );
 
-        let other = store.path_of("t2", StreamKind::Provisioning);
+        let other = store.path_of(&tenant(T2), StreamKind::Provisioning);
         fs::create_dir_all(other.parent().expect("parent")).expect("mkdir");
         fs::write(&other, &original).expect("writes");
         let foreign = store
-            .load("t2", StreamKind::Provisioning)
+            .load(&tenant(T2), StreamKind::Provisioning)
             .unwrap_err()
             .to_string();
         assert!(
             foreign.contains(
-                "belongs to tenant t1 stream provisioning, not to tenant t2 stream provisioning"
+                "belongs to tenant contoso.onmicrosoft.com stream provisioning, not to tenant fabrikam.onmicrosoft.com stream provisioning"
             ),
             "{foreign}"
         );
@@ -429,12 +430,12 @@ mod tests {
     fn journal_of_three(store: &FileStore) -> Cursor {
         let mut live = cursor();
         store
-            .commit_now("t1", StreamKind::DirectoryAudits, &live)
+            .commit_now(&tenant(T1), StreamKind::DirectoryAudits, &live)
             .expect("commits");
         for (step, prefix) in [(60, "b"), (120, "c"), (180, "d")] {
             let delta = delta_after(&live, step, prefix, 5);
             store
-                .append_now("t1", StreamKind::DirectoryAudits, &delta)
+                .append_now(&tenant(T1), StreamKind::DirectoryAudits, &delta)
                 .expect("appends");
             live.apply(&delta);
         }
@@ -442,7 +443,7 @@ mod tests {
     }
 
     fn journal_lines(store: &FileStore) -> Vec<String> {
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         fs::read_to_string(journal)
             .expect("journal")
             .lines()
@@ -459,32 +460,32 @@ mod tests {
         let lines = journal_lines(&store);
         assert_eq!(lines.len(), 3, "one line per delta");
         assert!(
-            lines[0].starts_with("{\"format\":\"entrastream-checkpoint-delta/1\",\"tenant\":\"t1\",\"stream\":\"directory_audits\",\"base\":"),
+            lines[0].starts_with("{\"format\":\"entrastream-checkpoint-delta/1\",\"tenant\":\"contoso.onmicrosoft.com\",\"stream\":\"directory_audits\",\"base\":"),
             "{}",
             lines[0]
         );
         let document_before =
-            fs::read(store.path_of("t1", StreamKind::DirectoryAudits)).expect("document");
+            fs::read(store.path_of(&tenant(T1), StreamKind::DirectoryAudits)).expect("document");
 
         // a new process: the journal replayed, then folded into a new document
         let restarted = FileStore::new(directory.path());
         let loaded = restarted
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .expect("loads")
             .expect("a cursor");
         assert_eq!(loaded, live);
-        let path = restarted.path_of("t1", StreamKind::DirectoryAudits);
+        let path = restarted.path_of(&tenant(T1), StreamKind::DirectoryAudits);
         assert!(!journal_of(&path).exists(), "folded into the document");
         assert_ne!(fs::read(&path).expect("document"), document_before);
         // appends follow the new document
         let delta = delta_after(&loaded, 240, "e", 2);
         restarted
-            .append_now("t1", StreamKind::DirectoryAudits, &delta)
+            .append_now(&tenant(T1), StreamKind::DirectoryAudits, &delta)
             .expect("appends");
         let mut expected = loaded.clone();
         expected.apply(&delta);
         let again = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .expect("loads");
         assert_eq!(again, Some(expected));
     }
@@ -494,7 +495,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         let live = journal_of_three(&store);
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         let text = fs::read(&journal).expect("journal");
         let lines = journal_lines(&store);
         let two_lines = lines[0].len() + lines[1].len() + 2;
@@ -522,12 +523,12 @@ mod tests {
         assert_ne!(first_two, live);
         for variant in variants {
             store
-                .commit_now("t1", StreamKind::DirectoryAudits, &cursor())
+                .commit_now(&tenant(T1), StreamKind::DirectoryAudits, &cursor())
                 .expect("commits");
             // the same document as when the journal was written: same digest
             fs::write(&journal, &variant).expect("writes");
             let loaded = FileStore::new(directory.path())
-                .load("t1", StreamKind::DirectoryAudits)
+                .load(&tenant(T1), StreamKind::DirectoryAudits)
                 .expect("loads");
             assert_eq!(loaded.as_ref(), Some(&first_two), "{} bytes", variant.len());
         }
@@ -538,7 +539,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         journal_of_three(&store);
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         let lines = journal_lines(&store);
         let damaged = format!(
             "{}\n{}\n{}\n",
@@ -549,7 +550,7 @@ mod tests {
         assert!(!damaged.contains(&lines[1]), "line 2 was changed");
         fs::write(&journal, &damaged).expect("writes");
         let error = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .unwrap_err()
             .to_string();
         assert!(
@@ -564,26 +565,27 @@ mod tests {
         // a journal copied from another tenant
         fs::write(
             &journal,
-            lines
-                .join("\n")
-                .replace("\"tenant\":\"t1\"", "\"tenant\":\"t9\""),
+            lines.join("\n").replace(
+                "\"tenant\":\"contoso.onmicrosoft.com\"",
+                "\"tenant\":\"northwind.onmicrosoft.com\"",
+            ),
         )
         .expect("writes");
         let foreign = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .unwrap_err()
             .to_string();
         assert!(
             foreign.contains(
-                "belongs to tenant t9 stream directory_audits, not to tenant t1 stream directory_audits"
+                "belongs to tenant northwind.onmicrosoft.com stream directory_audits, not to tenant contoso.onmicrosoft.com stream directory_audits"
             ),
             "{foreign}"
         );
 
         // a journal without its document
-        fs::remove_file(store.path_of("t1", StreamKind::DirectoryAudits)).expect("removes");
+        fs::remove_file(store.path_of(&tenant(T1), StreamKind::DirectoryAudits)).expect("removes");
         let orphan = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .unwrap_err()
             .to_string();
         assert!(
@@ -597,7 +599,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         let live = journal_of_three(&store);
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         let left_behind = fs::read(&journal).expect("journal");
         // the whole cursor replaces the document; a crash before the journal was removed
         let mut newer = live.clone();
@@ -605,12 +607,12 @@ mod tests {
             .watermark
             .saturating_add(std::time::Duration::from_secs(600));
         store
-            .commit_now("t1", StreamKind::DirectoryAudits, &newer)
+            .commit_now(&tenant(T1), StreamKind::DirectoryAudits, &newer)
             .expect("commits");
         assert!(!journal.exists());
         fs::write(&journal, &left_behind).expect("writes");
         let loaded = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .expect("loads");
         assert_eq!(loaded, Some(newer));
         assert!(!journal.exists(), "dropped");
@@ -622,7 +624,7 @@ mod tests {
         let store = FileStore::new(directory.path());
         let error = store
             .append_now(
-                "t1",
+                &tenant(T1),
                 StreamKind::DirectoryAudits,
                 &delta_after(&cursor(), 60, "b", 1),
             )
