@@ -606,8 +606,7 @@ pub enum Delivery {
     #[default]
     AtLeastOnce,
     /// Kafka transactions: each page's records and the stream's cursor commit together; consumers
-    /// read with `isolation.level=read_committed`. Needs `checkpoint.store: kafka`. Experimental:
-    /// end-to-end visibility not yet verified against Apache Kafka.
+    /// read with `isolation.level=read_committed`. Needs `checkpoint.store: kafka`.
     ExactlyOnce,
 }
 
