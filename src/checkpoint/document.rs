@@ -20,6 +20,10 @@ struct Document<'a> {
     tenant: &'a str,
     stream: &'a str,
     sha256: String,
+    /// The file store creates the document's journal with it: a document that says so and has no
+    /// journal lost its deltas (documents of earlier versions do not say so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    journal: bool,
     cursor: &'a RawValue,
 }
 
@@ -29,8 +33,19 @@ struct StoredDocument<'a> {
     tenant: String,
     stream: String,
     sha256: String,
+    #[serde(default)]
+    journal: bool,
     #[serde(borrow)]
     cursor: &'a RawValue,
+}
+
+/// A checkpoint document, read and checked.
+pub struct Decoded {
+    pub cursor: Cursor,
+    /// The `sha256` journal entries name as their base.
+    pub sha256: String,
+    /// Whether its journal was created with it.
+    pub journal: bool,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -95,12 +110,13 @@ struct StoredDeltaEntry<'a> {
 }
 
 /// The document of `cursor` (`pretty` for files people may read) and its `sha256`, which journal
-/// entries name as their base.
+/// entries name as their base; `journal`: its journal is created with it.
 pub fn encode_with_digest(
     tenant: &TenantId,
     stream: StreamKind,
     cursor: &Cursor,
     pretty: bool,
+    journal: bool,
     location: &str,
 ) -> Result<(Vec<u8>, String), CheckpointError> {
     let corrupt = |detail: String| CheckpointError::Corrupt {
@@ -116,6 +132,7 @@ pub fn encode_with_digest(
         tenant: tenant.as_str(),
         stream: stream.as_str(),
         sha256: sha256.clone(),
+        journal,
         cursor: &cursor_raw,
     };
     let encoded = if pretty {
@@ -203,7 +220,7 @@ pub fn decode_with_digest(
     tenant: &TenantId,
     stream: StreamKind,
     location: &str,
-) -> Result<(Cursor, String), CheckpointError> {
+) -> Result<Decoded, CheckpointError> {
     let corrupt = |detail: String| CheckpointError::Corrupt {
         location: location.to_owned(),
         detail,
@@ -224,5 +241,9 @@ pub fn decode_with_digest(
     }
     let cursor = serde_json::from_str(document.cursor.get())
         .map_err(|error| corrupt(format!("unreadable cursor: {error}")))?;
-    Ok((cursor, document.sha256))
+    Ok(Decoded {
+        cursor,
+        sha256: document.sha256,
+        journal: document.journal,
+    })
 }

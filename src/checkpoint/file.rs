@@ -6,12 +6,13 @@
 //!   naming the document they follow by its SHA-256. A commit then writes what it adds, not
 //!   every id held within the lateness horizon again; the pipeline sends a whole cursor again
 //!   once the journal holds about as many ids as the cursor, which replaces the document and
-//!   removes the journal.
+//!   starts a new, empty journal with it (the document says so).
 //!
 //! Loading reads the document and replays its journal. A journal left by a crash after its
 //! document was replaced names an older document and is dropped; a last line cut short by a
-//! crash was never acknowledged and is dropped; any other damaged line stops the stream with the
-//! corrupt-checkpoint error. A journal found at loading is folded into a new document at once.
+//! crash was never acknowledged and is dropped; any other damaged line, or a journal missing
+//! beside a document that was written with one, stops the stream with the corrupt-checkpoint
+//! error (never a silent rewind). A journal with entries is folded into a new document at once.
 
 use std::collections::HashMap;
 use std::fs;
@@ -63,7 +64,7 @@ impl FileStore {
     }
 
     /// Writes the whole cursor: a temporary file, fsync, rename, fsync of the directory; then
-    /// removes the journal the new document makes obsolete.
+    /// replaces the journal the new document makes obsolete with an empty one.
     pub fn commit_now(
         &self,
         tenant: &TenantId,
@@ -81,6 +82,7 @@ impl FileStore {
             stream,
             cursor,
             true,
+            true,
             &path.display().to_string(),
         )?;
         let temporary = path.with_extension("json.tmp");
@@ -93,18 +95,19 @@ impl FileStore {
         fs::rename(&temporary, &path).map_err(io_error(&path, "replace"))?;
         // the rename is durable only once the directory entry is
         sync_directory(&directory)?;
-        // a journal left behind (a crash from here on) names the previous document: dropped
+        // the document's own journal, empty, replaces the previous one: a journal left behind (a
+        // crash before this) names the previous document and is dropped at loading; a document
+        // found without its journal lost its deltas
         let journal = journal_of(&path);
-        match fs::remove_file(&journal) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(io_error(&journal, "remove")(error)),
-        }
+        fs::File::create(&journal)
+            .and_then(|file| file.sync_all())
+            .map_err(io_error(&journal, "create"))?;
+        sync_directory(&directory)?;
         self.bases.lock().insert(
             path,
             Base {
                 sha256,
-                journal: false,
+                journal: true,
             },
         );
         Ok(())
@@ -161,7 +164,8 @@ impl FileStore {
         Ok(())
     }
 
-    /// Replays the journal of the document with `sha256` into `cursor`; false when there is none.
+    /// Replays the journal of the document with `sha256` into `cursor`; `None` when there is no
+    /// journal, the number of lines read otherwise.
     fn replay(
         &self,
         journal: &Path,
@@ -169,10 +173,10 @@ impl FileStore {
         tenant: &TenantId,
         stream: StreamKind,
         cursor: &mut Cursor,
-    ) -> Result<bool, CheckpointError> {
+    ) -> Result<Option<usize>, CheckpointError> {
         let text = match fs::read(journal) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(io_error(journal, "read")(error)),
         };
         let location = journal.display().to_string();
@@ -189,7 +193,7 @@ impl FileStore {
                             journal = location.as_str(),
                             "checkpoint journal follows an earlier document (a crash after the document was replaced); dropped"
                         );
-                        return Ok(true);
+                        return Ok(Some(lines.len()));
                     }
                     return Err(CheckpointError::Corrupt {
                         location,
@@ -215,7 +219,7 @@ impl FileStore {
                 Err(error) => return Err(error),
             }
         }
-        Ok(true)
+        Ok(Some(lines.len()))
     }
 }
 
@@ -260,19 +264,38 @@ impl CheckpointStore for FileStore {
             }
             Err(error) => return Err(io_error(&path, "read")(error)),
         };
-        let (mut cursor, sha256) =
-            document::decode_with_digest(&bytes, tenant, stream, &path.display().to_string())?;
-        if self.replay(&journal, &sha256, tenant, stream, &mut cursor)? {
-            // folded into a new document at once: appends never follow a cut-off line
-            self.commit_now(tenant, stream, &cursor)?;
-        } else {
-            self.bases.lock().insert(
-                path,
-                Base {
-                    sha256,
-                    journal: false,
-                },
-            );
+        let document::Decoded {
+            mut cursor,
+            sha256,
+            journal: journaled,
+        } = document::decode_with_digest(&bytes, tenant, stream, &path.display().to_string())?;
+        match self.replay(&journal, &sha256, tenant, stream, &mut cursor)? {
+            None if journaled => {
+                // never a silent rewind to the document's position (often the stream's origin)
+                return Err(CheckpointError::Corrupt {
+                    location: journal.display().to_string(),
+                    detail: format!(
+                        "the journal of {} is missing: the commits since the cursor was written are lost. \
+                         Restore the journal, or remove {} as well to start the stream again from \
+                         polling.initial_lookback (what it published since is published again)",
+                        path.display(),
+                        path.display()
+                    ),
+                });
+            }
+            Some(lines) if lines > 0 => {
+                // folded into a new document at once: appends never follow a cut-off line
+                self.commit_now(tenant, stream, &cursor)?;
+            }
+            found => {
+                self.bases.lock().insert(
+                    path,
+                    Base {
+                        sha256,
+                        journal: found.is_some(),
+                    },
+                );
+            }
         }
         Ok(Some(cursor))
     }
@@ -475,7 +498,11 @@ mod tests {
             .expect("a cursor");
         assert_eq!(loaded, live);
         let path = restarted.path_of(&tenant(T1), StreamKind::DirectoryAudits);
-        assert!(!journal_of(&path).exists(), "folded into the document");
+        assert_eq!(
+            fs::read(journal_of(&path)).expect("journal"),
+            b"",
+            "folded into the document, whose journal starts empty"
+        );
         assert_ne!(fs::read(&path).expect("document"), document_before);
         // appends follow the new document
         let delta = delta_after(&loaded, 240, "e", 2);
@@ -609,13 +636,69 @@ mod tests {
         store
             .commit_now(&tenant(T1), StreamKind::DirectoryAudits, &newer)
             .expect("commits");
-        assert!(!journal.exists());
+        assert_eq!(
+            fs::read(&journal).expect("journal"),
+            b"",
+            "a new, empty journal"
+        );
         fs::write(&journal, &left_behind).expect("writes");
         let loaded = FileStore::new(directory.path())
             .load(&tenant(T1), StreamKind::DirectoryAudits)
             .expect("loads");
         assert_eq!(loaded, Some(newer));
-        assert!(!journal.exists(), "dropped");
+        assert_eq!(fs::read(&journal).expect("journal"), b"", "dropped");
+    }
+
+    #[test]
+    fn a_missing_journal_stops_with_the_corrupt_checkpoint_error_instead_of_rewinding() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::new(directory.path());
+        journal_of_three(&store);
+        let path = store.path_of(&tenant(T1), StreamKind::DirectoryAudits);
+        fs::remove_file(journal_of(&path)).expect("removes");
+        let refused = FileStore::new(directory.path())
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
+            .expect_err("refused")
+            .to_string();
+        let path_text = path.display().to_string();
+        assert!(
+            refused.contains(&format!(
+                "the journal of {path_text} is missing: the commits since the cursor was written are lost. \
+                 Restore the journal, or remove {path_text} as well to start the stream again from \
+                 polling.initial_lookback (what it published since is published again)"
+            )),
+            "{refused}"
+        );
+        // and stays refused: nothing was rewritten
+        assert!(
+            FileStore::new(directory.path())
+                .load(&tenant(T1), StreamKind::DirectoryAudits)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_document_written_before_journals_came_with_it_loads_without_one() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::new(directory.path());
+        let path = store.path_of(&tenant(T1), StreamKind::DirectoryAudits);
+        let (bytes, _) = document::encode_with_digest(
+            &tenant(T1),
+            StreamKind::DirectoryAudits,
+            &cursor(),
+            true,
+            false,
+            "test",
+        )
+        .expect("encodes");
+        fs::create_dir_all(path.parent().expect("directory")).expect("directory");
+        fs::write(&path, bytes).expect("writes");
+        assert_eq!(
+            FileStore::new(directory.path())
+                .load(&tenant(T1), StreamKind::DirectoryAudits)
+                .expect("loads"),
+            Some(cursor())
+        );
     }
 
     #[test]

@@ -413,7 +413,7 @@ impl KafkaStore {
         let key = cursor_key(&self.instance_id, tenant, stream);
         let location = format!("{} key {key}", self.topic);
         let (value, sha256) =
-            document::encode_with_digest(tenant, stream, cursor, false, &location)?;
+            document::encode_with_digest(tenant, stream, cursor, false, false, &location)?;
         if value.len() > self.max_record_bytes {
             return Err(CheckpointError::Refused(format!(
                 "the cursor of tenant {tenant} stream {stream} is {} bytes, above checkpoint.max_record_bytes ({}): it \
@@ -559,7 +559,9 @@ impl CheckpointStore for KafkaStore {
             return Ok(None);
         };
         let location = format!("{} key {key}", self.topic);
-        let (mut cursor, sha256) = document::decode_with_digest(value, tenant, stream, &location)?;
+        let document::Decoded {
+            mut cursor, sha256, ..
+        } = document::decode_with_digest(value, tenant, stream, &location)?;
         let mut next = 1;
         let mut earlier = 0;
         for (number, value) in deltas {
