@@ -883,6 +883,49 @@ mod tls_ca_file {
         assert!(!token.value.expose().is_empty());
     }
 
+    /// A login host the service cannot reach over TLS (its certificate is not trusted): the
+    /// tenant is not ready, `/readyz` naming it and what to check, not the TLS library's words.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_token_endpoint_makes_the_tenant_not_ready() {
+        let clock = Clock::manual(START);
+        let sim = Simulator::start_with(
+            SimConfig {
+                tenants: vec![TenantSpec::default()],
+                history: Duration::from_secs(3600),
+                ..SimConfig::default()
+            },
+            clock.clone(),
+            ListenOptions {
+                tls: true,
+                ..ListenOptions::default()
+            },
+        )
+        .await
+        .expect("simulator");
+        let kafka = common::kafka();
+        let directory = tempfile::tempdir().expect("tempdir");
+        let config = common::config(
+            &sim,
+            &kafka,
+            directory.path(),
+            entrastream::config::PollingConfig::default(),
+        );
+        let tenant_id = config.tenants[0].id.clone();
+        let running = common::start(config, &clock, None).await;
+        let health = running.metrics.health().clone();
+        let expected = format!(
+            "tenant {tenant_id}: the token endpoint cannot be reached (a connection, TLS or server \
+             error; retried with backoff): check endpoints.login, tls.ca_file and the network path to \
+             the login host"
+        );
+        common::wait_for(Duration::from_secs(30), || {
+            health.readiness().problems.contains(&expected)
+        })
+        .await;
+        assert!(!health.readiness().ready);
+        running.stop().await.expect("stops");
+    }
+
     #[test]
     fn an_unusable_ca_file_is_named() {
         let directory = tempfile::tempdir().expect("tempdir");

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::auth::TokenProvider;
+use crate::auth::{AuthError, TokenProvider};
 use crate::checkpoint::{CheckpointError, CheckpointStore, CursorCommit};
 use crate::clock::{Clock, Participant, Timestamp};
 use crate::config::{ApiVersion, PollingConfig, SchemaKind, TenantId, Topics};
@@ -602,6 +602,14 @@ impl StreamTask {
                             failures += 1;
                             self.state
                                 .set(StreamState::Retrying, Some(&error.to_string()));
+                            if let GraphError::Auth(AuthError::Unavailable { .. }) = &error {
+                                // no token, no records: not ready until a token comes (the
+                                // upstream's words stay in the log line)
+                                self.shared.health.tenant_auth(
+                                    self.tenant.tenant_id.as_str(),
+                                    Some(TOKEN_ENDPOINT_UNREACHABLE.to_owned()),
+                                );
+                            }
                             if failures >= SPLIT_AFTER_FAILURES {
                                 window = split(window);
                             }
@@ -652,6 +660,11 @@ impl StreamTask {
         }
     }
 }
+
+/// What `/readyz` says of a tenant whose token endpoint does not answer.
+const TOKEN_ENDPOINT_UNREACHABLE: &str = "the token endpoint cannot be reached (a connection, TLS or \
+     server error; retried with backoff): check endpoints.login, tls.ca_file and the network path to the \
+     login host";
 
 /// The first half of a window that keeps failing (Microsoft's advice: narrower time ranges).
 fn split(window: Window) -> Window {
