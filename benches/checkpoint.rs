@@ -47,6 +47,7 @@ fn bench(criterion: &mut Criterion) {
         reconcile: None,
         forget_before: cursor.origin,
         added: window,
+        records_per_hour: None,
     };
     let tenant = &entrastream::config::TenantId::parse("00000000-0000-0000-0000-000000000001")
         .expect("a GUID");

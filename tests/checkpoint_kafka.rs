@@ -509,6 +509,7 @@ fn delta_after(cursor: &Cursor, step: u64, prefix: &str, count: usize) -> Cursor
         reconcile: None,
         forget_before: cursor.origin,
         added,
+        records_per_hour: None,
     }
 }
 

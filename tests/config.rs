@@ -301,6 +301,7 @@ const NUMERIC_KEYS: &[NumericKey] = &[
         "15m",
         " (15m is the broker's default transaction.max.timeout.ms)",
     ),
+    key("polling.max_window_pages", "u32", "1", "1000", ""),
     key("kafka.health_interval", "duration", "1s", "5m", ""),
     key(
         "kafka.max_record_bytes",
@@ -484,7 +485,7 @@ fn every_number_is_range_checked_with_its_key_and_range_and_nothing_panics() {
     // the eleven with a minimum above zero, 1s for max_window, 30d for lateness and
     // reconcile_every (their sum); counts: all but 1, min and max for each, and 1 for
     // checkpoint.max_record_bytes
-    assert_eq!(refused, 17 * 4 + 11 + 1 + 2 + 6 * 9 + 1, "values refused");
+    assert_eq!(refused, 17 * 4 + 11 + 1 + 2 + 7 * 9 + 1, "values refused");
 }
 
 /// A YAML error without the ` at line L column C` the parser adds (the line of a generated file).

@@ -917,3 +917,98 @@ async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
         );
     }
 }
+
+/// A backlog far denser than one window should hold: the first page of the first window shows
+/// it, the window is narrowed before anything is sent, and every window then holds about
+/// `polling.max_window_pages` pages; the cursor keeps the density, so a restart starts narrow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_are_sized_from_the_density_graph_shows() {
+    let data_end = START.saturating_add(HOUR);
+    let sim_config = SimConfig {
+        seed: 11,
+        tenant_count: 1,
+        rates: StreamRates {
+            directory_audits: 200.0,
+            sign_ins_interactive: 0.0,
+            provisioning: 0.0,
+            sign_ins_non_interactive: 0.0,
+            sign_ins_service_principal: 0.0,
+            sign_ins_managed_identity: 0.0,
+        },
+        latency: StreamLatencies::uniform(Latency::ZERO),
+        history: HOUR,
+        data_end: Some(data_end),
+        throttle: None,
+        ..SimConfig::default()
+    };
+    let (sim, clock) = simulator(sim_config).await;
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let polling = PollingConfig {
+        initial_lookback: 2 * HOUR,
+        max_window: HOUR,
+        page_size: 100,
+        max_window_pages: 5,
+        ..polling()
+    };
+    let mut config = common::config(&sim, &kafka, directory.path(), polling);
+    config.tenants[0].streams = Some(vec![StreamKind::DirectoryAudits]);
+    let store = Arc::new(MemoryStore::new());
+    let running = start(config, &clock, Some(store.clone())).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    drive(
+        &manual,
+        data_end.saturating_add(HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
+    running.stop().await.expect("stops cleanly");
+
+    // pages per window attempt: a request without a skip token starts one
+    let mut pages_per_window = Vec::new();
+    for request in sim.stats().requests() {
+        if request.endpoint != "directoryAudits" {
+            continue;
+        }
+        if request.has_skiptoken {
+            if let Some(pages) = pages_per_window.last_mut() {
+                *pages += 1;
+            }
+        } else {
+            pages_per_window.push(1usize);
+        }
+    }
+    let largest = pages_per_window.iter().copied().max().unwrap_or(0);
+    let narrowed = pages_per_window.iter().filter(|pages| **pages == 1).count();
+    println!(
+        "12,000 records an hour, pages of 100, max_window_pages 5: {} windows, at most {largest} pages, \
+         {narrowed} of one page (narrowed, or quiet)",
+        pages_per_window.len(),
+    );
+    // the first window of an hour (120 pages) was narrowed after its first page; from then on a
+    // window holds about 5 pages: a first page's time range estimates its window's, so a few hold
+    // more (at most twice 5 before a window is narrowed, up to three times with the estimate's error)
+    assert_eq!(pages_per_window.first(), Some(&1));
+    let mut sorted = pages_per_window.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    assert!(largest <= 3 * 5, "{pages_per_window:?}");
+    assert!(median <= 5, "{pages_per_window:?}");
+    let tenant = TenantId::parse(&sim.tenants()[0].tenant_id).expect("a GUID");
+    let cursor = store
+        .load(&tenant, StreamKind::DirectoryAudits)
+        .expect("loads")
+        .expect("a cursor");
+    let density = cursor.records_per_hour.expect("the density is kept");
+    // 12,000 an hour while the data lasted, halved by each quiet window after its end
+    assert!((1_000..=15_000).contains(&density), "{density}");
+
+    let expected = truth(&sim, START.saturating_sub(2 * HOUR), data_end, data_end);
+    let delivered = ids_by_stream(&consume_events(&kafka));
+    let expected_ids: usize = expected.values().map(BTreeSet::len).sum();
+    let delivered_ids: usize = delivered.values().map(BTreeMap::len).sum();
+    let copies: usize = delivered.values().flat_map(|ids| ids.values()).sum();
+    assert!(expected_ids > 10_000, "{expected_ids}");
+    assert_eq!(delivered_ids, expected_ids);
+    assert_eq!(copies, expected_ids, "no record twice");
+}

@@ -446,6 +446,7 @@ mod tests {
             reconcile: None,
             forget_before: cursor.origin,
             added,
+            records_per_hour: None,
         }
     }
 

@@ -425,6 +425,10 @@ pub struct PollingConfig {
     pub max_window: Duration,
     /// Records per Graph page; 1 to 1000 (Graph's maximum).
     pub page_size: u32,
+    /// About how many pages one window holds, from the density Graph showed so far (records per
+    /// hour of event time): a window of catch-up then completes and commits its watermark within
+    /// seconds, so that even a process restarted every few seconds gets ahead; 1 to 1000.
+    pub max_window_pages: u32,
     /// Graph's request budget per tenant and application.
     pub throttle: ThrottleConfig,
     /// How long one Graph request may take; 1s to 1h.
@@ -451,6 +455,7 @@ impl Default for PollingConfig {
             overlap: Duration::from_secs(60),
             max_window: Duration::from_secs(3600),
             page_size: 1000,
+            max_window_pages: 20,
             throttle: ThrottleConfig::default(),
             request_timeout: Duration::from_secs(60),
             blocked_retry: Duration::from_secs(600),

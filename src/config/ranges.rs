@@ -25,6 +25,7 @@ pub const RECONCILE_EVERY: RangeInclusive<Duration> = SECOND..=GRAPH_RETENTION;
 pub const OVERLAP: RangeInclusive<Duration> = Duration::ZERO..=DAY;
 pub const MAX_WINDOW: RangeInclusive<Duration> = MINUTE..=DAY;
 pub const PAGE_SIZE: RangeInclusive<u32> = 1..=1000;
+pub const MAX_WINDOW_PAGES: RangeInclusive<u32> = 1..=1000;
 pub const THROTTLE_REQUESTS: RangeInclusive<u32> = 1..=1000;
 pub const THROTTLE_PER: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const REQUEST_TIMEOUT: RangeInclusive<Duration> = SECOND..=HOUR;
@@ -148,6 +149,13 @@ pub(super) fn polling(polling: &PollingConfig, problems: &mut Vec<String>) {
         polling.page_size,
         &PAGE_SIZE,
         "Graph's maximum is 1000, the best use of its budget",
+    );
+    number_in(
+        problems,
+        "polling.max_window_pages",
+        polling.max_window_pages,
+        &MAX_WINDOW_PAGES,
+        "",
     );
     number_in(
         problems,

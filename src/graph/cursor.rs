@@ -31,6 +31,10 @@ pub struct CursorSettings {
     pub max_window: Duration,
     pub lateness: Duration,
     pub reconcile_every: Duration,
+    /// `polling.max_window_pages` × `polling.page_size`: about the records one window holds.
+    pub window_records: u64,
+    /// `polling.page_size`.
+    pub page_size: u64,
 }
 
 impl From<&crate::config::PollingConfig> for CursorSettings {
@@ -41,8 +45,26 @@ impl From<&crate::config::PollingConfig> for CursorSettings {
             max_window: polling.max_window,
             lateness: polling.lateness,
             reconcile_every: polling.reconcile_every,
+            window_records: u64::from(polling.max_window_pages) * u64::from(polling.page_size),
+            page_size: u64::from(polling.page_size),
         }
     }
+}
+
+/// The shortest window the density makes: Graph's times have millisecond precision, and a
+/// minute of even a very busy tenant is a few pages.
+const MIN_WINDOW: Duration = Duration::from_secs(60);
+
+/// The window that holds about `settings.window_records` at `records_per_hour`, between a minute
+/// and `max_window`.
+pub fn span_for_density(records_per_hour: u64, settings: &CursorSettings) -> Duration {
+    if records_per_hour == 0 {
+        return settings.max_window;
+    }
+    let seconds = settings.window_records.saturating_mul(3600) / records_per_hour;
+    Duration::from_secs(seconds)
+        .max(MIN_WINDOW)
+        .min(settings.max_window)
 }
 
 /// An event-time range read with `ge from and le to`.
@@ -230,6 +252,10 @@ pub struct Cursor {
     pub reconcile: Option<ReconcileProgress>,
     /// Ids published within the horizon.
     pub seen: SeenIds,
+    /// The density Graph showed in the last window the stream read whole (records per hour of event
+    /// time): windows are sized so that each holds about `polling.max_window_pages` pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_per_hour: Option<u64>,
 }
 
 impl Cursor {
@@ -242,7 +268,31 @@ impl Cursor {
             last_reconcile_started: now,
             reconcile: None,
             seen: SeenIds::default(),
+            records_per_hour: None,
         }
+    }
+
+    /// The longest window to read: `polling.max_window`, or less where the density says that
+    /// would take more than `polling.max_window_pages` pages.
+    pub fn window_span(&self, settings: &CursorSettings) -> Duration {
+        match self.records_per_hour {
+            Some(rate) => span_for_density(rate, settings),
+            None => settings.max_window,
+        }
+    }
+
+    /// Notes how many records `span` of event time held. Less than a page says little (a quiet
+    /// hour, the end of the data): the density then at most halves, so that windows grow back
+    /// over a quiet range without overshooting the next busy one.
+    pub fn observe_density(&mut self, records: u64, span: Duration, settings: &CursorSettings) {
+        if span < MIN_WINDOW {
+            return;
+        }
+        let measured = records.saturating_mul(3600) / span.as_secs().max(1);
+        self.records_per_hour = Some(match self.records_per_hour {
+            Some(previous) if records < settings.page_size => measured.max(previous / 2),
+            _ => measured,
+        });
     }
 
     /// The next regular window, when time has moved past the watermark.
@@ -251,7 +301,7 @@ impl Cursor {
         if target <= self.watermark {
             return None;
         }
-        let to = target.min(self.watermark.saturating_add(settings.max_window));
+        let to = target.min(self.watermark.saturating_add(self.window_span(settings)));
         let from = self
             .watermark
             .saturating_sub(settings.overlap)
@@ -300,9 +350,11 @@ impl Cursor {
             self.finish_reconcile(settings);
             return None;
         }
-        let to = progress
-            .range_end
-            .min(progress.next_from.saturating_add(settings.max_window));
+        let to = progress.range_end.min(
+            progress
+                .next_from
+                .saturating_add(self.window_span(settings)),
+        );
         Some(Window {
             from: progress.next_from,
             to,
@@ -373,6 +425,7 @@ impl Cursor {
             reconcile: self.reconcile,
             forget_before: self.horizon(settings),
             added: added.clone(),
+            records_per_hour: self.records_per_hour,
         }
     }
 
@@ -382,6 +435,7 @@ impl Cursor {
         self.origin = delta.origin;
         self.last_reconcile_started = delta.last_reconcile_started;
         self.reconcile = delta.reconcile;
+        self.records_per_hour = delta.records_per_hour;
         self.seen.merge(&delta.added);
         self.seen.forget_before(delta.forget_before);
     }
@@ -399,6 +453,9 @@ pub struct CursorDelta {
     pub forget_before: Timestamp,
     /// Ids published since the previous commit.
     pub added: SeenIds,
+    /// The cursor's density (deltas of earlier versions have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_per_hour: Option<u64>,
 }
 
 #[cfg(test)]
@@ -414,11 +471,55 @@ mod tests {
             max_window: 60 * MINUTE,
             lateness: 120 * MINUTE,
             reconcile_every: 15 * MINUTE,
+            window_records: 20 * 1000,
+            page_size: 1000,
         }
     }
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_secs(1_800_000_000 + minutes * 60)
+    }
+
+    #[test]
+    fn windows_hold_about_max_window_pages_at_the_density_last_seen() {
+        let settings = settings();
+        let mut cursor = Cursor::start(t(0), t(600));
+        // unknown density: max_window
+        assert_eq!(cursor.window_span(&settings), 60 * MINUTE);
+        // 60,000 records in an hour, 20 pages of 1,000: 20 minutes
+        cursor.observe_density(60_000, 60 * MINUTE, &settings);
+        assert_eq!(cursor.records_per_hour, Some(60_000));
+        assert_eq!(cursor.window_span(&settings), 20 * MINUTE);
+        assert_eq!(
+            cursor
+                .next_regular(t(600), &settings)
+                .map(|window| window.to),
+            Some(t(20))
+        );
+        // a busier stream: never below a minute
+        cursor.observe_density(10_000_000, 60 * MINUTE, &settings);
+        assert_eq!(cursor.window_span(&settings), MINUTE);
+        // less than a page: the density halves at most, and windows grow back step by step
+        cursor.observe_density(0, MINUTE, &settings);
+        assert_eq!(cursor.records_per_hour, Some(5_000_000));
+        cursor.observe_density(0, MINUTE, &settings);
+        assert_eq!(cursor.records_per_hour, Some(2_500_000));
+        // a window shorter than a minute tells nothing
+        cursor.observe_density(1_000, Duration::from_secs(30), &settings);
+        assert_eq!(cursor.records_per_hour, Some(2_500_000));
+        // a quiet stream's window is max_window
+        let mut quiet = Cursor::start(t(0), t(600));
+        quiet.observe_density(0, 60 * MINUTE, &settings);
+        assert_eq!(quiet.window_span(&settings), 60 * MINUTE);
+        // the density travels with deltas, and documents of earlier versions have none
+        let mut restored = Cursor::start(t(0), t(600));
+        restored.apply(&cursor.delta(&SeenIds::default(), &settings));
+        assert_eq!(restored.records_per_hour, Some(2_500_000));
+        let earlier: Cursor = serde_json::from_str(
+            &serde_json::to_string(&Cursor::start(t(0), t(600))).expect("json"),
+        )
+        .expect("reads");
+        assert_eq!(earlier.records_per_hour, None);
     }
 
     #[test]

@@ -564,6 +564,12 @@ impl StreamTask {
                     }
                 }
                 (Ok(window::ReadEnd::Complete), Ok(())) => {
+                    // what Graph holds in this range, repeats included: the next windows' size
+                    cursor.observe_density(
+                        counts.received,
+                        window.to.duration_since(window.from),
+                        &self.cursor_settings,
+                    );
                     cursor.complete(&window, &pending, &self.cursor_settings);
                     self.commit(cursor, &pending).await?;
                     self.metrics.published.inc_by(counts.published);
@@ -582,6 +588,21 @@ impl StreamTask {
                     self.shared
                         .health
                         .tenant_auth(self.tenant.tenant_id.as_str(), None);
+                    return Ok(WindowEnd::Committed);
+                }
+                (Ok(window::ReadEnd::TooDense { records_per_hour }), Ok(())) => {
+                    // nothing of the window was sent; the narrower one starts where it did, and
+                    // a restart knows the density too
+                    tracing::info!(
+                        tenant = self.tenant.tenant_id.as_str(),
+                        stream = self.stream.as_str(),
+                        records_per_hour,
+                        max_window_pages = self.shared.polling.max_window_pages,
+                        "window narrowed: its first page shows more records than polling.max_window_pages pages hold"
+                    );
+                    cursor.records_per_hour = Some(records_per_hour);
+                    cursor.remember(&pending);
+                    self.commit(cursor, &pending).await?;
                     return Ok(WindowEnd::Committed);
                 }
                 (Ok(window::ReadEnd::Stopped), Ok(())) => {

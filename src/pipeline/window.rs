@@ -10,7 +10,7 @@ use crate::checkpoint::CheckpointError;
 use crate::clock::Timestamp;
 use crate::config::TenantId;
 use crate::graph::client::FetchContext;
-use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind};
+use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind, span_for_density};
 use crate::graph::endpoint;
 use crate::graph::error::GraphError;
 use crate::graph::pages::pages;
@@ -24,6 +24,9 @@ pub(super) enum ReadEnd {
     Complete,
     /// Shutdown came first.
     Stopped,
+    /// The window's first page shows it would take far more than `polling.max_window_pages`
+    /// pages: nothing of it was sent, and a narrower window is read instead.
+    TooDense { records_per_hour: u64 },
 }
 
 pub(super) enum ReadError {
@@ -40,6 +43,9 @@ impl ReadEnd {
         match self {
             ReadEnd::Complete => "complete".to_owned(),
             ReadEnd::Stopped => "stopped".to_owned(),
+            ReadEnd::TooDense { records_per_hour } => {
+                format!("too dense ({records_per_hour} records per hour)")
+            }
         }
     }
 }
@@ -58,6 +64,8 @@ impl ReadError {
 /// Records of an attempt, counted per page and reported per batch.
 #[derive(Default, Clone, Copy)]
 pub(super) struct Counts {
+    /// Records on the pages read, repeats included: the density of the window's event time.
+    pub received: u64,
     pub published: u64,
     /// Records that could not be read or mapped.
     pub dead_lettered: u64,
@@ -196,6 +204,11 @@ impl StreamTask {
         let Some(mut next) = until_shutdown(&mut shutdown, page_stream.next()).await else {
             return Ok(ReadEnd::Stopped);
         };
+        if let Some(Ok(first)) = &next
+            && let Some(records_per_hour) = self.too_dense(first, window)
+        {
+            return Ok(ReadEnd::TooDense { records_per_hour });
+        }
         loop {
             if self.stopping() {
                 return Ok(ReadEnd::Stopped);
@@ -219,6 +232,42 @@ impl StreamTask {
                 None => return Ok(ReadEnd::Stopped),
             }
         }
+    }
+}
+
+impl StreamTask {
+    /// A window's first page, when full, tells how much event time a page covers; when
+    /// the window would take more than twice `polling.max_window_pages` pages and a narrower
+    /// one would hold fewer, the density to size it with. A window read whole before its cursor
+    /// commits: a long one never completes in a process that restarts every few seconds.
+    fn too_dense(&self, first: &PageBody, window: &Window) -> Option<u64> {
+        let polling = &self.shared.polling;
+        if (first.len() as u64) < u64::from(polling.page_size) {
+            return None;
+        }
+        let time_field = endpoint::time_field(self.stream);
+        let (oldest, newest) = first
+            .records()
+            .filter_map(|(_, record)| record.ok()?.time(time_field).ok())
+            .fold(
+                None,
+                |range: Option<(Timestamp, Timestamp)>, time| match range {
+                    None => Some((time, time)),
+                    Some((oldest, newest)) => Some((oldest.min(time), newest.max(time))),
+                },
+            )?;
+        let covered = newest
+            .duration_since(oldest)
+            .max(std::time::Duration::from_secs(1));
+        let span = window.to.duration_since(window.from);
+        let pages = span.as_secs_f64() / covered.as_secs_f64();
+        if pages <= 2.0 * f64::from(polling.max_window_pages) {
+            return None;
+        }
+        let records_per_hour =
+            u64::from(polling.page_size).saturating_mul(3600) / covered.as_secs();
+        (span_for_density(records_per_hour, &self.cursor_settings) < span)
+            .then_some(records_per_hour)
     }
 }
 
@@ -512,6 +561,7 @@ impl PageJob<'_> {
             }
         }
         task.metrics.received.inc_by(page.len() as u64);
+        scratch.counts.received += page.len() as u64;
         task.metrics.deduplicated.inc_by(deduplicated);
         task.metrics.late.inc_by(late);
         Ok(())
