@@ -230,3 +230,43 @@ fn a_configuration_written_back_as_yaml_reads_the_same() {
     let again = Config::from_yaml(&written, "written.yaml").expect("written back: valid");
     assert_eq!(again.to_yaml(), written);
 }
+
+/// The login and Graph endpoints carry the client secret and every token: plain `http://` is
+/// accepted only to loopback (the simulator, a local sidecar), or when
+/// `tls.allow_insecure_http` says so. The response size limits are range-checked.
+#[test]
+fn plain_http_outside_loopback_and_response_limits_out_of_range_are_refused() {
+    let tenant = "tenants: [{id: 00000000-0000-0000-0000-000000000001, client_id: \
+                  00000000-0000-0000-0000-0000000000aa, client_secret: {env: S}, endpoints: \
+                  {login: 'http://login.example.corp:8080', graph: 'http://127.0.0.1:9000'}}]\n";
+    let problems = Config::from_yaml(
+        &format!(
+            "{tenant}kafka: {{bootstrap_servers: k:9092}}\npolling: {{max_page_bytes: 1024, \
+             max_token_response_bytes: 0}}\n"
+        ),
+        "insecure.yaml",
+    )
+    .expect_err("refused")
+    .problems;
+    assert_eq!(
+        problems,
+        vec![
+            "tenants[0].endpoints.login: `http://login.example.corp:8080` is plain HTTP to a host \
+             that is not loopback: the client secret, assertions and tokens would cross the \
+             network unencrypted; write https://, or set tls.allow_insecure_http: true to accept \
+             that",
+            "polling.max_page_bytes: 1024 is outside 1048576..=1073741824",
+            "polling.max_token_response_bytes: 0 is outside 4096..=16777216",
+        ]
+    );
+    let allowed = Config::from_yaml(
+        &format!(
+            "{tenant}kafka: {{bootstrap_servers: k:9092}}\ntls: {{allow_insecure_http: true}}\n"
+        ),
+        "allowed.yaml",
+    )
+    .expect("accepted when the configuration says so");
+    assert!(allowed.tls.allow_insecure_http);
+    assert_eq!(allowed.polling.max_page_bytes, 64 * 1024 * 1024);
+    assert_eq!(allowed.polling.max_token_response_bytes, 1024 * 1024);
+}

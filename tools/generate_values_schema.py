@@ -94,6 +94,8 @@ CONFIG = obj(
                 "throttle": obj({"requests": INT, "per": DURATION}),
                 "request_timeout": DURATION,
                 "blocked_retry": DURATION,
+                "max_page_bytes": {"type": "integer", "minimum": 1048576, "maximum": 1073741824},
+                "max_token_response_bytes": {"type": "integer", "minimum": 4096, "maximum": 16777216},
             }
         ),
         "schema": {"enum": ["ocsf", "ecs", "raw"]},
@@ -131,7 +133,7 @@ CONFIG = obj(
             }
         ),
         "log": obj({"format": {"enum": ["json", "pretty"]}, "level": STRING}),
-        "tls": obj({"ca_file": STRING}),
+        "tls": obj({"ca_file": STRING, "allow_insecure_http": BOOL}),
     },
     required=["tenants", "kafka"],
 )

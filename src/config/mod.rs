@@ -6,6 +6,7 @@
 
 pub mod duration;
 pub mod secret;
+mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -81,6 +82,12 @@ pub struct TlsConfig {
     /// proxy's CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Accept `http://` in `endpoints.login` and `endpoints.graph` for hosts that are not
+    /// loopback: the client secret, assertions and tokens then cross the network unencrypted.
+    /// Refused by default; loopback (`127.0.0.1`, `::1`, `localhost`: the simulator, a local
+    /// sidecar) is always accepted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// One tenant and the application that reads its audit logs.
@@ -422,6 +429,13 @@ pub struct PollingConfig {
     /// credentials tries again.
     #[serde(with = "duration")]
     pub blocked_retry: Duration,
+    /// The largest Graph response read, in bytes after decompression; a larger one (a gzip bomb,
+    /// an endless body) is cut off, counted as `status_class="oversized"` and its window read
+    /// again. A page of 1,000 sign-ins is a few MiB; 1 MiB to 1 GiB.
+    pub max_page_bytes: u64,
+    /// The largest answer of a token endpoint or the managed-identity endpoint, in bytes after
+    /// decompression (a token response is a few KiB); 4 KiB to 16 MiB.
+    pub max_token_response_bytes: u64,
 }
 
 impl Default for PollingConfig {
@@ -438,6 +452,8 @@ impl Default for PollingConfig {
             throttle: ThrottleConfig::default(),
             request_timeout: Duration::from_secs(60),
             blocked_retry: Duration::from_secs(600),
+            max_page_bytes: 64 * 1024 * 1024,
+            max_token_response_bytes: 1024 * 1024,
         }
     }
 }
@@ -882,6 +898,12 @@ impl Config {
                         problems.push(format!(
                             "{key}.endpoints.{name}: `{value}` is not an http(s) URL"
                         ));
+                    } else if let Some(value) = value {
+                        problems.extend(upstream::insecure_endpoint(
+                            &format!("{key}.endpoints.{name}"),
+                            value,
+                            &self.tls,
+                        ));
                     }
                 }
             }
@@ -943,6 +965,7 @@ impl Config {
         if polling.blocked_retry.is_zero() {
             problems.push("polling.blocked_retry: must be longer than 0s".to_owned());
         }
+        upstream::limits(polling, &mut problems);
 
         if self.kafka.bootstrap_servers.trim().is_empty() {
             problems
