@@ -233,7 +233,8 @@ pub async fn run(
     let mut stream_count = 0;
     let mut spawned: BTreeSet<(String, crate::stream::StreamKind)> = BTreeSet::new();
     for (tenant, credential) in config.tenants.iter().zip(credentials) {
-        let tokens = TokenProvider::for_tenant(tenant, credential, http.clone(), clock.clone());
+        let tokens = TokenProvider::for_tenant(tenant, credential, http.clone(), clock.clone())
+            .limited_by(&config.polling);
         let runtime = Arc::new(TenantRuntime {
             tenant_id: tenant.id.clone(),
             api_version: tenant.api_version,

@@ -8,10 +8,11 @@ use futures_util::StreamExt;
 use super::StreamTask;
 use crate::checkpoint::CheckpointError;
 use crate::clock::Timestamp;
-use crate::graph::client::FetchContext;
+use crate::graph::client::{FetchContext, page_limit};
 use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind};
 use crate::graph::endpoint;
 use crate::graph::error::GraphError;
+use crate::graph::origin::GraphOrigin;
 use crate::graph::pages::pages;
 use crate::graph::record::PageBody;
 use crate::kafka::{BatchTracker, KafkaError, OutgoingRecord, TransactionFailure, headers};
@@ -156,6 +157,10 @@ impl StreamTask {
             window.to,
             self.shared.polling.page_size,
         );
+        let graph = GraphOrigin::new(
+            &self.tenant.endpoints.graph_base,
+            &self.tenant.endpoints.graph_resource,
+        );
         let context = FetchContext {
             stream: self.stream,
             http: &self.shared.http,
@@ -163,6 +168,8 @@ impl StreamTask {
             budget: &self.tenant.budget,
             metrics: &self.metrics,
             clock: &self.shared.clock,
+            graph: &graph,
+            page_limit: page_limit(&self.shared.polling),
         };
         let job = PageJob {
             task: self,
@@ -180,12 +187,7 @@ impl StreamTask {
             committed: None,
             carried: None,
         };
-        let mut page_stream = pin!(pages(
-            &context,
-            url,
-            &self.tenant.endpoints.graph_base,
-            &self.tenant.endpoints.graph_resource
-        ));
+        let mut page_stream = pin!(pages(&context, url));
         // a fetch may wait long (the tenant's budget, a Retry-After, a slow answer): shutdown
         // interrupts it; nothing of the window is committed that was not delivered
         let mut shutdown = self.shutdown.clone();
