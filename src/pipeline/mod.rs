@@ -680,9 +680,18 @@ impl StreamTask {
                                 None => error.to_string(),
                             };
                             if reason == BlockReason::Credentials {
+                                // which tenant and which state, never the endpoint's own text
+                                let readiness = match error.fix() {
+                                    Some(fix) => format!(
+                                        "{}: {}; fix: {fix}",
+                                        reason.as_str(),
+                                        error.summary()
+                                    ),
+                                    None => format!("{}: {}", reason.as_str(), error.summary()),
+                                };
                                 self.shared
                                     .health
-                                    .tenant_auth(&self.tenant.tenant_id, Some(detail.clone()));
+                                    .tenant_auth(&self.tenant.tenant_id, Some(readiness));
                             }
                             self.transition(StreamState::Blocked(reason), Some(&detail));
                             self.shared.polling.blocked_retry
