@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod child;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
