@@ -48,7 +48,8 @@ fn bench(criterion: &mut Criterion) {
         forget_before: cursor.origin,
         added: window,
     };
-    let tenant = "00000000-0000-0000-0000-000000000001";
+    let tenant = &entrastream::config::TenantId::parse("00000000-0000-0000-0000-000000000001")
+        .expect("a GUID");
     let stream = StreamKind::SignInsNonInteractive;
 
     // per record of the window each commit publishes

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::auth::{Credential, TokenProvider};
 use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, TakeOver};
 use crate::clock::Clock;
-use crate::config::{CheckpointStoreKind, Config};
+use crate::config::{CheckpointStoreKind, Config, ConfigError};
 use crate::graph::budget::RequestBudget;
 use crate::graph::client::http_client;
 use crate::kafka::{KafkaError, KafkaProblem, Publisher};
@@ -124,6 +124,18 @@ pub async fn run(
 ) -> Result<(), AppError> {
     // a SIGTERM during start-up (a long checkpoint load, a lease handover) ends the start cleanly
     let mut shutdown = std::pin::pin!(shutdown);
+    // a configuration built in code (tests, the demo) is held to the file's rules too: no value
+    // out of range reaches the arithmetic below
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(AppError::Setup(
+            ConfigError {
+                source_name: "given to the service".to_owned(),
+                problems,
+            }
+            .to_string(),
+        ));
+    }
     let clock = options.clock.clone();
     let credentials = resolve_credentials(&config)?;
     let metrics = options
@@ -233,10 +245,18 @@ pub async fn run(
     let mut stream_count = 0;
     let mut spawned: BTreeSet<(String, crate::stream::StreamKind)> = BTreeSet::new();
     for (tenant, credential) in config.tenants.iter().zip(credentials) {
-        let tokens = TokenProvider::for_tenant(tenant, credential, http.clone(), clock.clone())
-            .limited_by(&config.polling);
+        // validated above; parsed again to hold the type paths and URLs are built from
+        let tenant_id = tenant.tenant_id().map_err(AppError::Setup)?;
+        let tokens = TokenProvider::for_tenant(
+            tenant_id.clone(),
+            tenant,
+            credential,
+            http.clone(),
+            clock.clone(),
+        )
+        .limited_by(&config.polling);
         let runtime = Arc::new(TenantRuntime {
-            tenant_id: tenant.id.clone(),
+            tenant_id,
             api_version: tenant.api_version,
             endpoints: tokens.endpoints().clone(),
             tokens,

@@ -108,9 +108,22 @@ async fn check_tenant(
             return findings;
         }
     };
+    let tenant_id = match tenant.tenant_id() {
+        Ok(tenant_id) => tenant_id,
+        Err(problem) => {
+            findings.push(Finding::problem(
+                scope,
+                "tenant id",
+                format!("tenants[{index}].id: {problem}"),
+                "write the tenant's GUID or verified domain",
+            ));
+            return findings;
+        }
+    };
     let mode = credential.mode();
-    let tokens = TokenProvider::for_tenant(tenant, credential, http.clone(), clock.clone())
-        .limited_by(polling);
+    let tokens =
+        TokenProvider::for_tenant(tenant_id, tenant, credential, http.clone(), clock.clone())
+            .limited_by(polling);
     let cloud = tenant.cloud.as_str();
     let token = match tokens.token().await {
         Ok((token, _)) => {

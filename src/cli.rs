@@ -229,8 +229,12 @@ async fn check(args: CheckArgs) -> anyhow::Result<()> {
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = crate::files::read_text_limited(
+                "--config",
+                "the simulator configuration",
+                path,
+                crate::files::CONFIG_FILE_LIMIT,
+            )?;
             let deserializer = serde_yaml_ng::Deserializer::from_str(&text);
             serde_path_to_error::deserialize::<_, SimConfig>(deserializer).map_err(|error| {
                 anyhow::anyhow!(

@@ -18,7 +18,8 @@
 //! # Layout
 //!
 //! - `cli`, `app`, `shutdown`, `demo`: the commands and the service's wiring.
-//! - `config`: the YAML configuration, strict and documented.
+//! - `config`: the YAML configuration, strict and documented. `files`: bounded reads of the files
+//!   it names.
 //! - `auth`: access tokens. `graph`: endpoints, client, records, cursor. `schema`: mappings.
 //! - `kafka`: producer and delivery tracking. `checkpoint`: cursor stores.
 //! - `pipeline`: the stream task. `telemetry`: metrics, health, logs. `clock`, `retry`: time.
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod graph;
 pub mod kafka;
 pub mod pipeline;

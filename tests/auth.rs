@@ -107,7 +107,7 @@ fn tenant_config(sim: &Simulator, auth: AuthConfig) -> TenantConfig {
 fn provider(clock: &Clock, tenant: &TenantConfig) -> TokenProvider {
     let credential = Credential::resolve(tenant, "tenants[0]").expect("credential");
     TokenProvider::new(
-        tenant.id.clone(),
+        tenant.tenant_id().expect("a GUID"),
         tenant.client_id.clone(),
         credential,
         CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref()),
@@ -331,8 +331,8 @@ fn a_pkcs12_file_with_the_wrong_password_or_no_key_is_named_at_start_without_the
     let password_file = directory.path().join("pfx-password");
     std::fs::write(&password_file, "Wrong-Pa55word-0815").expect("password");
     let tenant = |path: &Path, password: Option<SecretSource>| TenantConfig {
-        id: "t1".to_owned(),
-        client_id: "c1".to_owned(),
+        id: "contoso.onmicrosoft.com".to_owned(),
+        client_id: "00000000-0000-0000-0000-0000000000c1".to_owned(),
         client_secret: None,
         auth: Some(AuthConfig::Certificate(CertificateConfig {
             source: CertificateSource::Pkcs12 {
@@ -411,8 +411,8 @@ fn a_certificate_file_without_its_key_is_named_at_start() {
     let directory = tempfile::tempdir().expect("tempdir");
     let pem = write_pem(directory.path(), "lone.pem", &[&lone.certificate_pem]);
     let tenant = TenantConfig {
-        id: "t1".to_owned(),
-        client_id: "c1".to_owned(),
+        id: "contoso.onmicrosoft.com".to_owned(),
+        client_id: "00000000-0000-0000-0000-0000000000c1".to_owned(),
         client_secret: None,
         auth: Some(AuthConfig::Certificate(CertificateConfig {
             source: CertificateSource::Pem(pem.clone()),
@@ -517,7 +517,8 @@ async fn a_federated_token_of_another_service_account_is_refused_with_the_fix() 
     let error = tokens.token().await.expect_err("no file").to_string();
     assert!(
         error.starts_with(&format!(
-            "tenant {}: the workload_identity credential cannot be used: cannot read the federated token file {}",
+            "tenant {}: the workload_identity credential cannot be used: \
+             tenants[0].auth.workload_identity.token_file: cannot read the federated token file {}",
             tenant.id,
             token_file.display()
         )) && error.ends_with("is the pod labelled azure.workload.identity/use: \"true\"?"),
@@ -572,11 +573,11 @@ async fn a_managed_identity_gets_its_token_from_the_metadata_endpoint() {
 fn auth_modes_parse_and_conflicts_are_refused() {
     let config = entrastream::config::Config::from_yaml(
         "tenants:\n\
-         - {id: t1, client_id: c1, auth: {certificate: {file: /etc/entrastream/reader.pem, signature: rs256}}}\n\
-         - {id: t2, client_id: c2, auth: {workload_identity: {}}}\n\
-         - {id: t3, client_id: c3, auth: {managed_identity: {client_id: m3}}}\n\
-         - {id: t4, client_id: c4, auth: {client_secret: {env: S4}}}\n\
-         - {id: t5, client_id: c5, auth: {certificate: {pkcs12: /etc/entrastream/reader.pfx, password: {env: P5}}}}\n\
+         - {id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, auth: {certificate: {file: /etc/entrastream/reader.pem, signature: rs256}}}\n\
+         - {id: fabrikam.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c2, auth: {workload_identity: {}}}\n\
+         - {id: northwind.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c3, auth: {managed_identity: {client_id: 00000000-0000-0000-0000-0000000000a3}}}\n\
+         - {id: tailspin.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c4, auth: {client_secret: {env: S4}}}\n\
+         - {id: woodgrove.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c5, auth: {certificate: {pkcs12: /etc/entrastream/reader.pfx, password: {env: P5}}}}\n\
          kafka: {bootstrap_servers: k:9092}\n",
         "config.yaml",
     )
@@ -612,7 +613,7 @@ fn auth_modes_parse_and_conflicts_are_refused() {
     ] {
         let error = entrastream::config::Config::from_yaml(
             &format!(
-                "tenants: [{{id: t1, client_id: c1, auth: {{certificate: {certificate}}}}}]\n\
+                "tenants: [{{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, auth: {{certificate: {certificate}}}}}]\n\
                  kafka: {{bootstrap_servers: k:9092}}\n"
             ),
             "config.yaml",
@@ -641,7 +642,7 @@ fn auth_modes_parse_and_conflicts_are_refused() {
         ]
     );
     let both = entrastream::config::Config::from_yaml(
-        "tenants: [{id: t1, client_id: c1, client_secret: {env: S}, auth: {workload_identity: {}}}]\n\
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: S}, auth: {workload_identity: {}}}]\n\
          kafka: {bootstrap_servers: k:9092}\n",
         "config.yaml",
     )
@@ -652,7 +653,7 @@ fn auth_modes_parse_and_conflicts_are_refused() {
         "{both}"
     );
     let unknown = entrastream::config::Config::from_yaml(
-        "tenants: [{id: t1, client_id: c1, auth: {kerberos: {}}}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, auth: {kerberos: {}}}]\nkafka: {bootstrap_servers: k:9092}\n",
         "config.yaml",
     )
     .expect_err("unknown mode")
@@ -851,7 +852,7 @@ mod tls_ca_file {
         tenant.client_secret = None;
         let provider_with = |tls: &TlsConfig| {
             TokenProvider::new(
-                tenant.id.clone(),
+                tenant.tenant_id().expect("a GUID"),
                 tenant.client_id.clone(),
                 Credential::resolve(&tenant, "tenants[0]").expect("credential"),
                 CloudEndpoints::resolve(tenant.cloud, tenant.endpoints.as_ref()),
@@ -883,6 +884,49 @@ mod tls_ca_file {
         assert!(!token.value.expose().is_empty());
     }
 
+    /// A login host the service cannot reach over TLS (its certificate is not trusted): the
+    /// tenant is not ready, `/readyz` naming it and what to check, not the TLS library's words.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_token_endpoint_makes_the_tenant_not_ready() {
+        let clock = Clock::manual(START);
+        let sim = Simulator::start_with(
+            SimConfig {
+                tenants: vec![TenantSpec::default()],
+                history: Duration::from_secs(3600),
+                ..SimConfig::default()
+            },
+            clock.clone(),
+            ListenOptions {
+                tls: true,
+                ..ListenOptions::default()
+            },
+        )
+        .await
+        .expect("simulator");
+        let kafka = common::kafka();
+        let directory = tempfile::tempdir().expect("tempdir");
+        let config = common::config(
+            &sim,
+            &kafka,
+            directory.path(),
+            entrastream::config::PollingConfig::default(),
+        );
+        let tenant_id = config.tenants[0].id.clone();
+        let running = common::start(config, &clock, None).await;
+        let health = running.metrics.health().clone();
+        let expected = format!(
+            "tenant {tenant_id}: the token endpoint cannot be reached (a connection, TLS or server \
+             error; retried with backoff): check endpoints.login, tls.ca_file and the network path to \
+             the login host"
+        );
+        common::wait_for(Duration::from_secs(30), || {
+            health.readiness().problems.contains(&expected)
+        })
+        .await;
+        assert!(!health.readiness().ready);
+        running.stop().await.expect("stops");
+    }
+
     #[test]
     fn an_unusable_ca_file_is_named() {
         let directory = tempfile::tempdir().expect("tempdir");
@@ -896,7 +940,10 @@ mod tls_ca_file {
         )
         .expect_err("missing");
         assert!(
-            error.starts_with(&format!("tls.ca_file: cannot read {}: ", missing.display())),
+            error.starts_with(&format!(
+                "tls.ca_file: cannot read the CA bundle {}: ",
+                missing.display()
+            )),
             "{error}"
         );
         let empty = directory.path().join("empty.pem");

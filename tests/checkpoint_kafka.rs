@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use entrastream::checkpoint::{CheckpointError, CheckpointStore, CursorCommit, KafkaStore};
 use entrastream::clock::Timestamp;
-use entrastream::config::{CheckpointConfig, CheckpointStoreKind, KafkaConfig};
+use entrastream::config::{CheckpointConfig, CheckpointStoreKind, KafkaConfig, TenantId};
 use entrastream::graph::cursor::{Cursor, CursorDelta, IdHash, SeenIds};
 use entrastream::kafka::Publisher;
 use entrastream::stream::StreamKind;
@@ -20,6 +20,11 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Produc
 use tokio::sync::watch;
 
 const TOPIC: &str = "entrastream.checkpoints";
+
+/// The tenant whose cursors these tests write.
+fn tenant_a() -> TenantId {
+    TenantId::parse("tenant-a.onmicrosoft.com").expect("a domain name")
+}
 
 fn cluster() -> MockCluster<'static, DefaultProducerContext> {
     let cluster = MockCluster::new(1).expect("mock cluster");
@@ -84,14 +89,14 @@ async fn cursors_survive_a_restart_and_instances_do_not_share_them() {
     assert_eq!(first.checkpoint_count(), 0);
     assert!(
         first
-            .load("tenant-a", StreamKind::DirectoryAudits)
+            .load(&tenant_a(), StreamKind::DirectoryAudits)
             .expect("loads")
             .is_none()
     );
     let committed = cursor(500);
     first
         .commit(
-            "tenant-a",
+            &tenant_a(),
             StreamKind::DirectoryAudits,
             CursorCommit::Full(committed.clone()),
         )
@@ -101,7 +106,7 @@ async fn cursors_survive_a_restart_and_instances_do_not_share_them() {
     newer.watermark = Timestamp::from_secs(1_800_000_600);
     first
         .commit(
-            "tenant-a",
+            &tenant_a(),
             StreamKind::DirectoryAudits,
             CursorCommit::Full(newer.clone()),
         )
@@ -113,14 +118,14 @@ async fn cursors_survive_a_restart_and_instances_do_not_share_them() {
     assert_eq!(second.checkpoint_count(), 1);
     assert_eq!(
         second
-            .load("tenant-a", StreamKind::DirectoryAudits)
+            .load(&tenant_a(), StreamKind::DirectoryAudits)
             .expect("loads"),
         Some(newer),
         "the latest cursor of the key wins"
     );
     assert!(
         second
-            .load("tenant-a", StreamKind::Provisioning)
+            .load(&tenant_a(), StreamKind::Provisioning)
             .expect("loads")
             .is_none()
     );
@@ -130,7 +135,7 @@ async fn cursors_survive_a_restart_and_instances_do_not_share_them() {
     assert_eq!(other.checkpoint_count(), 0);
     assert!(
         other
-            .load("tenant-a", StreamKind::DirectoryAudits)
+            .load(&tenant_a(), StreamKind::DirectoryAudits)
             .expect("loads")
             .is_none()
     );
@@ -263,7 +268,7 @@ async fn damaged_and_oversized_cursors_are_refused_with_the_fix() {
     write_raw(
         &bootstrap,
         &[(
-            "cursor/blue/tenant-a/provisioning",
+            "cursor/blue/tenant-a.onmicrosoft.com/provisioning",
             Some(b"{\"format\":\"entrastream-checkpoint/1\""),
         )],
     );
@@ -274,12 +279,12 @@ async fn damaged_and_oversized_cursors_are_refused_with_the_fix() {
     };
     let store = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     let damaged = store
-        .load("tenant-a", StreamKind::Provisioning)
+        .load(&tenant_a(), StreamKind::Provisioning)
         .expect_err("a damaged cursor is refused")
         .to_string();
     assert!(
         damaged.starts_with(
-            "checkpoint entrastream.checkpoints key cursor/blue/tenant-a/provisioning is corrupt (not a checkpoint document"
+            "checkpoint entrastream.checkpoints key cursor/blue/tenant-a.onmicrosoft.com/provisioning is corrupt (not a checkpoint document"
         ) && damaged.contains("it is not reset silently"),
         "{damaged}"
     );
@@ -287,7 +292,7 @@ async fn damaged_and_oversized_cursors_are_refused_with_the_fix() {
     // 40,000 ids of 32 bytes each do not fit in 1 MiB
     let oversized = store
         .commit(
-            "tenant-a",
+            &tenant_a(),
             StreamKind::DirectoryAudits,
             CursorCommit::Full(cursor(40_000)),
         )
@@ -296,8 +301,9 @@ async fn damaged_and_oversized_cursors_are_refused_with_the_fix() {
     assert!(!oversized.is_transient());
     let message = oversized.to_string();
     assert!(
-        message.starts_with("the cursor of tenant tenant-a stream directory_audits is ")
-            && message.contains("above checkpoint.max_record_bytes (1048576)")
+        message.starts_with(
+            "the cursor of tenant tenant-a.onmicrosoft.com stream directory_audits is "
+        ) && message.contains("above checkpoint.max_record_bytes (1048576)")
             && message.contains("holds 40000 ids")
             && message.contains("Lower polling.lateness"),
         "{message}"
@@ -511,8 +517,10 @@ async fn deltas_follow_their_whole_cursor_and_are_tombstoned_when_it_is_written_
     let cluster = cluster();
     let bootstrap = cluster.bootstrap_servers();
     let checkpoint = checkpoint_config();
-    let (tenant, stream) = ("tenant-a", StreamKind::DirectoryAudits);
-    let delta_key = |number: u64| format!("cursor-delta/blue/tenant-a/directory_audits/{number}");
+    let (tenant, stream) = (&tenant_a(), StreamKind::DirectoryAudits);
+    let delta_key = |number: u64| {
+        format!("cursor-delta/blue/tenant-a.onmicrosoft.com/directory_audits/{number}")
+    };
 
     let first = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     assert!(first.incremental());
@@ -593,8 +601,9 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
     let cluster = cluster();
     let bootstrap = cluster.bootstrap_servers();
     let checkpoint = checkpoint_config();
-    let (tenant, stream) = ("tenant-a", StreamKind::Provisioning);
-    let delta_key = |number: u64| format!("cursor-delta/blue/tenant-a/provisioning/{number}");
+    let (tenant, stream) = (&tenant_a(), StreamKind::Provisioning);
+    let delta_key =
+        |number: u64| format!("cursor-delta/blue/tenant-a.onmicrosoft.com/provisioning/{number}");
 
     let first = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     let base = cursor(10);
@@ -674,7 +683,10 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
     );
 
     // deltas without their cursor
-    write_raw(&bootstrap, &[("cursor/blue/tenant-a/provisioning", None)]);
+    write_raw(
+        &bootstrap,
+        &[("cursor/blue/tenant-a.onmicrosoft.com/provisioning", None)],
+    );
     let sixth = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     let orphan = sixth
         .load(tenant, stream)
@@ -682,8 +694,8 @@ async fn deltas_of_an_earlier_cursor_are_ignored_and_a_gap_or_an_orphan_is_refus
         .to_string();
     assert!(
         orphan.contains(
-            "key cursor/blue/tenant-a/provisioning is corrupt (it is missing while deltas that follow it exist \
-             (1 under cursor-delta/blue/tenant-a/provisioning/))"
+            "key cursor/blue/tenant-a.onmicrosoft.com/provisioning is corrupt (it is missing while deltas that follow it exist \
+             (1 under cursor-delta/blue/tenant-a.onmicrosoft.com/provisioning/))"
         ),
         "{orphan}"
     );
@@ -755,10 +767,11 @@ async fn on_apache_kafka_cursors_load_the_same_after_compaction() {
     let store = open(&bootstrap, "blue", &checkpoint).await.expect("opens");
     let mut expected = std::collections::BTreeMap::new();
     let mut commits = 0;
+    let tenant_b = TenantId::parse("tenant-b.onmicrosoft.com").expect("a domain name");
     for (tenant, stream, rewrites) in [
-        ("tenant-a", StreamKind::DirectoryAudits, 6),
-        ("tenant-a", StreamKind::SignInsInteractive, 3),
-        ("tenant-b", StreamKind::Provisioning, 1),
+        (tenant_a(), StreamKind::DirectoryAudits, 6),
+        (tenant_a(), StreamKind::SignInsInteractive, 3),
+        (tenant_b, StreamKind::Provisioning, 1),
     ] {
         // whole cursors written again and again, each followed by deltas: every rewrite
         // tombstones the deltas before it
@@ -766,14 +779,14 @@ async fn on_apache_kafka_cursors_load_the_same_after_compaction() {
         for rewrite in 0..rewrites {
             live.watermark = live.watermark.saturating_add(Duration::from_secs(3600));
             store
-                .commit(tenant, stream, CursorCommit::Full(live.clone()))
+                .commit(&tenant, stream, CursorCommit::Full(live.clone()))
                 .await
                 .expect("commits");
             commits += 1;
             for step in 1..=3u64 {
                 let delta = delta_after(&live, step * 60, &format!("{tenant}-{rewrite}-{step}"), 5);
                 store
-                    .commit(tenant, stream, CursorCommit::Delta(delta.clone()))
+                    .commit(&tenant, stream, CursorCommit::Delta(delta.clone()))
                     .await
                     .expect("commits");
                 commits += 1;
@@ -793,7 +806,9 @@ async fn on_apache_kafka_cursors_load_the_same_after_compaction() {
         let records = raw_records(&bootstrap, topic);
         let cursor_copies = records
             .iter()
-            .filter(|(key, _)| key.starts_with("cursor/blue/tenant-a/directory_audits"))
+            .filter(|(key, _)| {
+                key.starts_with("cursor/blue/tenant-a.onmicrosoft.com/directory_audits")
+            })
             .count();
         let tombstones = records.iter().filter(|(_, value)| value.is_none()).count();
         if cursor_copies == 1 && tombstones == 0 {

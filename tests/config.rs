@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use entrastream::app::resolve_credentials;
 use entrastream::config::Config;
@@ -94,7 +95,7 @@ fn problem(yaml: &str) -> String {
         .to_string()
 }
 
-const TENANT: &str = "tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]\n";
+const TENANT: &str = "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: S}}]\n";
 
 #[test]
 fn bad_configs_name_the_key_and_the_fix() {
@@ -113,7 +114,7 @@ fn bad_configs_name_the_key_and_the_fix() {
     );
 
     let nested = problem(
-        "tenants: [{id: t1, client_id: c1, client_secret: {env: S}, clouds: global}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: S}, clouds: global}]\nkafka: {bootstrap_servers: k:9092}\n",
     );
     assert!(
         nested.contains("tenants[0].clouds: unknown field `clouds`"),
@@ -146,7 +147,7 @@ fn bad_configs_name_the_key_and_the_fix() {
     );
 
     let inline_secret = problem(
-        "tenants: [{id: t1, client_id: c1, client_secret: hunter2}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: hunter2}]\nkafka: {bootstrap_servers: k:9092}\n",
     );
     assert!(
         inline_secret.contains("tenants[0].client_secret: inline secrets are not accepted"),
@@ -173,7 +174,7 @@ fn bad_configs_name_the_key_and_the_fix() {
 #[test]
 fn a_missing_secret_variable_is_named_at_start() {
     let config = Config::from_yaml(
-        "tenants: [{id: t1, client_id: c1, client_secret: {env: ENTRASTREAM_TEST_NOT_SET_ANYWHERE}}]\nkafka: {bootstrap_servers: k:9092}\n",
+        "tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: ENTRASTREAM_TEST_NOT_SET_ANYWHERE}}]\nkafka: {bootstrap_servers: k:9092}\n",
         "config.yaml",
     )
     .expect("valid without I/O");
@@ -229,6 +230,508 @@ fn a_configuration_written_back_as_yaml_reads_the_same() {
     let written = config.to_yaml();
     let again = Config::from_yaml(&written, "written.yaml").expect("written back: valid");
     assert_eq!(again.to_yaml(), written);
+}
+
+/// A numeric key, its type (`duration`, or the integer type YAML must fit) and its range.
+struct NumericKey {
+    path: &'static str,
+    kind: &'static str,
+    min: &'static str,
+    max: &'static str,
+    /// The reason the message gives after the range, with its parentheses.
+    why: &'static str,
+}
+
+const fn key(
+    path: &'static str,
+    kind: &'static str,
+    min: &'static str,
+    max: &'static str,
+    why: &'static str,
+) -> NumericKey {
+    NumericKey {
+        path,
+        kind,
+        min,
+        max,
+        why,
+    }
+}
+
+const RETENTION: &str = " (Graph keeps 30 days)";
+
+/// Every number of the configuration with its documented range.
+const NUMERIC_KEYS: &[NumericKey] = &[
+    key("polling.interval", "duration", "1s", "1d", ""),
+    key("polling.settle_delay", "duration", "0s", "1d", ""),
+    key(
+        "polling.initial_lookback",
+        "duration",
+        "0s",
+        "30d",
+        " (Graph keeps 30 days, 7 on Entra ID Free, and refuses an older start with 400 \"Invalid \
+         filter clause\")",
+    ),
+    key("polling.lateness", "duration", "0s", "30d", RETENTION),
+    key(
+        "polling.reconcile_every",
+        "duration",
+        "1s",
+        "30d",
+        RETENTION,
+    ),
+    key("polling.overlap", "duration", "0s", "1d", ""),
+    key("polling.max_window", "duration", "1m", "1d", ""),
+    key(
+        "polling.page_size",
+        "u32",
+        "1",
+        "1000",
+        " (Graph's maximum is 1000, the best use of its budget)",
+    ),
+    key("polling.throttle.requests", "u32", "1", "1000", ""),
+    key("polling.throttle.per", "duration", "1s", "1h", ""),
+    key("polling.request_timeout", "duration", "1s", "1h", ""),
+    key("polling.blocked_retry", "duration", "1s", "1d", ""),
+    key("polling.max_retry_after", "duration", "1s", "1d", ""),
+    key("polling.max_page_bytes", "u64", "1048576", "1073741824", ""),
+    key(
+        "polling.max_token_response_bytes",
+        "u64",
+        "4096",
+        "16777216",
+        "",
+    ),
+    key(
+        "kafka.transaction_timeout",
+        "duration",
+        "1s",
+        "15m",
+        " (15m is the broker's default transaction.max.timeout.ms)",
+    ),
+    key("kafka.health_interval", "duration", "1s", "5m", ""),
+    key(
+        "kafka.max_record_bytes",
+        "u32",
+        "1024",
+        "16843776",
+        " (up to the producer's message.max.bytes)",
+    ),
+    key(
+        "shutdown.timeout",
+        "duration",
+        "1s",
+        "10m",
+        " (keep it below the pod's terminationGracePeriodSeconds)",
+    ),
+    key("checkpoint.topic_partitions", "i32", "1", "1000", ""),
+    key(
+        "checkpoint.replication_factor",
+        "i16",
+        "1",
+        "16",
+        " (leave it out for the broker's default)",
+    ),
+    key(
+        "checkpoint.max_record_bytes",
+        "u32",
+        "1048576",
+        "1000000000",
+        "",
+    ),
+    key("checkpoint.load_timeout", "duration", "1s", "1h", ""),
+    key("checkpoint.takeover_wait", "duration", "0s", "1h", ""),
+    key("checkpoint.interval", "duration", "0s", "1h", ""),
+];
+
+/// config/full.yaml with the scalar at `path` replaced by `scalar` (YAML text).
+fn full_yaml_with(path: &str, scalar: &str) -> String {
+    let mut document: serde_yaml_ng::Value = serde_yaml_ng::from_str(&full_yaml()).expect("yaml");
+    let mut node = &mut document;
+    for segment in path.split('.') {
+        node = node
+            .as_mapping_mut()
+            .expect("a mapping")
+            .entry(serde_yaml_ng::Value::from(segment))
+            .or_insert(serde_yaml_ng::Value::Null);
+    }
+    *node = serde_yaml_ng::from_str(scalar).expect("a scalar");
+    serde_yaml_ng::to_string(&document).expect("serialises")
+}
+
+/// What the configuration says about `value` at `key`: `None` when it is accepted.
+fn expected_problem(key: &NumericKey, value: &str) -> Option<String> {
+    let out_of_range = || {
+        format!(
+            "{}: {value} is outside {}..={}{}",
+            key.path, key.min, key.max, key.why
+        )
+    };
+    if key.kind == "duration" {
+        let parse = entrastream::config::duration::parse;
+        let Ok(duration) = parse(value) else {
+            let error = humantime::parse_duration(value).expect_err("unparsable");
+            return Some(format!(
+                "{}: invalid duration `{value}` ({error}); write it with a unit, for example `30s`, \
+                 `5m` or `2h`",
+                key.path
+            ));
+        };
+        let in_range =
+            (parse(key.min).expect("min")..=parse(key.max).expect("max")).contains(&duration);
+        if !in_range {
+            return Some(out_of_range());
+        }
+        // the two that together must stay within the retention (full.yaml: 2h and 15m)
+        let other = match key.path {
+            "polling.lateness" => Duration::from_secs(15 * 60),
+            "polling.reconcile_every" => Duration::from_secs(2 * 3600),
+            _ => return None,
+        };
+        return (duration + other > Duration::from_secs(30 * 86400)).then(|| {
+            "polling.lateness: lateness plus reconcile_every must stay within Graph's 30-day retention"
+                .to_owned()
+        });
+    }
+    let Ok(number) = value.parse::<i128>() else {
+        return Some(format!(
+            "{}: invalid type: floating point `{value}`, expected {}",
+            key.path, key.kind
+        ));
+    };
+    let fits = match key.kind {
+        "u64" => u64::try_from(number).is_ok(),
+        "u32" => u32::try_from(number).is_ok(),
+        "i32" => i32::try_from(number).is_ok(),
+        "i16" => i16::try_from(number).is_ok(),
+        other => panic!("no such kind {other}"),
+    };
+    if !fits {
+        // the YAML reader takes an unsigned key through u64 and a signed one through i64: a number
+        // beyond those is of the wrong type, one beyond the key's own type of the wrong value
+        let wide = if key.kind.starts_with('u') {
+            u64::try_from(number).is_ok()
+        } else {
+            i64::try_from(number).is_ok()
+        };
+        let mismatch = if wide { "value" } else { "type" };
+        return Some(format!(
+            "{}: invalid {mismatch}: integer `{value}`, expected {}",
+            key.path, key.kind
+        ));
+    }
+    let min: i128 = key.min.parse().expect("min");
+    let max: i128 = key.max.parse().expect("max");
+    (!(min..=max).contains(&number)).then(out_of_range)
+}
+
+#[test]
+fn every_number_is_range_checked_with_its_key_and_range_and_nothing_panics() {
+    // the table covers every number full.yaml shows
+    let config = Config::from_yaml(&full_yaml(), "full.yaml").expect("valid");
+    let round_trip = serde_yaml_ng::to_value(&config).expect("serialises");
+    let mut numeric = Vec::new();
+    numeric_paths(&round_trip, "", &mut numeric);
+    let mut listed: Vec<String> = NUMERIC_KEYS.iter().map(|key| key.path.to_owned()).collect();
+    numeric.sort();
+    listed.sort();
+    assert_eq!(
+        numeric, listed,
+        "every numeric key has a range in NUMERIC_KEYS"
+    );
+
+    let durations = [
+        "0s",
+        "1s",
+        "18446744073709551615s",
+        "18446744073709551616s",
+        "-1s",
+        "5000000d",
+    ];
+    let counts = [
+        "0",
+        "1",
+        "-1",
+        "-32769",
+        "65536",
+        "4294967295",
+        "4294967296",
+        "18446744073709551615",
+        "-9223372036854775808",
+        "1.5",
+    ];
+    let mut refused = 0;
+    for key in NUMERIC_KEYS {
+        let extremes: &[&str] = if key.kind == "duration" {
+            &durations
+        } else {
+            &counts
+        };
+        let edges = [key.min, key.max];
+        for value in extremes.iter().chain(edges.iter()) {
+            let outcome = Config::from_yaml(&full_yaml_with(key.path, value), "extreme.yaml");
+            match (expected_problem(key, value), outcome) {
+                (None, Ok(_)) => {}
+                (Some(expected), Err(error)) => {
+                    let problems: Vec<&str> = error
+                        .problems
+                        .iter()
+                        .map(|problem| without_position(problem))
+                        .collect();
+                    assert_eq!(problems, vec![expected], "{} = {value}", key.path);
+                    refused += 1;
+                }
+                (expected, outcome) => panic!(
+                    "{} = {value}: expected {expected:?}, got {:?}",
+                    key.path,
+                    outcome.map(|_| "accepted")
+                ),
+            }
+        }
+    }
+    // durations: four extremes always out (u64::MAX s, beyond u64, negative, 5000000d), 0s for
+    // the eleven with a minimum above zero, 1s for max_window, 30d for lateness and
+    // reconcile_every (their sum); counts: all but 1, min and max for each, and 1 for
+    // checkpoint.max_record_bytes; all ten for polling.max_page_bytes (1 is below its minimum),
+    // all but 65536 for polling.max_token_response_bytes
+    assert_eq!(
+        refused,
+        17 * 4 + 11 + 1 + 2 + 6 * 9 + 1 + 10 + 9,
+        "values refused"
+    );
+}
+
+/// A YAML error without the ` at line L column C` the parser adds (the line of a generated file).
+fn without_position(problem: &str) -> &str {
+    match problem.rsplit_once(" at line ") {
+        Some((message, position))
+            if position.split(" column ").all(|number| {
+                !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit())
+            }) =>
+        {
+            message
+        }
+        _ => problem,
+    }
+}
+
+/// The keys of `value` holding a number or a duration (`30s`), librdkafka's pass-through aside.
+fn numeric_paths(value: &serde_yaml_ng::Value, prefix: &str, out: &mut Vec<String>) {
+    match value {
+        serde_yaml_ng::Value::Mapping(mapping) => {
+            for (key, child) in mapping {
+                let Some(key) = key.as_str() else { continue };
+                if key == "librdkafka" {
+                    continue;
+                }
+                let path = if prefix.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                numeric_paths(child, &path, out);
+            }
+        }
+        serde_yaml_ng::Value::Sequence(items) => {
+            for item in items {
+                numeric_paths(item, prefix, out);
+            }
+        }
+        serde_yaml_ng::Value::Number(_) => out.push(prefix.to_owned()),
+        serde_yaml_ng::Value::String(text)
+            if entrastream::config::duration::parse(text).is_ok() =>
+        {
+            out.push(prefix.to_owned())
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn run_validate_only_refuses_extreme_numbers_with_exit_code_1_and_no_panic() {
+    let binary = env!("CARGO_BIN_EXE_entrastream");
+    let directory = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (
+            "polling.lateness",
+            "18446744073709551615s",
+            "polling.lateness: 18446744073709551615s is outside 0s..=30d (Graph keeps 30 days)",
+        ),
+        (
+            "polling.reconcile_every",
+            "18446744073709551615s",
+            "polling.reconcile_every: 18446744073709551615s is outside 1s..=30d (Graph keeps 30 days)",
+        ),
+        (
+            "polling.throttle.per",
+            "18446744073709551615s",
+            "polling.throttle.per: 18446744073709551615s is outside 1s..=1h",
+        ),
+        (
+            "polling.page_size",
+            "-1",
+            "polling.page_size: invalid type: integer `-1`, expected u32",
+        ),
+    ];
+    for (path, value, problem) in cases {
+        let file = directory.path().join("extreme.yaml");
+        std::fs::write(&file, full_yaml_with(path, value)).expect("write");
+        let output = Command::new(binary)
+            .args(["run", "--validate-only", "--config"])
+            .arg(&file)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{path} = {value}: {output:?}"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            without_position(stderr.trim_end()),
+            format!("error: invalid configuration {}: {problem}", file.display()),
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+const TENANT_RULE: &str = "write the directory (tenant) id, a GUID such as \
+     72f988bf-86f1-41af-91ab-2d7cd011db47, or a verified domain such as contoso.onmicrosoft.com \
+     (ASCII letters, digits, '-' and '.', at least one dot, no empty label, no label starting or \
+     ending with '-')";
+
+fn tenants_yaml(tenants: &[(&str, &str)]) -> String {
+    let mut yaml = "tenants:\n".to_owned();
+    for (id, client_id) in tenants {
+        yaml.push_str(&format!(
+            "  - {{id: '{id}', client_id: '{client_id}', client_secret: {{env: S}}}}\n"
+        ));
+    }
+    yaml.push_str("kafka: {bootstrap_servers: k:9092}\n");
+    yaml
+}
+
+const CLIENT: &str = "00000000-0000-0000-0000-0000000000c1";
+
+#[test]
+fn tenant_ids_that_would_leave_the_checkpoint_directory_or_rewrite_the_token_url_are_refused() {
+    // `..` wrote checkpoints beside checkpoint.path, `.` into it, this one rewrote the token URL
+    for hostile in [
+        "..",
+        ".",
+        "x/../../evil?#@",
+        "t1",
+        "contoso.com/..",
+        ".contoso.com",
+    ] {
+        let problems = Config::from_yaml(&tenants_yaml(&[(hostile, CLIENT)]), "bad.yaml")
+            .expect_err(hostile)
+            .problems;
+        assert_eq!(
+            problems,
+            vec![format!(
+                "tenants[0].id: {hostile:?} is not a tenant id; {TENANT_RULE}"
+            )]
+        );
+    }
+    // two non-ASCII ids shared one directory (each character outside ASCII became `_`)
+    let problems = Config::from_yaml(
+        &tenants_yaml(&[("müller.de", CLIENT), ("möller.de", CLIENT)]),
+        "bad.yaml",
+    )
+    .expect_err("non-ASCII")
+    .problems;
+    assert_eq!(
+        problems,
+        vec![
+            format!("tenants[0].id: \"müller.de\" is not a tenant id; {TENANT_RULE}"),
+            format!("tenants[1].id: \"möller.de\" is not a tenant id; {TENANT_RULE}"),
+        ]
+    );
+}
+
+#[test]
+fn client_ids_are_guids_and_a_tenant_listed_twice_in_another_case_is_refused() {
+    let guid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let problems = Config::from_yaml(
+        &tenants_yaml(&[
+            (guid, "c1"),
+            (&guid.to_uppercase(), CLIENT),
+            (
+                "contoso.onmicrosoft.com",
+                "{00000000-0000-0000-0000-0000000000c1}",
+            ),
+        ]),
+        "bad.yaml",
+    )
+    .expect_err("refused")
+    .problems;
+    let client_rule = "is not an application (client) id; write the GUID the app registration's \
+                       overview page shows as Application (client) ID";
+    assert_eq!(
+        problems,
+        vec![
+            format!("tenants[0].client_id: \"c1\" {client_rule}"),
+            format!(
+                "tenants[1].id: tenant {} is listed twice; each tenant appears once",
+                guid.to_uppercase()
+            ),
+            format!(
+                "tenants[2].client_id: \"{{00000000-0000-0000-0000-0000000000c1}}\" {client_rule}"
+            ),
+        ]
+    );
+    let managed = Config::from_yaml(
+        &format!(
+            "tenants: [{{id: {guid}, client_id: {CLIENT}, auth: {{managed_identity: {{client_id: m3}}}}}}]\n\
+             kafka: {{bootstrap_servers: k:9092}}\n"
+        ),
+        "bad.yaml",
+    )
+    .expect_err("refused")
+    .problems;
+    assert_eq!(
+        managed,
+        vec![
+            "tenants[0].auth.managed_identity.client_id: \"m3\" is not a client id; write the GUID of \
+             the user-assigned identity (its Client ID), or leave the key out for the system-assigned \
+             identity"
+        ]
+    );
+}
+
+/// A configuration built in code goes through the same rules: `app::run` refuses `..` before it
+/// builds any path from it.
+#[tokio::test]
+async fn the_service_refuses_an_unvalidated_tenant_id_before_building_a_path() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let state = directory.path().join("state");
+    let mut config = Config::from_yaml(
+        &tenants_yaml(&[("contoso.onmicrosoft.com", CLIENT)]),
+        "ok.yaml",
+    )
+    .expect("valid");
+    config.tenants[0].id = "..".to_owned();
+    config.checkpoint.path = Some(state.clone());
+    let error = entrastream::app::run(
+        config,
+        entrastream::app::RunOptions::new(entrastream::clock::Clock::system()),
+        std::future::pending(),
+    )
+    .await
+    .expect_err("refused")
+    .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "invalid configuration given to the service: tenants[0].id: \"..\" is not a tenant id; \
+             {TENANT_RULE}"
+        )
+    );
+    let written: Vec<_> = std::fs::read_dir(directory.path())
+        .expect("readable")
+        .collect();
+    assert!(written.is_empty(), "nothing written: {written:?}");
 }
 
 /// The login and Graph endpoints carry the client secret and every token: plain `http://` is

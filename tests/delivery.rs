@@ -799,3 +799,64 @@ async fn a_record_larger_than_the_producer_queue_fails_with_the_fix() {
     );
     assert_eq!(tracker.sent(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_kafka_is_down_ends_at_once_and_names_what_was_not_acknowledged() {
+    let setup = setup(2, Delivery::AtLeastOnce).await;
+    let service = Service::start(setup.config.clone(), &setup.clock, STREAMS).await;
+    let health = service.metrics.health().clone();
+    wait_for(Duration::from_secs(60), || health.readiness().ready).await;
+    drive(
+        &setup.manual,
+        START.saturating_add(HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
+    setup.kafka.cluster.broker_down(-1).expect("brokers down");
+    // the streams go on reading until the health probe notices: their pages wait for Kafka
+    let driving = {
+        let manual = setup.manual.clone();
+        let end = setup.end();
+        tokio::spawn(async move { manual.run_until(end).await })
+    };
+    let in_flight = service.metrics.kafka_records_in_flight.clone();
+    wait_for(Duration::from_secs(30), || in_flight.get() > 0).await;
+    wait_for(Duration::from_secs(15), || !health.readiness().ready).await;
+
+    let stopping = std::time::Instant::now();
+    let (outcome, _) = service.stop().await;
+    let stop_took = stopping.elapsed();
+    driving.abort();
+    let error = outcome.expect_err("records were left unacknowledged");
+    let AppError::StopIncomplete {
+        streams,
+        unacknowledged,
+    } = error
+    else {
+        panic!("{error:?}");
+    };
+    println!(
+        "stop while Kafka is down: {stop_took:?}, {streams} streams abandoned, {unacknowledged} records \
+         unacknowledged"
+    );
+    assert!(stop_took < Duration::from_secs(2), "{stop_took:?}");
+    assert!(unacknowledged > 0);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the stop was cut short ({streams} streams still waiting, {unacknowledged} records not \
+             acknowledged by Kafka): they were not committed and are read again at the next start; \
+             nothing is lost"
+        )
+    );
+
+    // they were read again: nothing lost, nothing repeated
+    setup.kafka.cluster.broker_up(-1).expect("brokers up");
+    let service = Service::start(setup.config.clone(), &setup.clock, STREAMS).await;
+    drive(&setup.manual, setup.end(), Duration::from_secs(300)).await;
+    let (outcome, _) = service.stop().await;
+    outcome.expect("stops cleanly");
+    let comparison = setup.compare();
+    assert_complete(&comparison);
+    assert_eq!(comparison.duplicates, 0, "{comparison:?}");
+}

@@ -118,6 +118,8 @@ async fn every_state_change_is_one_structured_line_and_no_line_holds_a_secret() 
         initial_lookback: HOUR,
         lateness: HOUR,
         reconcile_every: 15 * MINUTE,
+        // below the simulator's Retry-After of 7s: the cap is logged
+        max_retry_after: Duration::from_secs(5),
         ..PollingConfig::default()
     };
     let mut config = common::config(&sim, &kafka, directory.path(), polling);
@@ -180,7 +182,22 @@ async fn every_state_change_is_one_structured_line_and_no_line_holds_a_secret() 
         }
     }
 
-    // the healthy tenant: a 429 is one warning naming the wait, and one line when requests resume
+    // the healthy tenant: a Retry-After above polling.max_retry_after is one warning naming
+    // Graph's value, the cap and its key; the 429 is one warning naming the wait and when the
+    // stream resumes, and one line when requests resume
+    let capped: Vec<&Value> = lines
+        .iter()
+        .filter(|line| {
+            field(line, "message")
+                == "graph asked to wait longer than polling.max_retry_after, the stream waits only that long"
+        })
+        .collect();
+    assert_eq!(capped.len(), 1, "{capped:#?}");
+    assert_eq!(field(capped[0], "level"), "WARN");
+    assert_eq!(field(capped[0], "tenant"), healthy);
+    assert_eq!(capped[0]["retry_after_seconds"], 7);
+    assert_eq!(capped[0]["max_retry_after_seconds"], 5);
+    assert_eq!(field(capped[0], "key"), "polling.max_retry_after");
     let throttled: Vec<&Value> = lines
         .iter()
         .filter(|line| {
@@ -190,7 +207,18 @@ async fn every_state_change_is_one_structured_line_and_no_line_holds_a_secret() 
         .collect();
     assert_eq!(throttled.len(), 1, "{throttled:#?}");
     assert_eq!(field(throttled[0], "level"), "WARN");
-    assert_eq!(throttled[0]["retry_after_seconds"], 7);
+    assert_eq!(field(throttled[0], "state"), "throttled");
+    assert_eq!(throttled[0]["retry_after_seconds"], 5);
+    assert_eq!(field(throttled[0], "stream"), field(capped[0], "stream"));
+    assert!(
+        !field(throttled[0], "resumes_at").is_empty(),
+        "{}",
+        throttled[0]
+    );
+    assert_eq!(
+        field(throttled[0], "resumes_at"),
+        field(capped[0], "resumes_at")
+    );
     let throttled_stream = stream_of(throttled[0]);
     let sequence = messages(&lines, &healthy, throttled_stream);
     let position = |message: &str, after: usize| {

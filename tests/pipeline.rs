@@ -16,7 +16,7 @@ use entrastream::app::AppError;
 use entrastream::checkpoint::{
     CheckpointError, CheckpointStore, CommitFuture, CursorCommit, FileStore, MemoryStore,
 };
-use entrastream::config::PollingConfig;
+use entrastream::config::{PollingConfig, TenantId};
 use entrastream::graph::cursor::Cursor;
 use entrastream::pipeline::PipelineError;
 use entrastream::sim::config::{
@@ -270,6 +270,148 @@ async fn steady_state_stays_inside_the_budget_and_a_429_waits_its_retry_after() 
     assert_eq!(sim.stats().count_status(429), 1);
 }
 
+/// Drives the clock a minute at a time until the simulator has answered `count` 429s; returns
+/// the simulated time of the last one.
+async fn drive_until_throttled(
+    sim: &entrastream::sim::Simulator,
+    manual: &entrastream::clock::ManualClock,
+    count: usize,
+) -> entrastream::clock::Timestamp {
+    for _ in 0..120 {
+        let throttled: Vec<_> = sim
+            .stats()
+            .requests()
+            .into_iter()
+            .filter(|request| request.status == 429)
+            .collect();
+        if throttled.len() == count {
+            return throttled[count - 1].at;
+        }
+        drive(
+            manual,
+            manual.now().saturating_add(MINUTE),
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    panic!("no 429 number {count} within two simulated hours");
+}
+
+/// `Retry-After: 86400` and `18446744073709551615` are obeyed only up to
+/// `polling.max_retry_after` (5m): the tenant's next request comes exactly five minutes later,
+/// its streams say `throttled` meanwhile, the other tenants keep reading, nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_a_day_or_forever_is_waited_for_only_up_to_max_retry_after() {
+    let sim_config = busy_simulator(2);
+    let data_end = sim_config.data_end.expect("data ends");
+    let (sim, clock) = simulator(sim_config).await;
+    let tenant_id = sim.tenants()[1].tenant_id.clone();
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&sim, &kafka, directory.path(), polling());
+    assert_eq!(config.polling.max_retry_after, 5 * MINUTE, "the default");
+    let running = start(config, &clock, Some(Arc::new(MemoryStore::new()))).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    drive(
+        &manual,
+        START.saturating_add(HOUR),
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(sim.stats().count_status(429), 0);
+
+    let data_requests_of = |tenant: &str| {
+        let tenant = tenant.to_owned();
+        move |request: &&entrastream::sim::stats::RequestRecord| {
+            request.tenant_id.as_deref() == Some(tenant.as_str()) && request.endpoint != "token"
+        }
+    };
+    let throttled_state = |tenant: Option<&str>| {
+        let mut labels = vec![("state", "throttled")];
+        labels.extend(tenant.map(|tenant| ("tenant", tenant)));
+        metric_sum(&running.metrics, "entrastream_stream_state", &labels)
+    };
+    for (round, retry_after) in [Duration::from_secs(86_400), Duration::from_secs(u64::MAX)]
+        .into_iter()
+        .enumerate()
+    {
+        sim.set_faults(FaultSpec {
+            scripted: vec![ScriptedFault {
+                at_request: sim.data_requests(&tenant_id) + 1,
+                kind: FaultKind::Throttle429,
+                tenant: Some(tenant_id.clone()),
+            }],
+            injected_retry_after: retry_after,
+            ..FaultSpec::default()
+        });
+        let throttled_at = drive_until_throttled(&sim, &manual, round + 1).await;
+        // within the pause: the throttled tenant's streams say so, no other stream does
+        assert!(manual.now() < throttled_at.saturating_add(5 * MINUTE));
+        assert!(throttled_state(Some(&tenant_id)) >= 1.0, "round {round}");
+        assert_eq!(throttled_state(None), throttled_state(Some(&tenant_id)));
+        assert_eq!(
+            metric_sum(
+                &running.metrics,
+                "entrastream_graph_retry_after_seconds_total",
+                &[("tenant", &tenant_id)]
+            ),
+            300.0 * (round + 1) as f64,
+            "seconds waited, capped"
+        );
+
+        drive(
+            &manual,
+            throttled_at.saturating_add(10 * MINUTE),
+            Duration::from_secs(300),
+        )
+        .await;
+        let requests = sim.stats().requests();
+        let next = requests
+            .iter()
+            .filter(data_requests_of(&tenant_id))
+            .find(|request| request.at > throttled_at)
+            .expect("the tenant reads again");
+        assert_eq!(
+            next.at.duration_since(throttled_at),
+            5 * MINUTE,
+            "round {round}: waited exactly polling.max_retry_after"
+        );
+        assert_eq!(throttled_state(None), 0.0, "round {round}: resumed");
+        for other in sim
+            .tenants()
+            .iter()
+            .filter(|tenant| tenant.tenant_id != tenant_id)
+        {
+            let during_pause = requests
+                .iter()
+                .filter(data_requests_of(&other.tenant_id))
+                .filter(|request| request.at > throttled_at && request.at < next.at)
+                .count();
+            assert!(
+                during_pause > 0,
+                "round {round}: {} kept reading",
+                other.tenant_id
+            );
+        }
+    }
+    assert_eq!(sim.stats().count_status(429), 2);
+
+    let end = data_end.saturating_add(3 * HOUR);
+    drive(&manual, end, Duration::from_secs(600)).await;
+    running.stop().await.expect("stops");
+    let comparison = common::compare(&sim, &kafka, START.saturating_sub(HOUR), data_end, end);
+    assert!(comparison.expected > 0);
+    assert_eq!(
+        (
+            comparison.missing,
+            comparison.unexpected,
+            comparison.duplicates
+        ),
+        (0, 0, 0),
+        "{comparison:?}"
+    );
+}
+
 /// A store that fails one commit, as a crash between produce and commit would leave things: the
 /// first commit after `armed_after` commits that carries at least `min_new_records` new records.
 struct CrashingStore {
@@ -281,12 +423,16 @@ struct CrashingStore {
 }
 
 impl CheckpointStore for CrashingStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         self.inner.load(tenant, stream)
     }
 
     // not incremental: every commit is a whole cursor, whose new records are counted
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         let CursorCommit::Full(cursor) = commit else {
             return Box::pin(std::future::ready(Err(CheckpointError::Unusable(
                 "a delta offered to a store that is not incremental".to_owned(),
@@ -548,7 +694,7 @@ async fn a_new_stream_commits_its_origin_before_its_first_window() {
     let directory = tempfile::tempdir().expect("tempdir");
     let config = common::config(&sim, &kafka, directory.path(), polling());
     std::fs::write(directory.path().join("secret-0"), "revoked\n").expect("secret file");
-    let tenant_id = sim.tenants()[0].tenant_id.clone();
+    let tenant_id = TenantId::parse(&sim.tenants()[0].tenant_id).expect("a GUID");
     let store = Arc::new(MemoryStore::new());
     let running = start(config, &clock, Some(store.clone())).await;
     common::wait_for(Duration::from_secs(30), || {
@@ -597,7 +743,11 @@ impl JournalingStore {
 }
 
 impl CheckpointStore for JournalingStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         let cursor = self.inner.load(tenant, stream)?;
         if let Some(cursor) = &cursor {
             self.loaded
@@ -612,7 +762,7 @@ impl CheckpointStore for JournalingStore {
         Ok(cursor)
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         match &commit {
             CursorCommit::Full(_) => self.whole.fetch_add(1, Ordering::SeqCst),
             CursorCommit::Delta(delta) => {
@@ -649,7 +799,7 @@ async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
     config.checkpoint.interval = Duration::ZERO;
     config.polling.page_size = 50;
     let state = directory.path().join("state");
-    let tenant_id = sim.tenants()[0].tenant_id.clone();
+    let tenant_id = TenantId::parse(&sim.tenants()[0].tenant_id).expect("a GUID");
     let manual = clock.as_manual().expect("manual").clone();
 
     let first_store = Arc::new(JournalingStore::new(&state));
@@ -732,8 +882,9 @@ async fn a_restart_replays_the_checkpoint_journal_and_repeats_nothing() {
             let journal = entrastream::checkpoint::journal_of(
                 &second_store.inner.path_of(&tenant_id, stream),
             );
-            assert!(
-                !journal.exists(),
+            assert_eq!(
+                std::fs::read(&journal).expect("journal"),
+                b"",
                 "{stream:?}: folded into the document at loading"
             );
         }

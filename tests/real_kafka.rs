@@ -14,18 +14,17 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::broker::{Broker, Listener, RESTRICTED, User, WRITER};
+use common::service_process::{Service, http_get};
 use common::{START, compare_records, consume_events_with, simulator, test_logging, truth};
 use entrastream::app::AppError;
 use entrastream::check::{self, Finding};
 use entrastream::clock::{Clock, Timestamp};
 use entrastream::config::{
-    CheckpointConfig, CheckpointStoreKind, Config, Delivery, LogConfig, LogFormat, PollingConfig,
-    ThrottleConfig, Topics,
+    CheckpointConfig, CheckpointStoreKind, Config, Delivery, PollingConfig, ThrottleConfig, Topics,
 };
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{Latency, SimConfig, StreamLatencies, StreamRates};
@@ -465,103 +464,6 @@ async fn a_missing_grant_stops_the_service_with_the_fix_and_loses_nothing() {
     assert_delivered_once(&run, "after the missing grants were added");
 }
 
-/// `entrastream run` as a child process against a simulator on the system clock.
-struct Service {
-    child: Child,
-    log: std::path::PathBuf,
-    metrics: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-async fn http_get(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.expect("answers");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("a body"))
-}
-
-impl Service {
-    fn start(config: &Config, directory: &Path, name: &str) -> Service {
-        let port = free_port();
-        let mut config = config.clone();
-        config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
-        config.log = LogConfig {
-            format: LogFormat::Json,
-            level: "info".to_owned(),
-        };
-        let path = directory.join(format!("{name}.yaml"));
-        std::fs::write(&path, config.to_yaml()).expect("config");
-        let log = directory.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_entrastream"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("entrastream starts");
-        Service {
-            child,
-            log,
-            metrics: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Polls `/readyz` until its body contains `expected` (at most 30 s).
-    async fn wait_for_readiness(&mut self, expected: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!("entrastream ended by itself ({status}):\n{}", self.log());
-            }
-            if let Ok(response) = reqwest::get(format!("{}/readyz", self.metrics)).await {
-                let status = response.status().as_u16();
-                let body = response.text().await.unwrap_or_default();
-                if body.contains(expected) {
-                    assert_eq!(status, 503, "{body}");
-                    return body;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "/readyz never said {expected}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM; returns the exit code and how long the stop took.
-    fn terminate(mut self) -> (Option<i32>, Duration, String) {
-        let terminated = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
-        let deadline = terminated + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return (status.code(), terminated.elapsed(), self.log());
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!("no exit within 30 s of SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 /// The log line of a Kafka state change: its fields.
 fn kafka_state_line(log: &str, state: &str) -> serde_json::Value {
     log.lines()
@@ -617,7 +519,7 @@ async fn a_refused_login_and_an_untrusted_certificate_are_named_and_sigterm_ends
         .insert("sasl.password".to_owned(), "not-the-password".to_owned());
     let mut child = Service::start(&wrong_password, directory.path(), "wrong-password");
     let readiness = child
-        .wait_for_readiness("kafka: SASL authentication failed for user writer (SCRAM-SHA-512)")
+        .wait_until_not_ready("kafka: SASL authentication failed for user writer (SCRAM-SHA-512)")
         .await;
     assert_eq!(
         readiness,
@@ -659,7 +561,7 @@ async fn a_refused_login_and_an_untrusted_certificate_are_named_and_sigterm_ends
     );
     let mut child = Service::start(&untrusted, directory.path(), "untrusted");
     let readiness = child
-        .wait_for_readiness("kafka: broker certificate not trusted")
+        .wait_until_not_ready("kafka: broker certificate not trusted")
         .await;
     assert_eq!(
         readiness,
@@ -698,4 +600,191 @@ async fn a_refused_login_and_an_untrusted_certificate_are_named_and_sigterm_ends
     assert!(comparison.expected > 100, "{comparison:?}");
     assert_eq!(comparison.duplicates, 0, "{comparison:?}");
     assert_eq!(comparison.unexpected, 0);
+}
+
+/// Records in the event topics: the sum of every partition's high watermark.
+fn records_in(bootstrap: &str, topics: &Topics) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    let mut records = 0;
+    for topic in [
+        &topics.sign_ins,
+        &topics.directory_audits,
+        &topics.provisioning,
+    ] {
+        let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
+            continue;
+        };
+        for partition in metadata.topics()[0].partitions() {
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(5))
+            {
+                records += high;
+            }
+        }
+    }
+    records
+}
+
+/// A broker killed with SIGKILL in the middle of the work and started again ten seconds later:
+/// `/readyz` says so within one health interval and recovers by itself, nothing is lost, nothing
+/// is repeated; a broker frozen with SIGSTOP is noticed as quickly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
+    let mut own_broker = Broker::start();
+    for (delivery, store, prefix) in [
+        (
+            Delivery::AtLeastOnce,
+            CheckpointStoreKind::File,
+            "restart-alo",
+        ),
+        (
+            Delivery::ExactlyOnce,
+            CheckpointStoreKind::Kafka,
+            "restart-eos",
+        ),
+    ] {
+        let clock = Clock::system();
+        let now = clock.now();
+        let data_end = now.saturating_sub(MINUTE);
+        let sim = Simulator::start(
+            SimConfig {
+                tenant_count: 2,
+                rates: StreamRates {
+                    directory_audits: 10.0,
+                    sign_ins_interactive: 10.0,
+                    provisioning: 5.0,
+                    sign_ins_non_interactive: 0.0,
+                    sign_ins_service_principal: 0.0,
+                    sign_ins_managed_identity: 0.0,
+                },
+                data_end: Some(data_end),
+                history: HOUR,
+                throttle: None,
+                ..simulator_config(6)
+            },
+            clock,
+        )
+        .await
+        .expect("simulator");
+        let directory = tempfile::tempdir().expect("tempdir");
+        let topics = topics(prefix);
+        for topic in [
+            &topics.sign_ins,
+            &topics.directory_audits,
+            &topics.provisioning,
+        ] {
+            own_broker.create_topic(topic, 2, &[]);
+        }
+        let polling = PollingConfig {
+            interval: Duration::from_secs(1),
+            initial_lookback: 2 * HOUR,
+            page_size: 50,
+            throttle: ThrottleConfig {
+                requests: 1000,
+                per: Duration::from_secs(1),
+            },
+            ..PollingConfig::default()
+        };
+        let mut config = common::config_for(
+            &sim,
+            &own_broker.plaintext(),
+            &topics,
+            directory.path(),
+            polling,
+        );
+        for tenant in &mut config.tenants {
+            tenant.streams = Some(STREAMS.to_vec());
+        }
+        config.kafka.delivery = delivery;
+        if store == CheckpointStoreKind::Kafka {
+            config.checkpoint = CheckpointConfig {
+                store,
+                path: None,
+                topic: format!("{prefix}.checkpoints"),
+                ..CheckpointConfig::default()
+            };
+        }
+        let mut service = Service::start(&config, directory.path(), prefix);
+        service.wait_for_readiness(200, "\"ready\":true").await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while records_in(&own_broker.plaintext(), &topics) < 300 {
+            assert!(Instant::now() < deadline, "no progress:\n{}", service.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        own_broker.kill();
+        let killed = Instant::now();
+        let readiness = service
+            .wait_until_not_ready("kafka: no broker answers at")
+            .await;
+        let noticed = killed.elapsed();
+        let metrics = http_get(&format!("{}/metrics", service.metrics)).await.1;
+        assert!(
+            metrics.contains("entrastream_kafka_state{state=\"unreachable\"} 1"),
+            "{metrics}"
+        );
+        // the outage: what the broker is meant to do, not a synchronisation
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        own_broker.restart();
+        service.wait_for_readiness(200, "\"ready\":true").await;
+        let mut frozen_noticed = None;
+        if delivery == Delivery::AtLeastOnce {
+            // a broker that stops answering without closing its connections (SIGSTOP: a frozen
+            // VM, a full GC): not ready within kafka.health_interval (5 s)
+            let pid = own_broker.jvm_process_id().expect("running").to_string();
+            let signal = |name: &str| {
+                let status = std::process::Command::new("kill")
+                    .args([name, &pid])
+                    .status()
+                    .expect("kill");
+                assert!(status.success());
+            };
+            signal("-STOP");
+            let frozen = Instant::now();
+            service
+                .wait_until_not_ready("kafka: no broker answers at")
+                .await;
+            frozen_noticed = Some(frozen.elapsed());
+            signal("-CONT");
+            service.wait_for_readiness(200, "\"ready\":true").await;
+        }
+
+        let from = now.saturating_sub(2 * HOUR);
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let comparison = loop {
+            let records = consume_events_with(&own_broker.plaintext(), &topics, &[]);
+            let comparison = compare_records(&sim, &records, from, data_end, data_end);
+            if comparison.missing == 0 {
+                break comparison;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{delivery:?}: not delivered within three minutes of the restart: {comparison:?}\n{}",
+                service.log()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let (code, _, log) = service.terminate();
+        assert_eq!(code, Some(0), "{log}");
+        println!(
+            "{delivery:?}, broker killed and restarted 10 s later: not ready {noticed:?} after the kill \
+             ({readiness}), {frozen_noticed:?} after a SIGSTOP; expected {}, delivered {}, missing {}, \
+             duplicates {}",
+            comparison.expected, comparison.delivered, comparison.missing, comparison.duplicates
+        );
+        assert!(comparison.expected > 2000, "{comparison:?}");
+        assert_eq!(comparison.unexpected, 0);
+        assert_eq!(
+            comparison.duplicates, 0,
+            "{delivery:?}: the idempotent producer's retries repeat nothing: {:?}",
+            comparison.duplicate_times
+        );
+        // within one health interval (5 s), and the time /readyz polling takes
+        assert!(noticed < Duration::from_secs(6), "{noticed:?}");
+        assert!(frozen_noticed.is_none_or(|noticed| noticed < Duration::from_secs(6)));
+    }
 }

@@ -69,7 +69,7 @@ panel("Tenants in trouble", "stat",
 advance()
 panel("Stream states", "table",
       [(f"entrastream_stream_state{{{SELECTOR}}} == 1", "{{tenant}} {{stream}} {{state}}")],
-      width=12, description="The state of every stream: starting, catching_up, caught_up, retrying, unlicensed, forbidden, auth_failed, rejected.")
+      width=12, description="The state of every stream: starting, catching_up, caught_up, retrying, throttled, unlicensed, forbidden, auth_failed, rejected.")
 panel("Freshness", "timeseries",
       [(f"max by (stream) (entrastream_freshness_seconds{{{SELECTOR}}})", "{{stream}}")],
       width=6, unit="s", description="Now minus the newest event time published.")

@@ -94,6 +94,7 @@ CONFIG = obj(
                 "throttle": obj({"requests": INT, "per": DURATION}),
                 "request_timeout": DURATION,
                 "blocked_retry": DURATION,
+                "max_retry_after": DURATION,
                 "max_page_bytes": {"type": "integer", "minimum": 1048576, "maximum": 1073741824},
                 "max_token_response_bytes": {"type": "integer", "minimum": 4096, "maximum": 16777216},
             }

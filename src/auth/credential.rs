@@ -16,6 +16,7 @@ use crate::config::{
     AssertionSignature, AuthConfig, CertificateConfig, CertificateSource, IMDS_TOKEN_ENDPOINT,
     Secret, SecretSource, TenantConfig,
 };
+use crate::files::{self, CREDENTIAL_FILE_LIMIT};
 
 /// How long a client assertion is valid: the identity platform needs minutes, not hours.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
@@ -25,6 +26,8 @@ pub enum Credential {
     Certificate(CertificateKey),
     WorkloadIdentity {
         token_file: PathBuf,
+        /// What names the file, for messages: its key, or the webhook's variable.
+        token_file_key: String,
     },
     ManagedIdentity {
         client_id: Option<String>,
@@ -74,10 +77,13 @@ impl Credential {
                 certificate_key(certificate, &key).map(Credential::Certificate)
             }
             AuthConfig::WorkloadIdentity(identity) => {
-                let token_file = match &identity.token_file {
-                    Some(path) => path.clone(),
+                let (token_file, token_file_key) = match &identity.token_file {
+                    Some(path) => (
+                        path.clone(),
+                        format!("{key}.auth.workload_identity.token_file"),
+                    ),
                     None => std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")
-                        .map(PathBuf::from)
+                        .map(|path| (PathBuf::from(path), "AZURE_FEDERATED_TOKEN_FILE".to_owned()))
                         .ok_or_else(|| {
                             format!(
                                 "{key}.auth.workload_identity: AZURE_FEDERATED_TOKEN_FILE is not set; label the pod \
@@ -86,7 +92,10 @@ impl Credential {
                             )
                         })?,
                 };
-                Ok(Credential::WorkloadIdentity { token_file })
+                Ok(Credential::WorkloadIdentity {
+                    token_file,
+                    token_file_key,
+                })
             }
             AuthConfig::ManagedIdentity(identity) => Ok(Credential::ManagedIdentity {
                 client_id: identity.client_id.clone(),
@@ -115,18 +124,18 @@ fn secret(source: &SecretSource, key: &str) -> Result<Credential, String> {
 /// Reads the certificate and its key from a PEM or a PKCS#12 file; `key` is the configuration key
 /// of the `certificate` map.
 fn certificate_key(certificate: &CertificateConfig, key: &str) -> Result<CertificateKey, String> {
-    let read = |path: &Path, field: &str| {
-        std::fs::read(path)
-            .map_err(|error| format!("{key}.{field}: cannot read {}: {error}", path.display()))
+    let read = |path: &Path, field: &str, what: &'static str| {
+        files::read_limited(&format!("{key}.{field}"), what, path, CREDENTIAL_FILE_LIMIT)
+            .map_err(|error| error.to_string())
     };
     match &certificate.source {
         CertificateSource::Pem(path) => {
-            let pem = read(path, "file")?;
+            let pem = read(path, "file", "the certificate file")?;
             CertificateKey::from_pem(&pem, certificate.signature)
                 .map_err(|problem| format!("{key}.file: {}: {problem}", path.display()))
         }
         CertificateSource::Pkcs12 { path, password } => {
-            let der = read(path, "pkcs12")?;
+            let der = read(path, "pkcs12", "the PKCS#12 file")?;
             let password = match password {
                 Some(source) => Some(source.resolve(&format!("{key}.password"))?),
                 None => None,

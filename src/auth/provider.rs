@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use super::credential::Credential;
 use super::{AuthError, error_chain};
 use crate::clock::{Clock, Timestamp};
-use crate::config::{PollingConfig, Secret};
+use crate::config::{PollingConfig, Secret, TenantId};
 use crate::graph::cloud::CloudEndpoints;
 use crate::upstream::body::{self, BodyError, BodyLimit};
 use crate::upstream::redact::redact;
@@ -25,7 +25,7 @@ pub struct AccessToken {
 
 /// Fetches and caches the tenant's Graph token. Concurrent callers share one request.
 pub struct TokenProvider {
-    tenant_id: String,
+    tenant_id: TenantId,
     client_id: String,
     credential: Credential,
     endpoints: CloudEndpoints,
@@ -88,7 +88,7 @@ pub enum TokenOrigin {
 
 impl TokenProvider {
     pub fn new(
-        tenant_id: String,
+        tenant_id: TenantId,
         client_id: String,
         credential: Credential,
         endpoints: CloudEndpoints,
@@ -116,6 +116,7 @@ impl TokenProvider {
     /// The provider of a configured tenant: its cloud's hosts, its `endpoints` overrides, and for
     /// workload identity the authority host the AKS webhook names (`AZURE_AUTHORITY_HOST`).
     pub fn for_tenant(
+        tenant_id: TenantId,
         tenant: &crate::config::TenantConfig,
         credential: Credential,
         http: reqwest::Client,
@@ -133,7 +134,7 @@ impl TokenProvider {
             endpoints.login_base = authority.trim().trim_end_matches('/').to_owned();
         }
         TokenProvider::new(
-            tenant.id.clone(),
+            tenant_id,
             tenant.client_id.clone(),
             credential,
             endpoints,
@@ -148,7 +149,7 @@ impl TokenProvider {
     }
 
     pub fn tenant_id(&self) -> &str {
-        &self.tenant_id
+        self.tenant_id.as_str()
     }
 
     /// The authentication mode, for messages.
@@ -189,7 +190,7 @@ impl TokenProvider {
 
     async fn fetch(&self) -> Result<AccessToken, AuthError> {
         let unavailable = |detail: String| AuthError::Unavailable {
-            tenant: self.tenant_id.clone(),
+            tenant: self.tenant_id.to_string(),
             detail,
         };
         let scope = self.endpoints.scope();
@@ -212,14 +213,25 @@ impl TokenProvider {
                     .map_err(|detail| self.local_failure(detail))?;
                 self.assertion_request(&token_url, &scope, &assertion)
             }
-            Credential::WorkloadIdentity { token_file } => {
+            Credential::WorkloadIdentity {
+                token_file,
+                token_file_key,
+            } => {
                 // the kubelet rotates the file: read it for every request
-                let assertion = std::fs::read_to_string(token_file).map_err(|error| {
-                    self.local_failure(format!(
-                        "cannot read the federated token file {}: {error}; is the pod labelled \
-                         azure.workload.identity/use: \"true\"?",
-                        token_file.display()
-                    ))
+                let assertion = crate::files::read_text_limited(
+                    token_file_key,
+                    "the federated token file",
+                    token_file,
+                    crate::files::CREDENTIAL_FILE_LIMIT,
+                )
+                .map_err(|error| {
+                    let hint = match error.problem {
+                        crate::files::FileProblem::Unreadable(_) => {
+                            "; is the pod labelled azure.workload.identity/use: \"true\"?"
+                        }
+                        crate::files::FileProblem::TooLarge { .. } => "",
+                    };
+                    self.local_failure(format!("{error}{hint}"))
                 })?;
                 self.assertion_request(&token_url, &scope, assertion.trim())
             }
@@ -351,7 +363,7 @@ impl TokenProvider {
     /// A failure before any request: the credential itself is unusable here.
     fn local_failure(&self, detail: String) -> AuthError {
         AuthError::Unusable {
-            tenant: self.tenant_id.clone(),
+            tenant: self.tenant_id.to_string(),
             mode: self.credential.mode(),
             detail,
         }

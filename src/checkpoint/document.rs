@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::CheckpointError;
+use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
 
@@ -19,6 +20,10 @@ struct Document<'a> {
     tenant: &'a str,
     stream: &'a str,
     sha256: String,
+    /// The file store creates the document's journal with it: a document that says so and has no
+    /// journal lost its deltas (documents of earlier versions do not say so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    journal: bool,
     cursor: &'a RawValue,
 }
 
@@ -28,8 +33,19 @@ struct StoredDocument<'a> {
     tenant: String,
     stream: String,
     sha256: String,
+    #[serde(default)]
+    journal: bool,
     #[serde(borrow)]
     cursor: &'a RawValue,
+}
+
+/// A checkpoint document, read and checked.
+pub struct Decoded {
+    pub cursor: Cursor,
+    /// The `sha256` journal entries name as their base.
+    pub sha256: String,
+    /// Whether its journal was created with it.
+    pub journal: bool,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -94,12 +110,13 @@ struct StoredDeltaEntry<'a> {
 }
 
 /// The document of `cursor` (`pretty` for files people may read) and its `sha256`, which journal
-/// entries name as their base.
+/// entries name as their base; `journal`: its journal is created with it.
 pub fn encode_with_digest(
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     cursor: &Cursor,
     pretty: bool,
+    journal: bool,
     location: &str,
 ) -> Result<(Vec<u8>, String), CheckpointError> {
     let corrupt = |detail: String| CheckpointError::Corrupt {
@@ -112,9 +129,10 @@ pub fn encode_with_digest(
     let sha256 = sha256_hex(cursor_raw.get().as_bytes());
     let document = Document {
         format: FORMAT,
-        tenant,
+        tenant: tenant.as_str(),
         stream: stream.as_str(),
         sha256: sha256.clone(),
+        journal,
         cursor: &cursor_raw,
     };
     let encoded = if pretty {
@@ -130,7 +148,7 @@ pub fn encode_with_digest(
 /// A journal entry: `delta` after the document whose `sha256` is `base`, as one line of JSON
 /// ending in a newline.
 pub fn encode_delta(
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     base: &str,
     delta: &CursorDelta,
@@ -144,7 +162,7 @@ pub fn encode_delta(
         .map_err(|error| corrupt(format!("cannot serialise the cursor's change: {error}")))?;
     let entry = DeltaEntry {
         format: DELTA_FORMAT,
-        tenant,
+        tenant: tenant.as_str(),
         stream: stream.as_str(),
         base,
         sha256: delta_digest(base, delta_raw.get()),
@@ -160,7 +178,7 @@ pub fn encode_delta(
 /// the tenant and stream it is expected to belong to.
 pub fn decode_delta(
     line: &[u8],
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     location: &str,
 ) -> Result<(String, CursorDelta), CheckpointError> {
@@ -174,7 +192,7 @@ pub fn decode_delta(
         location,
         (&entry.format, DELTA_FORMAT),
         (&entry.tenant, &entry.stream),
-        tenant,
+        tenant.as_str(),
         stream,
     )?;
     if delta_digest(&entry.base, entry.delta.get()) != entry.sha256 {
@@ -199,10 +217,10 @@ fn delta_digest(base: &str, delta_json: &str) -> String {
 /// expected to belong to, and the document's `sha256`.
 pub fn decode_with_digest(
     bytes: &[u8],
-    tenant: &str,
+    tenant: &TenantId,
     stream: StreamKind,
     location: &str,
-) -> Result<(Cursor, String), CheckpointError> {
+) -> Result<Decoded, CheckpointError> {
     let corrupt = |detail: String| CheckpointError::Corrupt {
         location: location.to_owned(),
         detail,
@@ -213,7 +231,7 @@ pub fn decode_with_digest(
         location,
         (&document.format, FORMAT),
         (&document.tenant, &document.stream),
-        tenant,
+        tenant.as_str(),
         stream,
     )?;
     if sha256_hex(document.cursor.get().as_bytes()) != document.sha256 {
@@ -223,5 +241,9 @@ pub fn decode_with_digest(
     }
     let cursor = serde_json::from_str(document.cursor.get())
         .map_err(|error| corrupt(format!("unreadable cursor: {error}")))?;
-    Ok((cursor, document.sha256))
+    Ok(Decoded {
+        cursor,
+        sha256: document.sha256,
+        journal: document.journal,
+    })
 }

@@ -6,12 +6,13 @@
 //!   naming the document they follow by its SHA-256. A commit then writes what it adds, not
 //!   every id held within the lateness horizon again; the pipeline sends a whole cursor again
 //!   once the journal holds about as many ids as the cursor, which replaces the document and
-//!   removes the journal.
+//!   starts a new, empty journal with it (the document says so).
 //!
 //! Loading reads the document and replays its journal. A journal left by a crash after its
 //! document was replaced names an older document and is dropped; a last line cut short by a
-//! crash was never acknowledged and is dropped; any other damaged line stops the stream with the
-//! corrupt-checkpoint error. A journal found at loading is folded into a new document at once.
+//! crash was never acknowledged and is dropped; any other damaged line, or a journal missing
+//! beside a document that was written with one, stops the stream with the corrupt-checkpoint
+//! error (never a silent rewind). A journal with entries is folded into a new document at once.
 
 use std::collections::HashMap;
 use std::fs;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{CheckpointError, CheckpointStore, CommitFuture, CursorCommit, document};
+use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
 
@@ -41,20 +43,6 @@ struct Base {
     journal: bool,
 }
 
-/// A tenant id as a directory name: GUIDs and domains stay as they are.
-fn safe_name(tenant: &str) -> String {
-    tenant
-        .chars()
-        .map(|character| {
-            if character.is_ascii_alphanumeric() || matches!(character, '.' | '-' | '_') {
-                character
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// The journal beside a document.
 pub fn journal_of(path: &Path) -> PathBuf {
     path.with_extension("journal")
@@ -68,17 +56,18 @@ impl FileStore {
         }
     }
 
-    pub fn path_of(&self, tenant: &str, stream: StreamKind) -> PathBuf {
+    /// A validated id is a GUID or a domain name: a directory name of its own, inside the store's.
+    pub fn path_of(&self, tenant: &TenantId, stream: StreamKind) -> PathBuf {
         self.directory
-            .join(safe_name(tenant))
+            .join(tenant.as_str())
             .join(format!("{}.json", stream.as_str()))
     }
 
     /// Writes the whole cursor: a temporary file, fsync, rename, fsync of the directory; then
-    /// removes the journal the new document makes obsolete.
+    /// replaces the journal the new document makes obsolete with an empty one.
     pub fn commit_now(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         cursor: &Cursor,
     ) -> Result<(), CheckpointError> {
@@ -93,6 +82,7 @@ impl FileStore {
             stream,
             cursor,
             true,
+            true,
             &path.display().to_string(),
         )?;
         let temporary = path.with_extension("json.tmp");
@@ -105,18 +95,19 @@ impl FileStore {
         fs::rename(&temporary, &path).map_err(io_error(&path, "replace"))?;
         // the rename is durable only once the directory entry is
         sync_directory(&directory)?;
-        // a journal left behind (a crash from here on) names the previous document: dropped
+        // the document's own journal, empty, replaces the previous one: a journal left behind (a
+        // crash before this) names the previous document and is dropped at loading; a document
+        // found without its journal lost its deltas
         let journal = journal_of(&path);
-        match fs::remove_file(&journal) {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(io_error(&journal, "remove")(error)),
-        }
+        fs::File::create(&journal)
+            .and_then(|file| file.sync_all())
+            .map_err(io_error(&journal, "create"))?;
+        sync_directory(&directory)?;
         self.bases.lock().insert(
             path,
             Base {
                 sha256,
-                journal: false,
+                journal: true,
             },
         );
         Ok(())
@@ -127,7 +118,7 @@ impl FileStore {
     /// line before a whole one.
     pub fn append_now(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         delta: &CursorDelta,
     ) -> Result<(), CheckpointError> {
@@ -173,18 +164,19 @@ impl FileStore {
         Ok(())
     }
 
-    /// Replays the journal of the document with `sha256` into `cursor`; false when there is none.
+    /// Replays the journal of the document with `sha256` into `cursor`; `None` when there is no
+    /// journal, the number of lines read otherwise.
     fn replay(
         &self,
         journal: &Path,
         sha256: &str,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         cursor: &mut Cursor,
-    ) -> Result<bool, CheckpointError> {
+    ) -> Result<Option<usize>, CheckpointError> {
         let text = match fs::read(journal) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(io_error(journal, "read")(error)),
         };
         let location = journal.display().to_string();
@@ -201,7 +193,7 @@ impl FileStore {
                             journal = location.as_str(),
                             "checkpoint journal follows an earlier document (a crash after the document was replaced); dropped"
                         );
-                        return Ok(true);
+                        return Ok(Some(lines.len()));
                     }
                     return Err(CheckpointError::Corrupt {
                         location,
@@ -227,7 +219,7 @@ impl FileStore {
                 Err(error) => return Err(error),
             }
         }
-        Ok(true)
+        Ok(Some(lines.len()))
     }
 }
 
@@ -249,7 +241,11 @@ fn io_error<'p>(
 }
 
 impl CheckpointStore for FileStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         let path = self.path_of(tenant, stream);
         let journal = journal_of(&path);
         let bytes = match fs::read(&path) {
@@ -268,24 +264,43 @@ impl CheckpointStore for FileStore {
             }
             Err(error) => return Err(io_error(&path, "read")(error)),
         };
-        let (mut cursor, sha256) =
-            document::decode_with_digest(&bytes, tenant, stream, &path.display().to_string())?;
-        if self.replay(&journal, &sha256, tenant, stream, &mut cursor)? {
-            // folded into a new document at once: appends never follow a cut-off line
-            self.commit_now(tenant, stream, &cursor)?;
-        } else {
-            self.bases.lock().insert(
-                path,
-                Base {
-                    sha256,
-                    journal: false,
-                },
-            );
+        let document::Decoded {
+            mut cursor,
+            sha256,
+            journal: journaled,
+        } = document::decode_with_digest(&bytes, tenant, stream, &path.display().to_string())?;
+        match self.replay(&journal, &sha256, tenant, stream, &mut cursor)? {
+            None if journaled => {
+                // never a silent rewind to the document's position (often the stream's origin)
+                return Err(CheckpointError::Corrupt {
+                    location: journal.display().to_string(),
+                    detail: format!(
+                        "the journal of {} is missing: the commits since the cursor was written are lost. \
+                         Restore the journal, or remove {} as well to start the stream again from \
+                         polling.initial_lookback (what it published since is published again)",
+                        path.display(),
+                        path.display()
+                    ),
+                });
+            }
+            Some(lines) if lines > 0 => {
+                // folded into a new document at once: appends never follow a cut-off line
+                self.commit_now(tenant, stream, &cursor)?;
+            }
+            found => {
+                self.bases.lock().insert(
+                    path,
+                    Base {
+                        sha256,
+                        journal: found.is_some(),
+                    },
+                );
+            }
         }
         Ok(Some(cursor))
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         let store = self.clone();
         let tenant = tenant.to_owned();
         Box::pin(async move {
@@ -318,6 +333,13 @@ mod tests {
     use crate::clock::Timestamp;
     use crate::graph::cursor::IdHash;
 
+    const T1: &str = "contoso.onmicrosoft.com";
+    const T2: &str = "fabrikam.onmicrosoft.com";
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).expect("a domain name")
+    }
+
     fn cursor() -> Cursor {
         let mut cursor = Cursor::start(
             Timestamp::from_secs(1_800_000_000),
@@ -335,20 +357,22 @@ mod tests {
         let store = FileStore::new(directory.path());
         assert!(
             store
-                .load("t1", StreamKind::Provisioning)
+                .load(&tenant(T1), StreamKind::Provisioning)
                 .expect("loads")
                 .is_none()
         );
         store
-            .commit_now("t1", StreamKind::Provisioning, &cursor())
+            .commit_now(&tenant(T1), StreamKind::Provisioning, &cursor())
             .expect("commits");
         assert_eq!(
-            store.load("t1", StreamKind::Provisioning).expect("loads"),
+            store
+                .load(&tenant(T1), StreamKind::Provisioning)
+                .expect("loads"),
             Some(cursor())
         );
         assert!(
             !store
-                .path_of("t1", StreamKind::Provisioning)
+                .path_of(&tenant(T1), StreamKind::Provisioning)
                 .with_extension("json.tmp")
                 .exists()
         );
@@ -359,9 +383,9 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         store
-            .commit_now("t1", StreamKind::Provisioning, &cursor())
+            .commit_now(&tenant(T1), StreamKind::Provisioning, &cursor())
             .expect("commits");
-        let path = store.path_of("t1", StreamKind::Provisioning);
+        let path = store.path_of(&tenant(T1), StreamKind::Provisioning);
         let original = fs::read_to_string(&path).expect("reads");
 
         fs::write(
@@ -370,7 +394,7 @@ mod tests {
         )
         .expect("writes");
         let tampered = store
-            .load("t1", StreamKind::Provisioning)
+            .load(&tenant(T1), StreamKind::Provisioning)
             .unwrap_err()
             .to_string();
         assert!(
@@ -381,7 +405,7 @@ mod tests {
 
         fs::write(&path, &original[..original.len() / 2]).expect("writes");
         let truncated = store
-            .load("t1", StreamKind::Provisioning)
+            .load(&tenant(T1), StreamKind::Provisioning)
             .unwrap_err()
             .to_string();
         assert!(
@@ -389,16 +413,16 @@ mod tests {
             "{truncated}"
         );
 
-        let other = store.path_of("t2", StreamKind::Provisioning);
+        let other = store.path_of(&tenant(T2), StreamKind::Provisioning);
         fs::create_dir_all(other.parent().expect("parent")).expect("mkdir");
         fs::write(&other, &original).expect("writes");
         let foreign = store
-            .load("t2", StreamKind::Provisioning)
+            .load(&tenant(T2), StreamKind::Provisioning)
             .unwrap_err()
             .to_string();
         assert!(
             foreign.contains(
-                "belongs to tenant t1 stream provisioning, not to tenant t2 stream provisioning"
+                "belongs to tenant contoso.onmicrosoft.com stream provisioning, not to tenant fabrikam.onmicrosoft.com stream provisioning"
             ),
             "{foreign}"
         );
@@ -429,12 +453,12 @@ mod tests {
     fn journal_of_three(store: &FileStore) -> Cursor {
         let mut live = cursor();
         store
-            .commit_now("t1", StreamKind::DirectoryAudits, &live)
+            .commit_now(&tenant(T1), StreamKind::DirectoryAudits, &live)
             .expect("commits");
         for (step, prefix) in [(60, "b"), (120, "c"), (180, "d")] {
             let delta = delta_after(&live, step, prefix, 5);
             store
-                .append_now("t1", StreamKind::DirectoryAudits, &delta)
+                .append_now(&tenant(T1), StreamKind::DirectoryAudits, &delta)
                 .expect("appends");
             live.apply(&delta);
         }
@@ -442,7 +466,7 @@ mod tests {
     }
 
     fn journal_lines(store: &FileStore) -> Vec<String> {
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         fs::read_to_string(journal)
             .expect("journal")
             .lines()
@@ -459,32 +483,36 @@ mod tests {
         let lines = journal_lines(&store);
         assert_eq!(lines.len(), 3, "one line per delta");
         assert!(
-            lines[0].starts_with("{\"format\":\"entrastream-checkpoint-delta/1\",\"tenant\":\"t1\",\"stream\":\"directory_audits\",\"base\":"),
+            lines[0].starts_with("{\"format\":\"entrastream-checkpoint-delta/1\",\"tenant\":\"contoso.onmicrosoft.com\",\"stream\":\"directory_audits\",\"base\":"),
             "{}",
             lines[0]
         );
         let document_before =
-            fs::read(store.path_of("t1", StreamKind::DirectoryAudits)).expect("document");
+            fs::read(store.path_of(&tenant(T1), StreamKind::DirectoryAudits)).expect("document");
 
         // a new process: the journal replayed, then folded into a new document
         let restarted = FileStore::new(directory.path());
         let loaded = restarted
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .expect("loads")
             .expect("a cursor");
         assert_eq!(loaded, live);
-        let path = restarted.path_of("t1", StreamKind::DirectoryAudits);
-        assert!(!journal_of(&path).exists(), "folded into the document");
+        let path = restarted.path_of(&tenant(T1), StreamKind::DirectoryAudits);
+        assert_eq!(
+            fs::read(journal_of(&path)).expect("journal"),
+            b"",
+            "folded into the document, whose journal starts empty"
+        );
         assert_ne!(fs::read(&path).expect("document"), document_before);
         // appends follow the new document
         let delta = delta_after(&loaded, 240, "e", 2);
         restarted
-            .append_now("t1", StreamKind::DirectoryAudits, &delta)
+            .append_now(&tenant(T1), StreamKind::DirectoryAudits, &delta)
             .expect("appends");
         let mut expected = loaded.clone();
         expected.apply(&delta);
         let again = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .expect("loads");
         assert_eq!(again, Some(expected));
     }
@@ -494,7 +522,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         let live = journal_of_three(&store);
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         let text = fs::read(&journal).expect("journal");
         let lines = journal_lines(&store);
         let two_lines = lines[0].len() + lines[1].len() + 2;
@@ -522,12 +550,12 @@ mod tests {
         assert_ne!(first_two, live);
         for variant in variants {
             store
-                .commit_now("t1", StreamKind::DirectoryAudits, &cursor())
+                .commit_now(&tenant(T1), StreamKind::DirectoryAudits, &cursor())
                 .expect("commits");
             // the same document as when the journal was written: same digest
             fs::write(&journal, &variant).expect("writes");
             let loaded = FileStore::new(directory.path())
-                .load("t1", StreamKind::DirectoryAudits)
+                .load(&tenant(T1), StreamKind::DirectoryAudits)
                 .expect("loads");
             assert_eq!(loaded.as_ref(), Some(&first_two), "{} bytes", variant.len());
         }
@@ -538,7 +566,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         journal_of_three(&store);
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         let lines = journal_lines(&store);
         let damaged = format!(
             "{}\n{}\n{}\n",
@@ -549,7 +577,7 @@ mod tests {
         assert!(!damaged.contains(&lines[1]), "line 2 was changed");
         fs::write(&journal, &damaged).expect("writes");
         let error = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .unwrap_err()
             .to_string();
         assert!(
@@ -564,26 +592,27 @@ mod tests {
         // a journal copied from another tenant
         fs::write(
             &journal,
-            lines
-                .join("\n")
-                .replace("\"tenant\":\"t1\"", "\"tenant\":\"t9\""),
+            lines.join("\n").replace(
+                "\"tenant\":\"contoso.onmicrosoft.com\"",
+                "\"tenant\":\"northwind.onmicrosoft.com\"",
+            ),
         )
         .expect("writes");
         let foreign = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .unwrap_err()
             .to_string();
         assert!(
             foreign.contains(
-                "belongs to tenant t9 stream directory_audits, not to tenant t1 stream directory_audits"
+                "belongs to tenant northwind.onmicrosoft.com stream directory_audits, not to tenant contoso.onmicrosoft.com stream directory_audits"
             ),
             "{foreign}"
         );
 
         // a journal without its document
-        fs::remove_file(store.path_of("t1", StreamKind::DirectoryAudits)).expect("removes");
+        fs::remove_file(store.path_of(&tenant(T1), StreamKind::DirectoryAudits)).expect("removes");
         let orphan = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .unwrap_err()
             .to_string();
         assert!(
@@ -597,7 +626,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let store = FileStore::new(directory.path());
         let live = journal_of_three(&store);
-        let journal = journal_of(&store.path_of("t1", StreamKind::DirectoryAudits));
+        let journal = journal_of(&store.path_of(&tenant(T1), StreamKind::DirectoryAudits));
         let left_behind = fs::read(&journal).expect("journal");
         // the whole cursor replaces the document; a crash before the journal was removed
         let mut newer = live.clone();
@@ -605,15 +634,71 @@ mod tests {
             .watermark
             .saturating_add(std::time::Duration::from_secs(600));
         store
-            .commit_now("t1", StreamKind::DirectoryAudits, &newer)
+            .commit_now(&tenant(T1), StreamKind::DirectoryAudits, &newer)
             .expect("commits");
-        assert!(!journal.exists());
+        assert_eq!(
+            fs::read(&journal).expect("journal"),
+            b"",
+            "a new, empty journal"
+        );
         fs::write(&journal, &left_behind).expect("writes");
         let loaded = FileStore::new(directory.path())
-            .load("t1", StreamKind::DirectoryAudits)
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
             .expect("loads");
         assert_eq!(loaded, Some(newer));
-        assert!(!journal.exists(), "dropped");
+        assert_eq!(fs::read(&journal).expect("journal"), b"", "dropped");
+    }
+
+    #[test]
+    fn a_missing_journal_stops_with_the_corrupt_checkpoint_error_instead_of_rewinding() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::new(directory.path());
+        journal_of_three(&store);
+        let path = store.path_of(&tenant(T1), StreamKind::DirectoryAudits);
+        fs::remove_file(journal_of(&path)).expect("removes");
+        let refused = FileStore::new(directory.path())
+            .load(&tenant(T1), StreamKind::DirectoryAudits)
+            .expect_err("refused")
+            .to_string();
+        let path_text = path.display().to_string();
+        assert!(
+            refused.contains(&format!(
+                "the journal of {path_text} is missing: the commits since the cursor was written are lost. \
+                 Restore the journal, or remove {path_text} as well to start the stream again from \
+                 polling.initial_lookback (what it published since is published again)"
+            )),
+            "{refused}"
+        );
+        // and stays refused: nothing was rewritten
+        assert!(
+            FileStore::new(directory.path())
+                .load(&tenant(T1), StreamKind::DirectoryAudits)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_document_written_before_journals_came_with_it_loads_without_one() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::new(directory.path());
+        let path = store.path_of(&tenant(T1), StreamKind::DirectoryAudits);
+        let (bytes, _) = document::encode_with_digest(
+            &tenant(T1),
+            StreamKind::DirectoryAudits,
+            &cursor(),
+            true,
+            false,
+            "test",
+        )
+        .expect("encodes");
+        fs::create_dir_all(path.parent().expect("directory")).expect("directory");
+        fs::write(&path, bytes).expect("writes");
+        assert_eq!(
+            FileStore::new(directory.path())
+                .load(&tenant(T1), StreamKind::DirectoryAudits)
+                .expect("loads"),
+            Some(cursor())
+        );
     }
 
     #[test]
@@ -622,7 +707,7 @@ mod tests {
         let store = FileStore::new(directory.path());
         let error = store
             .append_now(
-                "t1",
+                &tenant(T1),
                 StreamKind::DirectoryAudits,
                 &delta_after(&cursor(), 60, "b", 1),
             )

@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use super::{
     CheckpointError, CheckpointRecord, CheckpointStore, CommitFuture, CursorCommit, document,
 };
-use crate::config::{CheckpointConfig, KafkaConfig};
+use crate::config::{CheckpointConfig, KafkaConfig, TenantId};
 use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::kafka::{
     BatchTracker, KafkaError, OutgoingRecord, Publisher, TransactionFailure, client_config, headers,
@@ -88,7 +88,7 @@ pub struct KafkaStore {
     lease_watch_from: i64,
 }
 
-fn cursor_key(instance_id: &str, tenant: &str, stream: StreamKind) -> String {
+fn cursor_key(instance_id: &str, tenant: &TenantId, stream: StreamKind) -> String {
     format!("cursor/{instance_id}/{tenant}/{stream}")
 }
 
@@ -398,7 +398,7 @@ struct Journal {
     written: u64,
 }
 
-fn delta_prefix(instance_id: &str, tenant: &str, stream: StreamKind) -> String {
+fn delta_prefix(instance_id: &str, tenant: &TenantId, stream: StreamKind) -> String {
     format!("cursor-delta/{instance_id}/{tenant}/{stream}/")
 }
 
@@ -406,14 +406,14 @@ impl KafkaStore {
     /// The whole cursor's record and its `sha256`.
     fn whole_record(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         cursor: &Cursor,
     ) -> Result<(CheckpointRecord, String), CheckpointError> {
         let key = cursor_key(&self.instance_id, tenant, stream);
         let location = format!("{} key {key}", self.topic);
         let (value, sha256) =
-            document::encode_with_digest(tenant, stream, cursor, false, &location)?;
+            document::encode_with_digest(tenant, stream, cursor, false, false, &location)?;
         if value.len() > self.max_record_bytes {
             return Err(CheckpointError::Refused(format!(
                 "the cursor of tenant {tenant} stream {stream} is {} bytes, above checkpoint.max_record_bytes ({}): it \
@@ -437,7 +437,7 @@ impl KafkaStore {
     /// A delta's record, numbered after the stream's last one.
     fn delta_record(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         delta: &CursorDelta,
     ) -> Result<(CheckpointRecord, u64), CheckpointError> {
@@ -530,7 +530,11 @@ impl CheckpointStore for KafkaStore {
     /// The whole cursor, with the deltas that follow it applied in order. Deltas of an earlier
     /// whole cursor (left by a crash before their tombstones were written) are ignored; a damaged
     /// delta, one missing between two others, or deltas without their cursor stop the stream.
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         let key = cursor_key(&self.instance_id, tenant, stream);
         let prefix = delta_prefix(&self.instance_id, tenant, stream);
         let loaded = self.loaded.lock();
@@ -555,7 +559,9 @@ impl CheckpointStore for KafkaStore {
             return Ok(None);
         };
         let location = format!("{} key {key}", self.topic);
-        let (mut cursor, sha256) = document::decode_with_digest(value, tenant, stream, &location)?;
+        let document::Decoded {
+            mut cursor, sha256, ..
+        } = document::decode_with_digest(value, tenant, stream, &location)?;
         let mut next = 1;
         let mut earlier = 0;
         for (number, value) in deltas {
@@ -597,7 +603,7 @@ impl CheckpointStore for KafkaStore {
 
     /// A whole cursor replaces the record of its key, then tombstones remove the deltas it makes
     /// obsolete (their loss leaves only records a load ignores); a delta is the next numbered key.
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         let cursor_key = cursor_key(&self.instance_id, tenant, stream);
         let prefix = delta_prefix(&self.instance_id, tenant, stream);
         let prepared = match &commit {
@@ -669,7 +675,7 @@ impl CheckpointStore for KafkaStore {
 
     fn transactional_record(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         cursor: &Cursor,
     ) -> Result<CheckpointRecord, CheckpointError> {

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 
 use super::{CheckpointError, CheckpointStore, CommitFuture, CursorCommit};
+use crate::config::TenantId;
 use crate::graph::cursor::Cursor;
 use crate::stream::StreamKind;
 
 #[derive(Default)]
 pub struct MemoryStore {
-    cursors: Mutex<HashMap<(String, StreamKind), Cursor>>,
+    cursors: Mutex<HashMap<(TenantId, StreamKind), Cursor>>,
 }
 
 impl MemoryStore {
@@ -18,27 +19,28 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    pub fn get(&self, tenant: &str, stream: StreamKind) -> Option<Cursor> {
-        self.cursors
-            .lock()
-            .get(&(tenant.to_owned(), stream))
-            .cloned()
+    pub fn get(&self, tenant: &TenantId, stream: StreamKind) -> Option<Cursor> {
+        self.cursors.lock().get(&(tenant.clone(), stream)).cloned()
     }
 }
 
 impl CheckpointStore for MemoryStore {
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError> {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
         Ok(self.get(tenant, stream))
     }
 
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
         let mut cursors = self.cursors.lock();
         let outcome = match commit {
             CursorCommit::Full(cursor) => {
-                cursors.insert((tenant.to_owned(), stream), cursor);
+                cursors.insert((tenant.clone(), stream), cursor);
                 Ok(())
             }
-            CursorCommit::Delta(delta) => match cursors.get_mut(&(tenant.to_owned(), stream)) {
+            CursorCommit::Delta(delta) => match cursors.get_mut(&(tenant.clone(), stream)) {
                 Some(cursor) => {
                     cursor.apply(&delta);
                     Ok(())

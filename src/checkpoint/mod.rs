@@ -19,6 +19,7 @@ pub use file::{FileStore, journal_of};
 pub use kafka::{KafkaStore, Lease, TakeOver, probe_read};
 pub use memory::MemoryStore;
 
+use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
 
@@ -46,12 +47,16 @@ pub enum CursorCommit {
 pub trait CheckpointStore: Send + Sync {
     /// The stream's cursor, or `None` for a stream that never committed. May block: the pipeline
     /// calls it off the async runtime's worker threads.
-    fn load(&self, tenant: &str, stream: StreamKind) -> Result<Option<Cursor>, CheckpointError>;
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError>;
 
     /// Commits the stream's cursor, durably, once the returned future completes: the whole
     /// cursor, or (a store that is [`incremental`](CheckpointStore::incremental), after a whole
     /// one this run) its delta from the previous commit.
-    fn commit(&self, tenant: &str, stream: StreamKind, commit: CursorCommit) -> CommitFuture;
+    fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture;
 
     /// Whether the store takes deltas: a commit then costs what it adds, not every id held
     /// within the lateness horizon again.
@@ -63,7 +68,7 @@ pub trait CheckpointStore: Send + Sync {
     /// the kafka store has one.
     fn transactional_record(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         stream: StreamKind,
         cursor: &Cursor,
     ) -> Result<CheckpointRecord, CheckpointError> {

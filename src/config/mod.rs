@@ -5,6 +5,8 @@
 //! are `{env: NAME}` or `{file: PATH}`. Every key is documented here and in `config/`.
 
 pub mod duration;
+pub mod ids;
+pub mod ranges;
 pub mod secret;
 mod upstream;
 
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use ids::TenantId;
 pub use secret::{Secret, SecretSource};
 
 use crate::stream::StreamKind;
@@ -94,9 +97,10 @@ pub struct TlsConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
-    /// The tenant (directory) id, a GUID, or its `*.onmicrosoft.com` domain.
+    /// The tenant (directory) id, a GUID, or one of its verified domains
+    /// (`contoso.onmicrosoft.com`; ASCII letters, digits, '-' and '.', at least one dot).
     pub id: String,
-    /// The application (client) id of the app registration.
+    /// The application (client) id of the app registration, a GUID.
     pub client_id: String,
     /// The client secret, as `{env: NAME}` or `{file: PATH}` (the same as
     /// `auth: {client_secret: ...}`).
@@ -307,7 +311,8 @@ pub struct WorkloadIdentityConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManagedIdentityConfig {
-    /// The client id of a user-assigned identity; the system-assigned identity when absent.
+    /// The client id (a GUID) of a user-assigned identity; the system-assigned identity when
+    /// absent.
     #[serde(default)]
     pub client_id: Option<String>,
     /// The token endpoint of the instance metadata service (tests, proxies).
@@ -380,6 +385,12 @@ impl ApiVersion {
 }
 
 impl TenantConfig {
+    /// The tenant's id as the type paths, URLs and keys are built from; an error (also one of
+    /// [`Config::problems`]) when it is neither a GUID nor a domain name.
+    pub fn tenant_id(&self) -> Result<TenantId, String> {
+        TenantId::parse(&self.id)
+    }
+
     /// The streams to run, defaults applied.
     pub fn streams(&self) -> Vec<StreamKind> {
         match &self.streams {
@@ -396,39 +407,44 @@ impl TenantConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PollingConfig {
-    /// Pause between polls of a stream that has caught up.
+    /// Pause between polls of a stream that has caught up; 1s to 1d.
     #[serde(with = "duration")]
     pub interval: Duration,
-    /// How far behind "now" a window ends.
+    /// How far behind "now" a window ends; 0s to 1d.
     #[serde(with = "duration")]
     pub settle_delay: Duration,
-    /// Where a stream without a checkpoint starts (refused beyond Graph's 30-day retention).
+    /// Where a stream without a checkpoint starts; 0s to 30d (Graph's retention).
     #[serde(with = "duration")]
     pub initial_lookback: Duration,
-    /// How late a record may appear and still be delivered once.
+    /// How late a record may appear and still be delivered once; 0s to 30d, and with
+    /// `reconcile_every` at most 30d.
     #[serde(with = "duration")]
     pub lateness: Duration,
-    /// How often the whole lateness horizon is read again.
+    /// How often the whole lateness horizon is read again; 1s to 30d.
     #[serde(with = "duration")]
     pub reconcile_every: Duration,
     /// How far before the watermark each regular poll starts reading, so that records that are
-    /// a little late arrive with the next poll instead of the next reconciliation.
+    /// a little late arrive with the next poll instead of the next reconciliation; 0s to 1d.
     #[serde(with = "duration")]
     pub overlap: Duration,
-    /// The longest time range one window reads; longer ranges (catching up) are split.
+    /// The longest time range one window reads; longer ranges (catching up) are split; 1m to 1d.
     #[serde(with = "duration")]
     pub max_window: Duration,
-    /// Records per Graph page (at most 1000).
+    /// Records per Graph page; 1 to 1000 (Graph's maximum).
     pub page_size: u32,
     /// Graph's request budget per tenant and application.
     pub throttle: ThrottleConfig,
-    /// How long one Graph request may take.
+    /// How long one Graph request may take; 1s to 1h.
     #[serde(with = "duration")]
     pub request_timeout: Duration,
     /// How often a stream blocked by a missing licence, a missing permission or rejected
-    /// credentials tries again.
+    /// credentials tries again; 1s to 1d.
     #[serde(with = "duration")]
     pub blocked_retry: Duration,
+    /// The longest wait a `Retry-After` from Graph (seconds or an HTTP date) is obeyed for; a
+    /// longer one is logged and waited for only this long; 1s to 1d.
+    #[serde(with = "duration")]
+    pub max_retry_after: Duration,
     /// The largest Graph response read, in bytes after decompression; a larger one (a gzip bomb,
     /// an endless body) is cut off, counted as `status_class="oversized"` and its window read
     /// again. A page of 1,000 sign-ins is a few MiB; 1 MiB to 1 GiB.
@@ -452,6 +468,7 @@ impl Default for PollingConfig {
             throttle: ThrottleConfig::default(),
             request_timeout: Duration::from_secs(60),
             blocked_retry: Duration::from_secs(600),
+            max_retry_after: Duration::from_secs(300),
             max_page_bytes: 64 * 1024 * 1024,
             max_token_response_bytes: 1024 * 1024,
         }
@@ -462,7 +479,9 @@ impl Default for PollingConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleConfig {
+    /// Requests of a full bucket; 1 to 1000.
     pub requests: u32,
+    /// The time in which the bucket refills; 1s to 1h.
     #[serde(with = "duration")]
     pub per: Duration,
 }
@@ -515,7 +534,8 @@ pub struct KafkaConfig {
     #[serde(default = "default_instance_id")]
     pub instance_id: String,
     /// exactly_once: the longest a transaction may stay open before the broker aborts it
-    /// (`transaction.timeout.ms`); also bounds how long a commit or an abort is waited for.
+    /// (`transaction.timeout.ms`); also bounds how long a commit or an abort is waited for; 1s
+    /// to 15m.
     #[serde(default = "default_transaction_timeout", with = "duration")]
     pub transaction_timeout: Duration,
     /// How often the brokers are asked for their metadata (the health probe behind `/readyz`
@@ -602,8 +622,7 @@ pub enum Delivery {
     #[default]
     AtLeastOnce,
     /// Kafka transactions: each page's records and the stream's cursor commit together; consumers
-    /// read with `isolation.level=read_committed`. Needs `checkpoint.store: kafka`. Experimental:
-    /// end-to-end visibility not yet verified against Apache Kafka.
+    /// read with `isolation.level=read_committed`. Needs `checkpoint.store: kafka`.
     ExactlyOnce,
 }
 
@@ -635,28 +654,28 @@ pub struct CheckpointConfig {
     /// not would forget cursors and make streams start over.
     #[serde(default = "default_true")]
     pub verify_topic: bool,
-    /// Partitions of a topic entrastream creates.
+    /// Partitions of a topic entrastream creates; 1 to 1000.
     #[serde(default = "default_checkpoint_partitions")]
     pub topic_partitions: i32,
-    /// Replication factor of a topic entrastream creates; the broker's default when absent.
+    /// Replication factor of a topic entrastream creates, 1 to 16; the broker's default when absent.
     #[serde(default)]
     pub replication_factor: Option<i16>,
     /// `max.message.bytes` of a topic entrastream creates: the largest cursor (about 32 bytes per
-    /// id published within `polling.lateness`).
+    /// id published within `polling.lateness`); 1048576 to 1000000000 (librdkafka's maximum).
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: u32,
     /// How long reading the checkpoints at start-up may take before the service gives up (it
-    /// never starts without them).
+    /// never starts without them); 1s to 1h.
     #[serde(default = "default_load_timeout", with = "duration")]
     pub load_timeout: Duration,
     /// How long a new instance waits for the previous one with the same `kafka.instance_id` to
-    /// hand over (stop and say so) before it goes on without it.
+    /// hand over (stop and say so) before it goes on without it; 0s to 1h.
     #[serde(default = "default_takeover_wait", with = "duration")]
     pub takeover_wait: Duration,
     /// at_least_once: how often a stream in the middle of a window commits what Kafka has
     /// acknowledged so far (the ids remembered, the watermark where it was), so that a crash
     /// repeats about this much of its output instead of its whole window; `0s`: after every
-    /// page. exactly_once commits every page in its transaction and does not use it.
+    /// page. exactly_once commits every page in its transaction and does not use it. 0s to 1h.
     #[serde(default = "default_checkpoint_interval", with = "duration")]
     pub interval: Duration,
 }
@@ -809,9 +828,23 @@ const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+        let text = crate::files::read_text_limited(
+            "--config",
+            "the configuration",
+            path,
+            crate::files::CONFIG_FILE_LIMIT,
+        )
+        .map_err(|error| ConfigError {
             source_name: path.display().to_string(),
-            problems: vec![format!("cannot read the file: {error}")],
+            problems: vec![match error.problem {
+                crate::files::FileProblem::Unreadable(source) => {
+                    format!("cannot read the file: {source}")
+                }
+                crate::files::FileProblem::TooLarge { limit } => format!(
+                    "the file is larger than {}, the most a configuration may hold",
+                    crate::files::size_text(limit)
+                ),
+            }],
         })?;
         Config::from_yaml(&text, &path.display().to_string())
     }
@@ -860,6 +893,8 @@ impl Config {
             let key = format!("tenants[{index}]");
             if tenant.id.trim().is_empty() {
                 problems.push(format!("{key}.id: the tenant id is empty"));
+            } else if let Err(problem) = TenantId::parse(&tenant.id) {
+                problems.push(format!("{key}.id: {problem}"));
             } else if !seen_tenants.insert(tenant.id.to_lowercase()) {
                 problems.push(format!(
                     "{key}.id: tenant {} is listed twice; each tenant appears once",
@@ -869,6 +904,22 @@ impl Config {
             if tenant.client_id.trim().is_empty() {
                 problems.push(format!(
                     "{key}.client_id: the application (client) id is empty"
+                ));
+            } else if !ids::is_guid(&tenant.client_id) {
+                problems.push(format!(
+                    "{key}.client_id: {:?} is not an application (client) id; write the GUID the app \
+                     registration's overview page shows as Application (client) ID",
+                    tenant.client_id
+                ));
+            }
+            if let Some(AuthConfig::ManagedIdentity(identity)) = &tenant.auth
+                && let Some(client_id) = &identity.client_id
+                && !ids::is_guid(client_id)
+            {
+                problems.push(format!(
+                    "{key}.auth.managed_identity.client_id: {client_id:?} is not a client id; write \
+                     the GUID of the user-assigned identity (its Client ID), or leave the key out \
+                     for the system-assigned identity"
                 ));
             }
             match (&tenant.client_secret, &tenant.auth) {
@@ -927,45 +978,7 @@ impl Config {
             }
         }
 
-        let polling = &self.polling;
-        if polling.interval.is_zero() {
-            problems.push("polling.interval: must be longer than 0s".to_owned());
-        }
-        if polling.initial_lookback > GRAPH_RETENTION {
-            problems.push(format!(
-                "polling.initial_lookback: {} is beyond Graph's retention of 30 days (7 on Entra ID \
-                 Free); Graph refuses an older start with 400 \"Invalid filter clause\"",
-                duration::format(polling.initial_lookback)
-            ));
-        }
-        if polling.reconcile_every.is_zero() {
-            problems.push("polling.reconcile_every: must be longer than 0s".to_owned());
-        }
-        if polling.lateness + polling.reconcile_every > GRAPH_RETENTION {
-            problems.push(
-                "polling.lateness: lateness plus reconcile_every must stay within Graph's 30-day retention"
-                    .to_owned(),
-            );
-        }
-        if polling.max_window < Duration::from_secs(60) {
-            problems.push("polling.max_window: must be at least 1m".to_owned());
-        }
-        if !(1..=1000).contains(&polling.page_size) {
-            problems.push(format!(
-                "polling.page_size: {} is outside 1..=1000 (Graph's maximum is 1000, the best use of its budget)",
-                polling.page_size
-            ));
-        }
-        if polling.throttle.requests == 0 || polling.throttle.per.is_zero() {
-            problems.push("polling.throttle: requests and per must both be above zero".to_owned());
-        }
-        if polling.request_timeout < Duration::from_secs(1) {
-            problems.push("polling.request_timeout: must be at least 1s".to_owned());
-        }
-        if polling.blocked_retry.is_zero() {
-            problems.push("polling.blocked_retry: must be longer than 0s".to_owned());
-        }
-        upstream::limits(polling, &mut problems);
+        ranges::polling(&self.polling, &mut problems);
 
         if self.kafka.bootstrap_servers.trim().is_empty() {
             problems
@@ -1010,40 +1023,8 @@ impl Config {
                 "kafka.instance_id: `{instance_id}` must be 1-100 characters of a-z, A-Z, 0-9, '.', '_', '-'"
             ));
         }
-        if self.kafka.health_interval < Duration::from_secs(1)
-            || self.kafka.health_interval > Duration::from_secs(300)
-        {
-            problems.push("kafka.health_interval: must be between 1s and 5m".to_owned());
-        }
-        let message_max_bytes = self
-            .kafka
-            .librdkafka
-            .get("message.max.bytes")
-            .and_then(|bytes| bytes.trim().parse::<u64>().ok())
-            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
-        if self.kafka.max_record_bytes < 1024
-            || u64::from(self.kafka.max_record_bytes) > message_max_bytes
-        {
-            problems.push(format!(
-                "kafka.max_record_bytes: must be between 1024 and the producer's message.max.bytes \
-                 ({message_max_bytes}); it is {}",
-                self.kafka.max_record_bytes
-            ));
-        }
-        if self.shutdown.timeout < Duration::from_secs(1)
-            || self.shutdown.timeout > Duration::from_secs(600)
-        {
-            problems.push("shutdown.timeout: must be between 1s and 10m".to_owned());
-        }
-        if self.kafka.transaction_timeout < Duration::from_secs(1)
-            || self.kafka.transaction_timeout > Duration::from_secs(900)
-        {
-            problems.push(
-                "kafka.transaction_timeout: must be between 1s and 15m (the broker's default \
-                 transaction.max.timeout.ms)"
-                    .to_owned(),
-            );
-        }
+        ranges::kafka(&self.kafka, &mut problems);
+        ranges::shutdown(&self.shutdown, &mut problems);
 
         if self.kafka.delivery == Delivery::ExactlyOnce
             && let Some(timeout) = self.kafka.librdkafka.get("message.timeout.ms")
@@ -1058,6 +1039,7 @@ impl Config {
         }
 
         let checkpoint = &self.checkpoint;
+        ranges::checkpoint(checkpoint, &mut problems);
         match checkpoint.store {
             CheckpointStoreKind::File => {
                 if checkpoint.path.is_none() {
@@ -1087,22 +1069,6 @@ impl Config {
                         checkpoint.topic
                     ));
                 }
-                if checkpoint.topic_partitions < 1 {
-                    problems.push("checkpoint.topic_partitions: must be at least 1".to_owned());
-                }
-                if checkpoint
-                    .replication_factor
-                    .is_some_and(|factor| factor < 1)
-                {
-                    problems.push(
-                        "checkpoint.replication_factor: must be at least 1 (leave it out for the broker's default)"
-                            .to_owned(),
-                    );
-                }
-                if checkpoint.max_record_bytes < 1024 * 1024 {
-                    problems
-                        .push("checkpoint.max_record_bytes: must be at least 1048576".to_owned());
-                }
                 // librdkafka never takes a record larger than its whole queue (not a number:
                 // librdkafka refuses it when the producer is created)
                 let queue_kbytes = match self.kafka.librdkafka.get("queue.buffering.max.kbytes") {
@@ -1119,9 +1085,6 @@ impl Config {
                         checkpoint.max_record_bytes,
                         u64::from(checkpoint.max_record_bytes).div_ceil(1024)
                     ));
-                }
-                if checkpoint.load_timeout < Duration::from_secs(1) {
-                    problems.push("checkpoint.load_timeout: must be at least 1s".to_owned());
                 }
             }
         }
@@ -1201,8 +1164,8 @@ kafka:
     fn semantic_problems_are_all_reported_with_their_key() {
         let yaml = "
 tenants:
-  - id: t1
-    client_id: c1
+  - id: contoso.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-0000000000c1
     api_version: v1.0
     streams: [sign_ins_non_interactive, directory_audits, directory_audits]
 polling:
@@ -1220,7 +1183,8 @@ kafka:
                  another mode under tenants[0].auth: certificate, workload_identity, managed_identity)",
                 "tenants[0].streams: sign_ins_non_interactive needs api_version: beta (v1.0 offers only directory_audits, sign_ins_interactive and provisioning)",
                 "tenants[0].streams: directory_audits is listed twice",
-                "polling.initial_lookback: 45d is beyond Graph's retention of 30 days (7 on Entra ID Free); Graph refuses an older start with 400 \"Invalid filter clause\"",
+                "polling.initial_lookback: 45d is outside 0s..=30d (Graph keeps 30 days, 7 on Entra ID Free, \
+                 and refuses an older start with 400 \"Invalid filter clause\")",
                 "polling.page_size: 5000 is outside 1..=1000 (Graph's maximum is 1000, the best use of its budget)",
                 "kafka.bootstrap_servers: empty; write host:port[,host:port...]",
                 "kafka.topics.sign_ins: the dead-letter topic must be a topic of its own",
@@ -1232,7 +1196,7 @@ kafka:
     #[test]
     fn delivery_and_checkpoint_problems_name_the_key_and_the_fix() {
         let base = "
-tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]
+tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-0000000000c1, client_secret: {env: S}}]
 ";
         let exactly_once_on_files = format!(
             "{base}kafka: {{bootstrap_servers: 'k:9092', delivery: exactly_once, instance_id: 'blue green', \
@@ -1257,11 +1221,12 @@ tenants: [{id: t1, client_id: c1, client_secret: {env: S}}]
         assert_eq!(
             problems_of(&bad_kafka_store),
             vec![
-                "kafka.transaction_timeout: must be between 1s and 15m (the broker's default transaction.max.timeout.ms)",
+                "kafka.transaction_timeout: 20m is outside 1s..=15m (15m is the broker's default \
+                 transaction.max.timeout.ms)",
+                "checkpoint.topic_partitions: 0 is outside 1..=1000",
+                "checkpoint.replication_factor: 0 is outside 1..=16 (leave it out for the broker's default)",
+                "checkpoint.max_record_bytes: 1000 is outside 1048576..=1000000000",
                 "checkpoint.topic: `entra.audit` is also an event topic; checkpoints need a compacted topic of their own",
-                "checkpoint.topic_partitions: must be at least 1",
-                "checkpoint.replication_factor: must be at least 1 (leave it out for the broker's default)",
-                "checkpoint.max_record_bytes: must be at least 1048576",
             ]
         );
         let small_queue = format!(

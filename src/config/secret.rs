@@ -9,6 +9,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::files::CREDENTIAL_FILE_LIMIT;
+
 /// Where a secret is read from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
@@ -40,10 +42,12 @@ impl SecretSource {
                     format!("{key}: environment variable {name} is not valid UTF-8")
                 }
             })?,
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|error| format!("{key}: cannot read the secret file {}: {error}", path.display()))?
-                .trim_end_matches(['\r', '\n'])
-                .to_owned(),
+            SecretSource::File(path) => {
+                crate::files::read_text_limited(key, "the secret file", path, CREDENTIAL_FILE_LIMIT)
+                    .map_err(|error| error.to_string())?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned()
+            }
         };
         if value.is_empty() {
             return Err(format!("{key}: the secret from {self:?} is empty"));

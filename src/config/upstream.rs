@@ -1,42 +1,8 @@
-//! The keys that bound what entrastream accepts from the login, managed-identity and Graph
-//! endpoints (`docs/security.md`, "Limits and their keys"): the size of their answers, and plain
-//! HTTP only where nothing crosses a network.
+//! Plain HTTP to the login and Graph endpoints only where nothing crosses a network, unless
+//! `tls.allow_insecure_http` says otherwise (`docs/security.md`). (The size limits of their
+//! answers are in `ranges`.)
 
-use std::ops::RangeInclusive;
-
-use super::{PollingConfig, TlsConfig};
-
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
-
-/// Graph's largest page (1,000 sign-ins with many Conditional Access policies) is a few MiB.
-pub const MAX_PAGE_BYTES: RangeInclusive<u64> = MIB..=1024 * MIB;
-/// A token response is a few KiB; a token with many claims stays far below 4 KiB of JSON overhead.
-pub const MAX_TOKEN_RESPONSE_BYTES: RangeInclusive<u64> = 4 * KIB..=16 * MIB;
-
-/// The response size limits outside their ranges.
-pub(super) fn limits(polling: &PollingConfig, problems: &mut Vec<String>) {
-    for (key, value, allowed) in [
-        (
-            "polling.max_page_bytes",
-            polling.max_page_bytes,
-            MAX_PAGE_BYTES,
-        ),
-        (
-            "polling.max_token_response_bytes",
-            polling.max_token_response_bytes,
-            MAX_TOKEN_RESPONSE_BYTES,
-        ),
-    ] {
-        if !allowed.contains(&value) {
-            problems.push(format!(
-                "{key}: {value} is outside {}..={}",
-                allowed.start(),
-                allowed.end()
-            ));
-        }
-    }
-}
+use super::TlsConfig;
 
 /// A problem when `url` (the value of `key`, already known to be an http(s) URL) is plain HTTP
 /// to a host that is not loopback and `tls.allow_insecure_http` does not accept that.
@@ -103,28 +69,5 @@ mod tests {
             insecure_endpoint("key", "http://10.0.0.8:8080", &allowed),
             None
         );
-    }
-
-    #[test]
-    fn response_limits_are_range_checked() {
-        let mut problems = Vec::new();
-        limits(
-            &PollingConfig {
-                max_page_bytes: 1000,
-                max_token_response_bytes: u64::MAX,
-                ..PollingConfig::default()
-            },
-            &mut problems,
-        );
-        assert_eq!(
-            problems,
-            vec![
-                "polling.max_page_bytes: 1000 is outside 1048576..=1073741824",
-                "polling.max_token_response_bytes: 18446744073709551615 is outside 4096..=16777216",
-            ]
-        );
-        let mut none = Vec::new();
-        limits(&PollingConfig::default(), &mut none);
-        assert!(none.is_empty(), "{none:?}");
     }
 }

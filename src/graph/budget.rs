@@ -66,6 +66,11 @@ impl RequestBudget {
         }
     }
 
+    /// Until when every request of the tenant is held (in the past when none is).
+    pub fn paused_until(&self) -> Timestamp {
+        *self.paused_until.lock()
+    }
+
     /// Holds every request of the tenant until `until` (Graph's `Retry-After`).
     pub fn pause_until(&self, until: Timestamp) {
         let mut paused_until = self.paused_until.lock();

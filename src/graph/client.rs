@@ -6,6 +6,11 @@
 //! back to the stream, which reads its window again from the start: a skip token is never reused
 //! after an error.
 //!
+//! Graph's `Retry-After` is obeyed up to `polling.max_retry_after`: a longer one (a day, or
+//! `18446744073709551615`) is logged and cut to it here, where it is read, so that neither the
+//! tenant's pause nor the stream's backoff waits longer. While a fetch waits out its tenant's
+//! pause, it tells its stream ([`Throttling`]), whose state then says `throttled`.
+//!
 //! Graph is not trusted either: a redirect is followed only within Graph's origin (the rule of
 //! nextLinks, [`GraphOrigin`]), so the token never goes elsewhere; a body is read within
 //! `polling.max_page_bytes` and `polling.request_timeout` ([`upstream::body`]); an error body's
@@ -32,6 +37,8 @@ use crate::upstream::redact::redact;
 
 /// Consecutive 429s on one URL before the stream backs off and restarts its window.
 const MAX_THROTTLED_RETRIES: u32 = 3;
+/// The pause after a 429 without `Retry-After`.
+const THROTTLED_WITHOUT_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Redirects of one Graph request followed at most (each within Graph's origin).
 const MAX_REDIRECTS: u32 = 5;
 
@@ -50,8 +57,13 @@ pub fn http_client(
         .connect_timeout(Duration::from_secs(10).min(request_timeout))
         .pool_idle_timeout(Duration::from_secs(90));
     if let Some(path) = &tls.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|error| format!("tls.ca_file: cannot read {}: {error}", path.display()))?;
+        let pem = crate::files::read_limited(
+            "tls.ca_file",
+            "the CA bundle",
+            path,
+            crate::files::CREDENTIAL_FILE_LIMIT,
+        )
+        .map_err(|error| error.to_string())?;
         let authorities = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
             format!(
                 "tls.ca_file: {} is not a PEM bundle: {}",
@@ -80,6 +92,10 @@ pub struct FetchContext<'a> {
     pub budget: &'a RequestBudget,
     pub metrics: &'a StreamMetrics,
     pub clock: &'a Clock,
+    /// `polling.max_retry_after`: the longest wait a `Retry-After` is obeyed for.
+    pub max_retry_after: Duration,
+    /// Told when the fetch starts and stops waiting out its tenant's pause.
+    pub throttling: &'a (dyn Fn(Throttling) + Sync),
     /// Where requests and their redirects may go.
     pub graph: &'a GraphOrigin,
     /// `polling.max_page_bytes` and `polling.request_timeout`.
@@ -92,6 +108,60 @@ pub fn page_limit(polling: &PollingConfig) -> BodyLimit {
         max_bytes: polling.max_page_bytes,
         key: "polling.max_page_bytes",
         timeout: polling.request_timeout,
+    }
+}
+
+/// What a fetch tells its stream about waiting out Graph's `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Throttling {
+    /// A 429 to this stream paused its tenant until `resumes_at`, for `retry_after` (Graph's,
+    /// capped at `polling.max_retry_after`; `sent`: whether Graph named one).
+    Throttled {
+        resumes_at: Timestamp,
+        retry_after: Duration,
+        sent: bool,
+    },
+    /// The stream waits out a pause a 429 to another stream of its tenant started.
+    Waiting { resumes_at: Timestamp },
+    /// The wait is over: requests go out again.
+    Resumed,
+}
+
+/// Tells the stream about a wait once, and that it ended when the fetch goes on or is dropped.
+struct ThrottlingReport<'a> {
+    throttling: &'a (dyn Fn(Throttling) + Sync),
+    waiting: bool,
+}
+
+impl ThrottlingReport<'_> {
+    fn throttled(&mut self, resumes_at: Timestamp, retry_after: Duration, sent: bool) {
+        self.waiting = true;
+        (self.throttling)(Throttling::Throttled {
+            resumes_at,
+            retry_after,
+            sent,
+        });
+    }
+
+    /// A pause is on: reported unless this fetch's own 429 already was.
+    fn waiting(&mut self, resumes_at: Timestamp) {
+        if !self.waiting {
+            self.waiting = true;
+            (self.throttling)(Throttling::Waiting { resumes_at });
+        }
+    }
+
+    fn resumed(&mut self) {
+        if self.waiting {
+            self.waiting = false;
+            (self.throttling)(Throttling::Resumed);
+        }
+    }
+}
+
+impl Drop for ThrottlingReport<'_> {
+    fn drop(&mut self) {
+        self.resumed();
     }
 }
 
@@ -113,8 +183,17 @@ struct ErrorDetail {
 pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBody, GraphError> {
     let mut refreshed_after_401 = false;
     let mut throttled_in_a_row = 0;
+    let mut report = ThrottlingReport {
+        throttling: context.throttling,
+        waiting: false,
+    };
     loop {
+        let paused_until = context.budget.paused_until();
+        if paused_until > context.clock.now() {
+            report.waiting(paused_until);
+        }
         context.budget.acquire().await;
+        report.resumed();
         let token = match context.tokens.token().await {
             Ok((token, TokenOrigin::Cache)) => token,
             Ok((token, TokenOrigin::Fetched)) => {
@@ -134,17 +213,9 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
         let error = match result {
             Ok(page) => {
                 context.metrics.graph_request("success", "2xx", seconds);
-                if throttled_in_a_row > 0 {
-                    tracing::info!(
-                        tenant = context.tokens.tenant_id(),
-                        stream = context.stream.as_str(),
-                        throttled_requests = throttled_in_a_row,
-                        "stream resumed after throttling"
-                    );
-                }
                 return Ok(page);
             }
-            Err(error) => error,
+            Err(error) => capped(context, error),
         };
         context
             .metrics
@@ -159,33 +230,41 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
                     "graph answered 401, refreshing the token once"
                 );
             }
-            GraphError::Throttled { retry_after } if throttled_in_a_row < MAX_THROTTLED_RETRIES => {
-                throttled_in_a_row += 1;
-                let wait = retry_after.unwrap_or(Duration::from_secs(10));
-                tracing::warn!(
-                    tenant = context.tokens.tenant_id(),
-                    stream = context.stream.as_str(),
-                    retry_after_seconds = wait.as_secs(),
-                    retry_after_sent = retry_after.is_some(),
-                    "stream throttled by graph, the tenant pauses its requests"
-                );
+            GraphError::Throttled { retry_after } => {
+                // the whole tenant pauses; after the last retry the stream's next attempt waits
+                // in the same pause
+                let wait = retry_after.unwrap_or(THROTTLED_WITHOUT_RETRY_AFTER);
+                let resumes_at = context.clock.now().saturating_add(wait);
                 context.metrics.throttled.inc();
                 context.metrics.retry_after_seconds.inc_by(wait.as_secs());
-                context
-                    .budget
-                    .pause_until(context.clock.now().saturating_add(wait));
-            }
-            GraphError::Throttled { retry_after } => {
-                context.metrics.throttled.inc();
-                context
-                    .metrics
-                    .retry_after_seconds
-                    .inc_by(retry_after.map_or(0, |wait| wait.as_secs()));
-                return Err(error);
+                context.budget.pause_until(resumes_at);
+                if throttled_in_a_row >= MAX_THROTTLED_RETRIES {
+                    return Err(error);
+                }
+                throttled_in_a_row += 1;
+                report.throttled(resumes_at, wait, retry_after.is_some());
             }
             _ => return Err(error),
         }
     }
+}
+
+/// `error` with its `Retry-After` cut to `polling.max_retry_after`, logged when it was longer.
+fn capped(context: &FetchContext<'_>, error: GraphError) -> GraphError {
+    let cap = context.max_retry_after;
+    let Some(sent) = error.retry_after().filter(|sent| *sent > cap) else {
+        return error;
+    };
+    tracing::warn!(
+        tenant = context.tokens.tenant_id(),
+        stream = context.stream.as_str(),
+        retry_after_seconds = sent.as_secs(),
+        max_retry_after_seconds = cap.as_secs(),
+        key = "polling.max_retry_after",
+        resumes_at = %context.clock.now().saturating_add(cap),
+        "graph asked to wait longer than polling.max_retry_after, the stream waits only that long"
+    );
+    error.with_retry_after(cap)
 }
 
 async fn send(context: &FetchContext<'_>, url: &str, token: &str) -> Result<PageBody, GraphError> {
@@ -201,7 +280,7 @@ async fn send(context: &FetchContext<'_>, url: &str, token: &str) -> Result<Page
         answer.status,
         redact(&detail.code, &[token]),
         redact(&detail.message, &[token]),
-        retry_after(&answer.headers),
+        retry_after(&answer.headers, context.clock.now()),
     ))
 }
 
@@ -383,14 +462,13 @@ fn transport_error(error: reqwest::Error) -> GraphError {
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// `Retry-After` as seconds or as an HTTP date (from `now`, the clock's).
+fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
     let date = httpdate::parse_http_date(value).ok()?;
-    let now = Timestamp::from_system_time(std::time::SystemTime::now());
     Some(Timestamp::from_system_time(date).duration_since(now))
 }
 
@@ -436,8 +514,23 @@ mod tests {
             classify_code(503, "", ""),
             GraphError::Unavailable { status: 503, .. }
         ));
+        let now = Timestamp::from_secs(1_767_614_400);
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, "7".parse().expect("header"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
+        headers.insert(RETRY_AFTER, "18446744073709551615".parse().expect("header"));
+        assert_eq!(
+            retry_after(&headers, now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        // 2026-01-06T12:00:00Z, a day after `now`
+        headers.insert(
+            RETRY_AFTER,
+            "Tue, 06 Jan 2026 12:00:00 GMT".parse().expect("header"),
+        );
+        assert_eq!(
+            retry_after(&headers, now),
+            Some(Duration::from_secs(86_400))
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The hosts of each Microsoft cloud. Tokens from one cloud are not valid in another, so the login
 //! host, the Graph host and the token scope always come from the same row.
 
-use crate::config::{Cloud, Endpoints};
+use crate::config::{Cloud, Endpoints, TenantId};
 
 /// Where a tenant's tokens and data come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +57,8 @@ impl CloudEndpoints {
         format!("{}/.default", self.graph_resource)
     }
 
-    pub fn token_url(&self, tenant_id: &str) -> String {
+    /// A validated id is a GUID or a domain name: one path segment, nothing to escape.
+    pub fn token_url(&self, tenant_id: &TenantId) -> String {
         format!("{}/{tenant_id}/oauth2/v2.0/token", self.login_base)
     }
 }
@@ -68,14 +69,15 @@ mod tests {
 
     #[test]
     fn each_cloud_has_matching_login_graph_and_scope() {
+        let tenant = TenantId::parse("contoso.partner.onmschina.cn").expect("a domain");
         let dod = CloudEndpoints::resolve(Cloud::UsGovDod, None);
         assert_eq!(dod.login_base, "https://login.microsoftonline.us");
         assert_eq!(dod.graph_base, "https://dod-graph.microsoft.us");
         assert_eq!(dod.scope(), "https://dod-graph.microsoft.us/.default");
         let china = CloudEndpoints::resolve(Cloud::China, None);
         assert_eq!(
-            china.token_url("t"),
-            "https://login.chinacloudapi.cn/t/oauth2/v2.0/token"
+            china.token_url(&tenant),
+            "https://login.chinacloudapi.cn/contoso.partner.onmschina.cn/oauth2/v2.0/token"
         );
         assert_eq!(
             china.scope(),
@@ -89,8 +91,8 @@ mod tests {
             }),
         );
         assert_eq!(
-            proxied.token_url("t"),
-            "http://127.0.0.1:8080/t/oauth2/v2.0/token"
+            proxied.token_url(&tenant),
+            "http://127.0.0.1:8080/contoso.partner.onmschina.cn/oauth2/v2.0/token"
         );
         assert_eq!(proxied.scope(), "https://graph.microsoft.com/.default");
     }

@@ -107,6 +107,20 @@ impl GraphError {
         }
     }
 
+    /// The same error with the wait Graph asked for replaced by `wait` (the cap it is held to).
+    pub fn with_retry_after(self, wait: Duration) -> GraphError {
+        match self {
+            GraphError::Throttled { .. } => GraphError::Throttled {
+                retry_after: Some(wait),
+            },
+            GraphError::Unavailable { status, .. } => GraphError::Unavailable {
+                status,
+                retry_after: Some(wait),
+            },
+            other => other,
+        }
+    }
+
     /// A short label for the `status_class` metric label.
     pub fn status_class(&self) -> &'static str {
         match self {

@@ -13,6 +13,7 @@
 //! again on the slow schedule; a failed Kafka delivery makes the window start again without moving
 //! the cursor; a checkpoint that cannot be written, or a fatal producer error, stops the process.
 
+mod state;
 mod window;
 
 use std::fmt;
@@ -22,19 +23,21 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::auth::TokenProvider;
+use crate::auth::{AuthError, TokenProvider};
 use crate::checkpoint::{CheckpointError, CheckpointStore, CursorCommit};
 use crate::clock::{Clock, Participant, Timestamp};
-use crate::config::{ApiVersion, PollingConfig, SchemaKind, Topics};
+use crate::config::{ApiVersion, PollingConfig, SchemaKind, TenantId, Topics};
 use crate::graph::budget::RequestBudget;
 use crate::graph::cloud::CloudEndpoints;
 use crate::graph::cursor::{Cursor, CursorSettings, SeenIds, Window};
-use crate::graph::error::{BlockReason, ErrorClass};
+use crate::graph::error::{BlockReason, ErrorClass, GraphError};
 use crate::kafka::{KafkaError, Publisher, TransactionFailure};
 use crate::retry::Backoff;
 use crate::stream::StreamKind;
 use crate::telemetry::health::Health;
 use crate::telemetry::metrics::StreamMetrics;
+use state::StateCell;
+pub use state::StreamState;
 
 /// Licence 403s come intermittently even on licensed tenants: a few retries before concluding.
 const LICENCE_RETRIES: u32 = 3;
@@ -49,7 +52,7 @@ const JOURNAL_MAX_ENTRIES: u64 = 4_096;
 
 /// What a stream needs of its tenant; shared by the tenant's streams.
 pub struct TenantRuntime {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub api_version: ApiVersion,
     pub endpoints: CloudEndpoints,
     pub tokens: TokenProvider,
@@ -93,35 +96,13 @@ impl fmt::Display for PipelineError {
 
 impl std::error::Error for PipelineError {}
 
-/// A stream's state, as `entrastream_stream_state` and the state-change log lines name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamState {
-    Starting,
-    CatchingUp,
-    CaughtUp,
-    Retrying,
-    Blocked(BlockReason),
-}
-
-impl StreamState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamState::Starting => "starting",
-            StreamState::CatchingUp => "catching_up",
-            StreamState::CaughtUp => "caught_up",
-            StreamState::Retrying => "retrying",
-            StreamState::Blocked(reason) => reason.as_str(),
-        }
-    }
-}
-
 pub struct StreamTask {
     tenant: Arc<TenantRuntime>,
     stream: StreamKind,
     shared: Arc<Shared>,
     metrics: StreamMetrics,
     shutdown: watch::Receiver<bool>,
-    state: StreamState,
+    state: StateCell,
     cursor_settings: CursorSettings,
     journal: JournalPolicy,
 }
@@ -183,13 +164,14 @@ impl StreamTask {
         shutdown: watch::Receiver<bool>,
     ) -> StreamTask {
         let cursor_settings = CursorSettings::from(&shared.polling);
+        let state = StateCell::new(tenant.tenant_id.as_str(), stream, metrics.clone());
         StreamTask {
             tenant,
             stream,
             shared,
             metrics,
             shutdown,
-            state: StreamState::Starting,
+            state,
             cursor_settings,
             journal: JournalPolicy::default(),
         }
@@ -249,52 +231,6 @@ impl StreamTask {
         tokio::select! {
             _ = clock.sleep_until(deadline) => true,
             _ = self.shutdown.wait_for(|stop| *stop) => false,
-        }
-    }
-
-    fn transition(&mut self, state: StreamState, detail: Option<&str>) {
-        if state == self.state {
-            return;
-        }
-        let previous = self.state;
-        self.state = state;
-        self.metrics.set_state(state.as_str());
-        let tenant = self.tenant.tenant_id.as_str();
-        let stream = self.stream.as_str();
-        match state {
-            StreamState::Blocked(reason) => tracing::error!(
-                tenant,
-                stream,
-                state = state.as_str(),
-                reason = reason.as_str(),
-                detail = detail.unwrap_or_default(),
-                "stream blocked"
-            ),
-            StreamState::Retrying => tracing::warn!(
-                tenant,
-                stream,
-                state = state.as_str(),
-                detail = detail.unwrap_or_default(),
-                "stream retrying"
-            ),
-            _ if matches!(previous, StreamState::Blocked(_) | StreamState::Retrying) => {
-                tracing::info!(
-                    tenant,
-                    stream,
-                    state = state.as_str(),
-                    previous = previous.as_str(),
-                    "stream recovered"
-                )
-            }
-            StreamState::CaughtUp => {
-                tracing::info!(tenant, stream, state = state.as_str(), "stream caught up")
-            }
-            StreamState::CatchingUp => {
-                tracing::info!(tenant, stream, state = state.as_str(), "stream catching up")
-            }
-            StreamState::Starting => {
-                tracing::info!(tenant, stream, state = state.as_str(), "stream starting")
-            }
         }
     }
 
@@ -376,7 +312,8 @@ impl StreamTask {
                 Err(error) if error.is_transient() => {
                     failures += 1;
                     self.metrics.checkpoint_commit_failed();
-                    self.transition(StreamState::Retrying, Some(&error.to_string()));
+                    self.state
+                        .set(StreamState::Retrying, Some(&error.to_string()));
                     let delay = self.shared.backoff.delay(failures, None);
                     if !self
                         .sleep_until(self.shared.clock.now().saturating_add(delay))
@@ -487,11 +424,11 @@ impl StreamTask {
     /// Runs the stream until shutdown or a fatal error.
     pub async fn run(mut self, participant: Participant) -> Result<(), PipelineError> {
         let _participant = participant;
-        self.metrics.set_state(self.state.as_str());
+        self.metrics.set_state(self.state.get().as_str());
         tracing::info!(
             tenant = self.tenant.tenant_id.as_str(),
             stream = self.stream.as_str(),
-            state = self.state.as_str(),
+            state = self.state.get().as_str(),
             api_version = self.tenant.api_version.as_str(),
             "stream started"
         );
@@ -511,10 +448,10 @@ impl StreamTask {
             match self.next_window(&mut cursor, now) {
                 Some(window) => {
                     let behind = !cursor.caught_up(now, &self.cursor_settings);
-                    if self.state == StreamState::Starting
-                        || (behind && self.state == StreamState::CaughtUp)
+                    if self.state.get() == StreamState::Starting
+                        || (behind && self.state.get() == StreamState::CaughtUp)
                     {
-                        self.transition(StreamState::CatchingUp, None);
+                        self.state.set(StreamState::CatchingUp, None);
                     }
                     match self.run_window(&mut cursor, window).await? {
                         WindowEnd::Committed => {}
@@ -522,7 +459,7 @@ impl StreamTask {
                     }
                 }
                 None => {
-                    self.transition(StreamState::CaughtUp, None);
+                    self.state.set(StreamState::CaughtUp, None);
                     let wake = self.next_wake(&cursor);
                     if !self.sleep_until(wake).await {
                         return Ok(());
@@ -581,7 +518,7 @@ impl StreamTask {
                     self.metrics.published.inc_by(counts.published);
                     self.metrics.batch("failed");
                     failures += 1;
-                    self.transition(
+                    self.state.set(
                         StreamState::Retrying,
                         Some(&format!("kafka transaction aborted: {reason}")),
                     );
@@ -600,7 +537,8 @@ impl StreamTask {
                     pending = SeenIds::default();
                     self.metrics.batch("failed");
                     failures += 1;
-                    self.transition(StreamState::Retrying, Some(&error.to_string()));
+                    self.state
+                        .set(StreamState::Retrying, Some(&error.to_string()));
                     let delay = self.shared.backoff.delay(failures, None);
                     if !self
                         .sleep_until(self.shared.clock.now().saturating_add(delay))
@@ -614,7 +552,8 @@ impl StreamTask {
                     pending = SeenIds::default();
                     self.metrics.batch("failed");
                     failures += 1;
-                    self.transition(StreamState::Retrying, Some(&delivery_error.to_string()));
+                    self.state
+                        .set(StreamState::Retrying, Some(&delivery_error.to_string()));
                     let _ = read;
                     let delay = self.shared.backoff.delay(failures, None);
                     if !self
@@ -634,10 +573,15 @@ impl StreamTask {
                     self.metrics.batch("committed");
                     self.metrics
                         .committed(cursor.watermark, newest, self.shared.clock.now());
-                    if matches!(self.state, StreamState::Blocked(_) | StreamState::Retrying) {
-                        self.transition(StreamState::CatchingUp, None);
+                    if matches!(
+                        self.state.get(),
+                        StreamState::Blocked(_) | StreamState::Retrying
+                    ) {
+                        self.state.set(StreamState::CatchingUp, None);
                     }
-                    self.shared.health.tenant_auth(&self.tenant.tenant_id, None);
+                    self.shared
+                        .health
+                        .tenant_auth(self.tenant.tenant_id.as_str(), None);
                     return Ok(WindowEnd::Committed);
                 }
                 (Ok(window::ReadEnd::Stopped), Ok(())) => {
@@ -656,11 +600,25 @@ impl StreamTask {
                     let delay = match error.class() {
                         ErrorClass::Transient => {
                             failures += 1;
-                            self.transition(StreamState::Retrying, Some(&error.to_string()));
+                            self.state
+                                .set(StreamState::Retrying, Some(&error.to_string()));
+                            if let GraphError::Auth(AuthError::Unavailable { .. }) = &error {
+                                // no token, no records: not ready until a token comes (the
+                                // upstream's words stay in the log line)
+                                self.shared.health.tenant_auth(
+                                    self.tenant.tenant_id.as_str(),
+                                    Some(TOKEN_ENDPOINT_UNREACHABLE.to_owned()),
+                                );
+                            }
                             if failures >= SPLIT_AFTER_FAILURES {
                                 window = split(window);
                             }
-                            self.shared.backoff.delay(failures, error.retry_after())
+                            match error {
+                                // the tenant's budget holds Graph's pause (graph::client): the
+                                // next attempt waits in it, its state saying throttled
+                                GraphError::Throttled { .. } => Duration::ZERO,
+                                _ => self.shared.backoff.delay(failures, error.retry_after()),
+                            }
                         }
                         ErrorClass::Blocked(BlockReason::Unlicensed)
                             if licence_refusals < LICENCE_RETRIES =>
@@ -691,9 +649,9 @@ impl StreamTask {
                                 };
                                 self.shared
                                     .health
-                                    .tenant_auth(&self.tenant.tenant_id, Some(readiness));
+                                    .tenant_auth(self.tenant.tenant_id.as_str(), Some(readiness));
                             }
-                            self.transition(StreamState::Blocked(reason), Some(&detail));
+                            self.state.set(StreamState::Blocked(reason), Some(&detail));
                             self.shared.polling.blocked_retry
                         }
                     };
@@ -710,6 +668,11 @@ impl StreamTask {
         }
     }
 }
+
+/// What `/readyz` says of a tenant whose token endpoint does not answer.
+const TOKEN_ENDPOINT_UNREACHABLE: &str = "the token endpoint cannot be reached (a connection, TLS or \
+     server error; retried with backoff): check endpoints.login, tls.ca_file and the network path to the \
+     login host";
 
 /// The first half of a window that keeps failing (Microsoft's advice: narrower time ranges).
 fn split(window: Window) -> Window {

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use super::StreamTask;
 use crate::checkpoint::CheckpointError;
 use crate::clock::Timestamp;
+use crate::config::TenantId;
 use crate::graph::client::{FetchContext, page_limit};
 use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind};
 use crate::graph::endpoint;
@@ -157,6 +158,7 @@ impl StreamTask {
             window.to,
             self.shared.polling.page_size,
         );
+        let throttling = |event| self.state.throttling(event);
         let graph = GraphOrigin::new(
             &self.tenant.endpoints.graph_base,
             &self.tenant.endpoints.graph_resource,
@@ -168,6 +170,8 @@ impl StreamTask {
             budget: &self.tenant.budget,
             metrics: &self.metrics,
             clock: &self.shared.clock,
+            max_retry_after: self.shared.polling.max_retry_after,
+            throttling: &throttling,
             graph: &graph,
             page_limit: page_limit(&self.shared.polling),
         };
@@ -410,7 +414,7 @@ impl PageJob<'_> {
         let stream = task.stream;
         let time_field = endpoint::time_field(stream);
         let context = MapContext {
-            tenant_id: &task.tenant.tenant_id,
+            tenant_id: task.tenant.tenant_id.as_str(),
             stream,
             api_version: task.tenant.api_version,
             received_at: task.shared.clock.now(),
@@ -453,7 +457,7 @@ impl PageJob<'_> {
             match schema::map_record(task.shared.schema, &record, &context, &mut scratch.payload) {
                 Ok(()) => {
                     scratch.key.clear();
-                    scratch.key.push_str(&task.tenant.tenant_id);
+                    scratch.key.push_str(task.tenant.tenant_id.as_str());
                     scratch.key.push(':');
                     scratch.key.push_str(&id);
                     let event_time_text = event_time.to_rfc3339_millis();
@@ -556,7 +560,7 @@ impl PageJob<'_> {
         );
         let record_headers = headers(&[
             ("dead_letter_reason", reason),
-            ("tenant_id", &task.tenant.tenant_id),
+            ("tenant_id", task.tenant.tenant_id.as_str()),
             ("stream", task.stream.as_str()),
             ("source_topic", topic_of(task, task.stream)),
             ("connector_version", env!("CARGO_PKG_VERSION")),
@@ -608,7 +612,7 @@ impl PageJob<'_> {
         );
         let summary = serde_json::json!({
             "id": id,
-            "tenant_id": task.tenant.tenant_id,
+            "tenant_id": task.tenant.tenant_id.as_str(),
             "stream": task.stream.as_str(),
             "record_bytes": record_bytes,
             "graph_record_bytes": text.len(),
@@ -618,7 +622,7 @@ impl PageJob<'_> {
         let payload = serde_json::to_vec(&summary).unwrap_or_default();
         let record_headers = headers(&[
             ("dead_letter_reason", &reason),
-            ("tenant_id", &task.tenant.tenant_id),
+            ("tenant_id", task.tenant.tenant_id.as_str()),
             ("stream", task.stream.as_str()),
             ("source_topic", topic_of(task, task.stream)),
             ("connector_version", env!("CARGO_PKG_VERSION")),
@@ -663,7 +667,7 @@ fn topic_of(task: &StreamTask, stream: StreamKind) -> &str {
 }
 
 /// `<tenant>:<id>`, or `<tenant>:hash:<128 bits of SHA-256 of the record>` without an id.
-fn dead_letter_key(tenant: &str, id: Option<&str>, text: &str) -> String {
+fn dead_letter_key(tenant: &TenantId, id: Option<&str>, text: &str) -> String {
     match id {
         Some(id) => format!("{tenant}:{id}"),
         None => format!("{tenant}:hash:{:032x}", IdHash::of(text).0),

@@ -79,16 +79,43 @@ mod tests {
             scripted: vec![ScriptedFault {
                 at_request: 3,
                 kind: FaultKind::Http503,
-                tenant: Some("t1".to_owned()),
+                tenant: Some("8c6f3a52-2d1e-4c1b-9a57-3f0e8d2b7c41".to_owned()),
             }],
             ..FaultSpec::default()
         };
         assert_eq!(
-            choose(&spec, 1, 0, "t1", 3, PLAIN),
+            choose(
+                &spec,
+                1,
+                0,
+                "8c6f3a52-2d1e-4c1b-9a57-3f0e8d2b7c41",
+                3,
+                PLAIN
+            ),
             Some(FaultKind::Http503)
         );
-        assert_eq!(choose(&spec, 1, 0, "t1", 2, PLAIN), None);
-        assert_eq!(choose(&spec, 1, 1, "t2", 3, PLAIN), None);
+        assert_eq!(
+            choose(
+                &spec,
+                1,
+                0,
+                "8c6f3a52-2d1e-4c1b-9a57-3f0e8d2b7c41",
+                2,
+                PLAIN
+            ),
+            None
+        );
+        assert_eq!(
+            choose(
+                &spec,
+                1,
+                1,
+                "3d2e1f0a-9b8c-4d7e-a6f5-e4d3c2b1a090",
+                3,
+                PLAIN
+            ),
+            None
+        );
     }
 
     #[test]

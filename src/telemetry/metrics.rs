@@ -31,11 +31,12 @@ const CHECKPOINT_BUCKETS: &[f64] = &[
 ];
 
 /// The states a stream can be in (`entrastream_stream_state`).
-pub const STREAM_STATES: [&str; 8] = [
+pub const STREAM_STATES: [&str; 9] = [
     "starting",
     "catching_up",
     "caught_up",
     "retrying",
+    "throttled",
     "unlicensed",
     "forbidden",
     "auth_failed",
@@ -143,7 +144,8 @@ impl Metrics {
             ),
             graph_retry_after_seconds: counter(
                 "entrastream_graph_retry_after_seconds_total",
-                "Seconds of Retry-After that Graph asked for.",
+                "Seconds the tenant paused after a 429 to this stream: Graph's Retry-After, capped at \
+                 polling.max_retry_after (10 without one).",
                 TENANT_STREAM,
             ),
             graph_page_duration: histogram(

@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod child;
+pub mod service_process;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

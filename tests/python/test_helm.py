@@ -142,7 +142,7 @@ def test_the_schema_rejects_misspelt_keys(chart):
 
 def test_the_schema_takes_a_pem_or_a_pkcs12_certificate_but_not_both(chart):
     def values(certificate):
-        tenant = {"id": "t1", "client_id": "c1", "auth": {"certificate": certificate}}
+        tenant = {"id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000c1", "auth": {"certificate": certificate}}
         return chart.merge_values({"config": {"tenants": [tenant]}})
 
     chart.validate_schema(values({"file": "/etc/entrastream/secrets/reader.pem"}))

@@ -1,0 +1,111 @@
+//! `entrastream run` as a child process: its configuration written to a file, its JSON log kept,
+//! `/readyz` and `/metrics` on a port of its own, SIGTERM and the exit it leads to.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use entrastream::config::{Config, LogConfig, LogFormat};
+
+/// `entrastream run` as a child process.
+pub struct Service {
+    pub child: Child,
+    log: PathBuf,
+    /// `http://127.0.0.1:port` of its telemetry server.
+    pub metrics: String,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+pub async fn http_get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a body"))
+}
+
+impl Service {
+    pub fn start(config: &Config, directory: &Path, name: &str) -> Service {
+        let port = free_port();
+        let mut config = config.clone();
+        config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
+        config.log = LogConfig {
+            format: LogFormat::Json,
+            level: "info".to_owned(),
+        };
+        let path = directory.join(format!("{name}.yaml"));
+        std::fs::write(&path, config.to_yaml()).expect("config");
+        let log = directory.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_entrastream"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("entrastream starts");
+        Service {
+            child,
+            log,
+            metrics: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `/readyz` until it answers 503 with a body containing `expected` (at most 30 s).
+    pub async fn wait_until_not_ready(&mut self, expected: &str) -> String {
+        self.wait_for_readiness(503, expected).await
+    }
+
+    /// Polls `/readyz` until it answers `status` with a body containing `expected` (at most 30 s);
+    /// returns the body.
+    pub async fn wait_for_readiness(&mut self, expected_status: u16, expected: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!("entrastream ended by itself ({status}):\n{}", self.log());
+            }
+            if let Ok(response) = reqwest::get(format!("{}/readyz", self.metrics)).await {
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap_or_default();
+                if status == expected_status && body.contains(expected) {
+                    return body;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/readyz never answered {expected_status} with {expected}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM; returns the exit code and how long the stop took.
+    pub fn terminate(mut self) -> (Option<i32>, Duration, String) {
+        let terminated = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = terminated + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status.code(), terminated.elapsed(), self.log());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("no exit within 30 s of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
