@@ -10,10 +10,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::child::{ChildProcess, Memory, free_port, get, series_sum};
+use common::service_process::{Memory, Service, http_get, series_sum};
 use common::{compare, kafka};
 use entrastream::clock::Clock;
-use entrastream::config::{LogConfig, LogFormat, PollingConfig, ThrottleConfig};
+use entrastream::config::{PollingConfig, ThrottleConfig};
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{
     FaultKind, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies, StreamRates,
@@ -114,15 +114,7 @@ async fn gzip_bombs_and_endless_bodies_leave_memory_bounded_and_nothing_lost() {
             StreamKind::SignInsInteractive,
         ]);
     }
-    let port = free_port();
-    config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
-    config.log = LogConfig {
-        format: LogFormat::Json,
-        level: "warn".to_owned(),
-    };
-    let config_file = directory.path().join("entrastream.yaml");
-    std::fs::write(&config_file, config.to_yaml()).expect("config");
-    let mut child = ChildProcess::run(&config_file, &directory.path().join("run.log"));
+    let mut child = Service::start(&config, directory.path(), "run");
 
     // sample the child's memory until every record is in Kafka
     let started = Instant::now();
@@ -130,7 +122,7 @@ async fn gzip_bombs_and_endless_bodies_leave_memory_bounded_and_nothing_lost() {
     let mut samples = 0u64;
     let data_from = now.saturating_sub(2 * HOUR);
     loop {
-        assert!(child.running(), "the child exited:\n{}", child.log_text());
+        assert!(child.running(), "the child exited:\n{}", child.log());
         if let Some(memory) = child.memory() {
             highest.peak_kib = highest.peak_kib.max(memory.peak_kib);
             highest.resident_kib = highest.resident_kib.max(memory.resident_kib);
@@ -152,15 +144,15 @@ async fn gzip_bombs_and_endless_bodies_leave_memory_bounded_and_nothing_lost() {
         assert!(
             started.elapsed() < Duration::from_secs(240),
             "not done within 4 minutes ({faults_served} faults served):\n{}",
-            child.log_text()
+            child.log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let caught_up = started.elapsed();
     let final_memory = child.memory().expect("still running");
-    let (_, metrics) = get(&format!("http://127.0.0.1:{port}/metrics")).await;
-    let exit = child.terminate(Duration::from_secs(30));
-    assert!(exit.success(), "{exit}\n{}", child.log_text());
+    let (_, metrics) = http_get(&format!("{}/metrics", child.metrics)).await;
+    let (exit_code, _, log) = child.terminate();
+    assert_eq!(exit_code, Some(0), "{log}");
 
     let requests = |tenant: &str, status_class: &str| {
         series_sum(
@@ -189,7 +181,6 @@ async fn gzip_bombs_and_endless_bodies_leave_memory_bounded_and_nothing_lost() {
         0.0,
         "the other tenant never noticed"
     );
-    let log = child.log_text();
     let refusals: Vec<serde_json::Value> = log
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

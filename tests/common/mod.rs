@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod broker;
-pub mod child;
 pub mod service_process;
 
 use std::collections::{BTreeMap, BTreeSet};
