@@ -151,7 +151,7 @@ async fn check_tenant(
                     }
                     _ => "see the detail".to_owned(),
                 });
-            findings.push(Finding::problem(scope, "token", error.to_string(), fix));
+            findings.push(Finding::problem(scope, "token", error.message(), fix));
             return findings;
         }
     };

@@ -153,9 +153,31 @@ impl AuthError {
     }
 }
 
+impl AuthError {
+    /// The error without its fix, for callers that show the fix beside it (the stream's log line,
+    /// `check`'s findings).
+    pub fn message(&self) -> String {
+        Message(self).to_string()
+    }
+}
+
+/// The message and then its fix.
 impl fmt::Display for AuthError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        write!(formatter, "{}", Message(self))?;
+        if let Some(fix) = self.fix() {
+            write!(formatter, "; fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error's message, without its fix.
+struct Message<'a>(&'a AuthError);
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             AuthError::Rejected {
                 tenant,
                 mode,
@@ -173,11 +195,7 @@ impl fmt::Display for AuthError {
                 write!(
                     formatter,
                     "tenant {tenant}: the token request ({mode}) was refused with {status} {code}{error}: {first_line}"
-                )?;
-                if let Some(fix) = self.fix() {
-                    write!(formatter, "; fix: {fix}")?;
-                }
-                Ok(())
+                )
             }
             AuthError::Unavailable { tenant, detail } => {
                 write!(
@@ -218,18 +236,12 @@ impl fmt::Display for AuthError {
                 mode,
                 status,
                 location,
-            } => {
-                write!(
-                    formatter,
-                    "tenant {tenant}: the token endpoint answered {status} with a redirect to \
-                     {location}; token requests never follow redirects, so the {mode} credential \
-                     was not sent there"
-                )?;
-                if let Some(fix) = self.fix() {
-                    write!(formatter, "; fix: {fix}")?;
-                }
-                Ok(())
-            }
+            } => write!(
+                formatter,
+                "tenant {tenant}: the token endpoint answered {status} with a redirect to \
+                 {location}; token requests never follow redirects, so the {mode} credential was \
+                 not sent there"
+            ),
         }
     }
 }

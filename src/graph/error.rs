@@ -258,7 +258,8 @@ impl fmt::Display for GraphError {
                     "Graph refused the request ({status} {code}): {message}"
                 )
             }
-            GraphError::Auth(error) => write!(formatter, "{error}"),
+            // without its fix: fix() gives it (the stream's log line shows both once)
+            GraphError::Auth(error) => write!(formatter, "{}", error.message()),
         }
     }
 }
