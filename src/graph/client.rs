@@ -285,6 +285,7 @@ async fn send(context: &FetchContext<'_>, url: &str, token: &str) -> Result<Page
 }
 
 /// Graph's answer to a GET, its body whole.
+#[derive(Debug)]
 pub struct GraphAnswer {
     pub status: StatusCode,
     pub headers: HeaderMap,
