@@ -34,7 +34,7 @@ static PATTERNS: LazyLock<Option<Patterns>> = LazyLock::new(|| {
     Some(Patterns {
         token: Regex::new(r"eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)*").ok()?,
         named: Regex::new(
-            r#"(?i)\b(client_secret|client_assertion|assertion|access_token|refresh_token|id_token|password)(\\?"?\s*[=:]\s*\\?"?)([^\s&"'\\,;}\[\]]+)"#,
+            r#"(?i)\b(client_secret|client_assertion|assertion|access_token|refresh_token|id_token|password)(\\?"?\s*[=:]\s*\\?"?)([^\s&"'\\,;(){}\[\]]+)"#,
         )
         .ok()?,
         scheme: Regex::new(r"(?i)\b(bearer|basic)(?:\s+|%20|\+)[A-Za-z0-9._~+/%-]+=*").ok()?,
@@ -171,6 +171,7 @@ mod tests {
             "Insufficient privileges to complete the operation.",
             "Neither tenant is B2C or tenant doesn't have premium license",
             "AADSTS700027: Client assertion failed signature validation.",
+            "Invalid client secret provided (assertion: ); the request was refused",
             "Invalid filter clause",
         ] {
             assert_eq!(redact(message, &[]), message);
