@@ -54,6 +54,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Status and body of a GET, `None` while nothing answers (a service still starting).
+pub async fn http_get_if_up(url: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
 pub async fn http_get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.expect("answers");
     let status = response.status().as_u16();
