@@ -323,6 +323,11 @@ async fn a_graph_redirect_to_another_origin_is_not_followed_and_nothing_of_it_is
     assert_eq!(comparison.missing, 0, "{comparison:?}");
     assert_eq!(comparison.duplicates, 0, "{comparison:?}");
     assert_eq!(comparison.unexpected, 0, "{comparison:?}");
+    println!(
+        "graph: 3 redirects to {} refused, the foreign host received nothing; {} records \
+         delivered, 0 missing, 0 repeated, none foreign",
+        foreign.base, comparison.delivered
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,6 +441,12 @@ async fn a_token_redirect_is_never_followed_and_blocks_the_tenant_with_the_fix()
     assert_eq!(comparison.missing, 0, "{comparison:?}");
     assert_eq!(comparison.duplicates, 0, "{comparison:?}");
     assert_eq!(comparison.unexpected, 0, "{comparison:?}");
+    println!(
+        "token endpoint: 2 redirects refused, both streams blocked (auth_failed) until \
+         polling.blocked_retry, the foreign host received nothing; {} records delivered, 0 \
+         missing, 0 repeated",
+        comparison.delivered
+    );
 }
 
 /// The pages a fake Graph was asked for, and whether the token came with each.
