@@ -16,6 +16,7 @@ use super::client::{FetchContext, fetch_page};
 use super::error::GraphError;
 use super::origin::GraphOrigin;
 use super::record::PageBody;
+use crate::upstream::redact::redact;
 
 /// The pages of the window whose first page is at `first_url`, on `context.graph`'s origin.
 pub fn pages<'a>(
@@ -70,9 +71,11 @@ impl<'a> Links<'a> {
             GraphError::MalformedBody(format!("`@odata.nextLink` is not a URL ({error})"))
         })?;
         let next = self.graph.route(&parsed, next).map_err(|foreign| {
+            // the host is the upstream's text
             GraphError::MalformedBody(format!(
-                "`@odata.nextLink` leads to {foreign} instead of {}; it is not followed, so that the \
+                "`@odata.nextLink` leads to {} instead of {}; it is not followed, so that the \
                  token is not sent there",
+                redact(&foreign, &[]),
                 self.graph.expected()
             ))
         })?;
