@@ -931,6 +931,15 @@ async fn verify_topic(
     Ok(())
 }
 
+/// A refusal to read the checkpoint topic, which no retry cures.
+fn read_refusal(error: &RdKafkaError, topic: &str) -> Option<CheckpointError> {
+    (error.rdkafka_error_code() == Some(RDKafkaErrorCode::TopicAuthorizationFailed)).then(|| {
+        unusable(format!(
+            "Kafka refuses to let this principal read checkpoint topic {topic}: grant READ on it"
+        ))
+    })
+}
+
 /// Whether this principal may read the checkpoint topic (`check`): the first partition is read
 /// from its beginning until a record, its end or a refusal. Blocks.
 pub fn probe_read(
@@ -952,13 +961,8 @@ pub fn probe_read(
             None => {}
             Some(Ok(_)) | Some(Err(RdKafkaError::PartitionEOF(_))) => return Ok(()),
             Some(Err(error)) => {
-                if matches!(
-                    error.rdkafka_error_code(),
-                    Some(RDKafkaErrorCode::TopicAuthorizationFailed)
-                ) {
-                    return Err(unusable(format!(
-                        "Kafka refuses to let this principal read checkpoint topic {topic}: grant READ on it"
-                    )));
+                if let Some(refusal) = read_refusal(&error, topic) {
+                    return Err(refusal);
                 }
             }
         }
@@ -1022,13 +1026,8 @@ fn read_all(
                 }
             }
             Some(Err(error)) => {
-                if matches!(
-                    error.rdkafka_error_code(),
-                    Some(RDKafkaErrorCode::TopicAuthorizationFailed)
-                ) {
-                    return Err(unusable(format!(
-                        "Kafka refuses to let this principal read checkpoint topic {topic}: grant READ on it"
-                    )));
+                if let Some(refusal) = read_refusal(&error, topic) {
+                    return Err(refusal);
                 }
                 // a refused group does not matter: see ReaderContext::error
                 if error.rdkafka_error_code() != Some(RDKafkaErrorCode::GroupAuthorizationFailed) {

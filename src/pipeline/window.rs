@@ -558,6 +558,19 @@ impl PageJob<'_> {
             reason,
             "record sent to the dead-letter topic"
         );
+        self.send_dead_letter(&key, text.as_bytes(), reason).await?;
+        scratch.counts.dead_lettered += 1;
+        Ok(())
+    }
+
+    /// One record to the dead-letter topic, keyed as its event would be, the reason in a header.
+    async fn send_dead_letter(
+        &self,
+        key: &str,
+        payload: &[u8],
+        reason: &str,
+    ) -> Result<(), KafkaError> {
+        let task = self.task;
         let record_headers = headers(&[
             ("dead_letter_reason", reason),
             ("tenant_id", task.tenant.tenant_id.as_str()),
@@ -573,13 +586,11 @@ impl PageJob<'_> {
                     partition: None,
                     topic: &task.shared.topics.dead_letter,
                     key: key.as_bytes(),
-                    payload: Some(text.as_bytes()),
+                    payload: Some(payload),
                     headers: record_headers,
                 },
             )
-            .await?;
-        scratch.counts.dead_lettered += 1;
-        Ok(())
+            .await
     }
 }
 
@@ -620,26 +631,7 @@ impl PageJob<'_> {
             "graph_record_head": text_head(text, OVERSIZED_HEAD_BYTES),
         });
         let payload = serde_json::to_vec(&summary).unwrap_or_default();
-        let record_headers = headers(&[
-            ("dead_letter_reason", &reason),
-            ("tenant_id", task.tenant.tenant_id.as_str()),
-            ("stream", task.stream.as_str()),
-            ("source_topic", topic_of(task, task.stream)),
-            ("connector_version", env!("CARGO_PKG_VERSION")),
-        ]);
-        task.shared
-            .publisher
-            .send(
-                self.tracker,
-                OutgoingRecord {
-                    partition: None,
-                    topic: &task.shared.topics.dead_letter,
-                    key: key.as_bytes(),
-                    payload: Some(&payload),
-                    headers: record_headers,
-                },
-            )
-            .await?;
+        self.send_dead_letter(&key, &payload, &reason).await?;
         scratch.counts.oversized += 1;
         Ok(())
     }
