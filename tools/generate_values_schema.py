@@ -95,6 +95,8 @@ CONFIG = obj(
                 "request_timeout": DURATION,
                 "blocked_retry": DURATION,
                 "max_retry_after": DURATION,
+                "max_page_bytes": {"type": "integer", "minimum": 1048576, "maximum": 1073741824},
+                "max_token_response_bytes": {"type": "integer", "minimum": 4096, "maximum": 16777216},
             }
         ),
         "schema": {"enum": ["ocsf", "ecs", "raw"]},
@@ -132,7 +134,7 @@ CONFIG = obj(
             }
         ),
         "log": obj({"format": {"enum": ["json", "pretty"]}, "level": STRING}),
-        "tls": obj({"ca_file": STRING}),
+        "tls": obj({"ca_file": STRING, "allow_insecure_http": BOOL}),
     },
     required=["tenants", "kafka"],
 )

@@ -8,6 +8,7 @@ pub mod duration;
 pub mod ids;
 pub mod ranges;
 pub mod secret;
+mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -84,6 +85,12 @@ pub struct TlsConfig {
     /// proxy's CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Accept `http://` in `endpoints.login` and `endpoints.graph` for hosts that are not
+    /// loopback: the client secret, assertions and tokens then cross the network unencrypted.
+    /// Refused by default; loopback (`127.0.0.1`, `::1`, `localhost`: the simulator, a local
+    /// sidecar) is always accepted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// One tenant and the application that reads its audit logs.
@@ -442,6 +449,13 @@ pub struct PollingConfig {
     /// longer one is logged and waited for only this long; 1s to 1d.
     #[serde(with = "duration")]
     pub max_retry_after: Duration,
+    /// The largest Graph response read, in bytes after decompression; a larger one (a gzip bomb,
+    /// an endless body) is cut off, counted as `status_class="oversized"` and its window read
+    /// again. A page of 1,000 sign-ins is a few MiB; 1 MiB to 1 GiB.
+    pub max_page_bytes: u64,
+    /// The largest answer of a token endpoint or the managed-identity endpoint, in bytes after
+    /// decompression (a token response is a few KiB); 4 KiB to 16 MiB.
+    pub max_token_response_bytes: u64,
 }
 
 impl Default for PollingConfig {
@@ -460,6 +474,8 @@ impl Default for PollingConfig {
             request_timeout: Duration::from_secs(60),
             blocked_retry: Duration::from_secs(600),
             max_retry_after: Duration::from_secs(300),
+            max_page_bytes: 64 * 1024 * 1024,
+            max_token_response_bytes: 1024 * 1024,
         }
     }
 }
@@ -937,6 +953,12 @@ impl Config {
                     {
                         problems.push(format!(
                             "{key}.endpoints.{name}: `{value}` is not an http(s) URL"
+                        ));
+                    } else if let Some(value) = value {
+                        problems.extend(upstream::insecure_endpoint(
+                            &format!("{key}.endpoints.{name}"),
+                            value,
+                            &self.tls,
                         ));
                     }
                 }
