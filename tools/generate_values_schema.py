@@ -91,6 +91,7 @@ CONFIG = obj(
                 "overlap": DURATION,
                 "max_window": DURATION,
                 "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "max_window_pages": {"type": "integer", "minimum": 1, "maximum": 1000},
                 "throttle": obj({"requests": INT, "per": DURATION}),
                 "request_timeout": DURATION,
                 "blocked_retry": DURATION,
@@ -114,6 +115,8 @@ CONFIG = obj(
                 "delivery": {"enum": ["at_least_once", "exactly_once"]},
                 "instance_id": STRING,
                 "transaction_timeout": DURATION,
+                "max_record_bytes": {"type": "integer", "minimum": 1024},
+                "health_interval": DURATION,
                 "librdkafka": STRING_MAP,
             },
             required=["bootstrap_servers"],
@@ -187,7 +190,10 @@ SCHEMA = {
             "tolerations": {"type": "array", "items": ANY_OBJECT},
             "affinity": ANY_OBJECT,
             "priorityClassName": STRING,
-            "terminationGracePeriodSeconds": {"type": "integer", "minimum": 10},
+            # the chart renders it as the config's shutdown.timeout (which it owns)
+            "shutdownTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 600},
+            # empty: shutdownTimeoutSeconds + 10
+            "terminationGracePeriodSeconds": {"type": ["integer", "null"], "minimum": 2},
             "probes": obj(
                 {
                     "liveness": obj({"periodSeconds": INT, "failureThreshold": INT}),

@@ -350,3 +350,13 @@ def test_the_helm_test_pod_runs_entrastream_check_with_the_release_identity(char
     federated = by_kind(render(chart, values_of("workload-identity")), "Pod")[0]
     assert federated["metadata"]["labels"]["azure.workload.identity/use"] == "true"
     assert federated["spec"]["serviceAccountName"] == "entrastream-reader"
+
+
+def test_the_values_schema_is_what_its_generator_writes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_values_schema", ROOT / "tools" / "generate_values_schema.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = json.loads((CHART / "values.schema.json").read_text())
+    assert committed == generator.SCHEMA, "run tools/generate_values_schema.py"
