@@ -117,7 +117,11 @@ CONFIG = obj(
                 "transaction_timeout": DURATION,
                 "max_record_bytes": {"type": "integer", "minimum": 1024},
                 "health_interval": DURATION,
-                "librdkafka": STRING_MAP,
+                # text, or a secret read from the environment or a file
+                "librdkafka": {
+                    "type": "object",
+                    "additionalProperties": {"anyOf": [STRING, INT, BOOL, SECRET]},
+                },
             },
             required=["bootstrap_servers"],
         ),

@@ -6,11 +6,12 @@
 
 pub mod duration;
 pub mod ids;
+pub mod librdkafka;
 pub mod ranges;
 pub mod secret;
 mod upstream;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use ids::TenantId;
+pub use librdkafka::LibrdkafkaSettings;
 pub use secret::{Secret, SecretSource};
 
 use crate::stream::StreamKind;
@@ -557,8 +559,9 @@ pub struct KafkaConfig {
     pub max_record_bytes: u32,
     /// librdkafka properties passed through (security.protocol, sasl.*, compression.type, ...).
     /// They apply to the producer and to the checkpoint store's consumer and admin client.
+    /// Secrets (`sasl.password`, ...) are `{env: NAME}` or `{file: PATH}`, never inline.
     #[serde(default)]
-    pub librdkafka: BTreeMap<String, String>,
+    pub librdkafka: LibrdkafkaSettings,
 }
 
 impl KafkaConfig {
@@ -572,7 +575,7 @@ impl KafkaConfig {
             transaction_timeout: default_transaction_timeout(),
             health_interval: default_health_interval(),
             max_record_bytes: default_event_max_bytes(),
-            librdkafka: BTreeMap::new(),
+            librdkafka: LibrdkafkaSettings::default(),
         }
     }
 }
@@ -1010,11 +1013,17 @@ impl Config {
             }
         }
         for (property, reason) in OWNED_KAFKA_PROPERTIES {
-            if self.kafka.librdkafka.contains_key(*property) {
+            if self.kafka.librdkafka.contains_key(property) {
                 problems.push(format!(
                     "kafka.librdkafka.{property}: set by entrastream and not overridable ({reason})"
                 ));
             }
+        }
+        for property in self.kafka.librdkafka.inline_secrets() {
+            problems.push(format!(
+                "kafka.librdkafka.{property}: a secret written inline; write {{env: VARIABLE}} or {{file: \
+                 PATH}} so that it stays out of the configuration file (and of a ConfigMap)"
+            ));
         }
 
         let instance_id = &self.kafka.instance_id;
@@ -1163,6 +1172,36 @@ kafka:
         Config::from_yaml(yaml, "test.yaml")
             .expect_err("invalid")
             .problems
+    }
+
+    #[test]
+    fn kafka_secrets_written_inline_are_refused_and_never_shown() {
+        let yaml = "
+tenants:
+  - id: contoso.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-0000000000aa
+    client_secret: {env: S}
+kafka:
+  bootstrap_servers: k:9093
+  librdkafka:
+    sasl.username: entrastream
+    sasl.password: hunter2
+    ssl.key.password: {file: /run/secrets/key-password}
+    sasl.oauthbearer.client.secret: also-hunter2
+";
+        let problems = problems_of(yaml);
+        assert_eq!(
+            problems,
+            vec![
+                "kafka.librdkafka.sasl.oauthbearer.client.secret: a secret written inline; write {env: \
+                 VARIABLE} or {file: PATH} so that it stays out of the configuration file (and of a ConfigMap)",
+                "kafka.librdkafka.sasl.password: a secret written inline; write {env: VARIABLE} or {file: \
+                 PATH} so that it stays out of the configuration file (and of a ConfigMap)",
+            ]
+        );
+        let parsed: Config = serde_yaml_ng::from_str(yaml).expect("parses");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
