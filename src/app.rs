@@ -215,6 +215,9 @@ pub async fn run(
         instance_id: config.kafka.instance_id.clone(),
         checkpoint_interval: config.checkpoint.interval,
         max_record_bytes: config.kafka.max_record_bytes as usize,
+        pages_in_memory: Arc::new(tokio::sync::Semaphore::new(
+            config.polling.max_pages_in_memory as usize,
+        )),
     });
     let (stop_sender, stop_receiver) = watch::channel(false);
 

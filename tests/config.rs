@@ -310,6 +310,7 @@ const NUMERIC_KEYS: &[NumericKey] = &[
         " (15m is the broker's default transaction.max.timeout.ms)",
     ),
     key("polling.max_window_pages", "u32", "1", "1000", ""),
+    key("polling.max_pages_in_memory", "u32", "1", "10000", ""),
     key("kafka.health_interval", "duration", "1s", "5m", ""),
     key(
         "kafka.max_record_bytes",
@@ -497,7 +498,7 @@ fn every_number_is_range_checked_with_its_key_and_range_and_nothing_panics() {
     // all but 65536 for polling.max_token_response_bytes
     assert_eq!(
         refused,
-        17 * 4 + 11 + 1 + 2 + 7 * 9 + 1 + 10 + 9,
+        17 * 4 + 11 + 1 + 2 + 8 * 9 + 1 + 10 + 9,
         "values refused"
     );
 }

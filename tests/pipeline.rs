@@ -144,6 +144,19 @@ async fn run_and_compare_with(
     (figures, faults_seen)
 }
 
+/// One place for a page in the whole process (`polling.max_pages_in_memory: 1`): eighteen streams
+/// take turns, each giving up its place once its page is mapped and sent, so none waits for ever
+/// while holding one; everything arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eighteen_streams_sharing_one_place_for_pages_deliver_everything_once() {
+    let polling = PollingConfig {
+        max_pages_in_memory: 1,
+        ..polling()
+    };
+    let figures = run_and_compare(busy_simulator(2), polling, Duration::from_secs(600)).await;
+    println!("one place for pages: {figures:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_hours_of_late_and_unordered_records_arrive_exactly_once() {
     let figures = run_and_compare(busy_simulator(6), polling(), Duration::from_secs(600)).await;

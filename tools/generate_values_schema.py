@@ -92,6 +92,7 @@ CONFIG = obj(
                 "max_window": DURATION,
                 "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
                 "max_window_pages": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "max_pages_in_memory": {"type": "integer", "minimum": 1, "maximum": 10000},
                 "throttle": obj({"requests": INT, "per": DURATION}),
                 "request_timeout": DURATION,
                 "blocked_retry": DURATION,

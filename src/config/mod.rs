@@ -438,6 +438,10 @@ pub struct PollingConfig {
     /// hour of event time): a window of catch-up then completes and commits its watermark within
     /// seconds, so that even a process restarted every few seconds gets ahead; 1 to 1000.
     pub max_window_pages: u32,
+    /// The most Graph pages the whole process holds at once, being fetched or mapped, across all
+    /// tenants and streams (each stream reads one page ahead); a stream waits for a place, first
+    /// come first served. With `max_page_bytes` it bounds the memory pages take; 1 to 10000.
+    pub max_pages_in_memory: u32,
     /// Graph's request budget per tenant and application.
     pub throttle: ThrottleConfig,
     /// How long one Graph request may take; 1s to 1h.
@@ -472,6 +476,7 @@ impl Default for PollingConfig {
             max_window: Duration::from_secs(3600),
             page_size: 1000,
             max_window_pages: 20,
+            max_pages_in_memory: 64,
             throttle: ThrottleConfig::default(),
             request_timeout: Duration::from_secs(60),
             blocked_retry: Duration::from_secs(600),

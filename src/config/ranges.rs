@@ -26,6 +26,7 @@ pub const OVERLAP: RangeInclusive<Duration> = Duration::ZERO..=DAY;
 pub const MAX_WINDOW: RangeInclusive<Duration> = MINUTE..=DAY;
 pub const PAGE_SIZE: RangeInclusive<u32> = 1..=1000;
 pub const MAX_WINDOW_PAGES: RangeInclusive<u32> = 1..=1000;
+pub const MAX_PAGES_IN_MEMORY: RangeInclusive<u32> = 1..=10_000;
 pub const THROTTLE_REQUESTS: RangeInclusive<u32> = 1..=1000;
 pub const THROTTLE_PER: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const REQUEST_TIMEOUT: RangeInclusive<Duration> = SECOND..=HOUR;
@@ -159,6 +160,13 @@ pub(super) fn polling(polling: &PollingConfig, problems: &mut Vec<String>) {
         "polling.max_window_pages",
         polling.max_window_pages,
         &MAX_WINDOW_PAGES,
+        "",
+    );
+    number_in(
+        problems,
+        "polling.max_pages_in_memory",
+        polling.max_pages_in_memory,
+        &MAX_PAGES_IN_MEMORY,
         "",
     );
     number_in(

@@ -16,7 +16,10 @@
 //! `polling.max_page_bytes` and `polling.request_timeout` ([`upstream::body`]); an error body's
 //! code and message are redacted before they reach an error.
 
+use std::sync::Arc;
+
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -100,6 +103,15 @@ pub struct FetchContext<'a> {
     pub graph: &'a GraphOrigin,
     /// `polling.max_page_bytes` and `polling.request_timeout`.
     pub page_limit: BodyLimit,
+    /// The process's places for pages in memory (`polling.max_pages_in_memory`), shared by every
+    /// stream: a request is sent once it has one, and its page keeps it until dropped.
+    pub places: &'a Arc<Semaphore>,
+}
+
+/// A page, and its place among the pages the process holds (given back when the page is dropped).
+pub struct HeldPage {
+    pub body: PageBody,
+    _place: Option<OwnedSemaphorePermit>,
 }
 
 /// How much of a Graph response is read, and for how long.
@@ -180,7 +192,7 @@ struct ErrorDetail {
 }
 
 /// Fetches and splits one page.
-pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBody, GraphError> {
+pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<HeldPage, GraphError> {
     let mut refreshed_after_401 = false;
     let mut throttled_in_a_row = 0;
     let mut report = ThrottlingReport {
@@ -207,13 +219,19 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
                 return Err(GraphError::Auth(error));
             }
         };
+        // taken after the budget's wait, so that no place is held while a tenant waits its turn;
+        // the semaphore is never closed (without a place, the page is fetched all the same)
+        let place = context.places.clone().acquire_owned().await.ok();
         let started = Instant::now();
         let result = send(context, url, token.value.expose()).await;
         let seconds = started.elapsed().as_secs_f64();
         let error = match result {
             Ok(page) => {
                 context.metrics.graph_request("success", "2xx", seconds);
-                return Ok(page);
+                return Ok(HeldPage {
+                    body: page,
+                    _place: place,
+                });
             }
             Err(error) => capped(context, error),
         };

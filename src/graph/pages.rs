@@ -12,24 +12,23 @@ use std::collections::HashSet;
 
 use futures_util::Stream;
 
-use super::client::{FetchContext, fetch_page};
+use super::client::{FetchContext, HeldPage, fetch_page};
 use super::error::GraphError;
 use super::origin::GraphOrigin;
-use super::record::PageBody;
 use crate::upstream::redact::redact;
 
 /// The pages of the window whose first page is at `first_url`, on `context.graph`'s origin.
 pub fn pages<'a>(
     context: &'a FetchContext<'a>,
     first_url: String,
-) -> impl Stream<Item = Result<PageBody, GraphError>> + 'a {
+) -> impl Stream<Item = Result<HeldPage, GraphError>> + 'a {
     let mut links = Links::new(context.graph);
     async_stream::stream! {
         let mut url = first_url;
         loop {
             match fetch_page(context, &url).await {
                 Ok(page) => {
-                    let next = page.next_link().map(|next| links.follow(&url, next));
+                    let next = page.body.next_link().map(|next| links.follow(&url, next));
                     yield Ok(page);
                     match next {
                         Some(Ok(next)) => url = next,

@@ -76,6 +76,9 @@ pub struct Shared {
     pub checkpoint_interval: Duration,
     /// `kafka.max_record_bytes`: a larger event record is dead-lettered as a summary.
     pub max_record_bytes: usize,
+    /// `polling.max_pages_in_memory` places for Graph pages being fetched or mapped, shared by
+    /// every stream of the process: memory is bounded by the work in flight, not by the tenants.
+    pub pages_in_memory: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why a stream stopped the process.

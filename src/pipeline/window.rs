@@ -182,6 +182,7 @@ impl StreamTask {
             throttling: &throttling,
             graph: &graph,
             page_limit: page_limit(&self.shared.polling),
+            places: &self.shared.pages_in_memory,
         };
         let job = PageJob {
             task: self,
@@ -207,7 +208,7 @@ impl StreamTask {
             return Ok(ReadEnd::Stopped);
         };
         if let Some(Ok(first)) = &next
-            && let Some(records_per_hour) = self.too_dense(first, window)
+            && let Some(records_per_hour) = self.too_dense(&first.body, window)
         {
             return Ok(ReadEnd::TooDense { records_per_hour });
         }
@@ -221,10 +222,12 @@ impl StreamTask {
                 Some(Ok(page)) => page,
             };
             // the next page is requested while this one is mapped and produced; the mapping and
-            // producing of a page always finishes
+            // producing of a page always finishes, and then the page and its place are given up
             let (following, processed) =
                 tokio::join!(until_shutdown(&mut shutdown, page_stream.next()), async {
-                    job.process_page(&page, pending, scratch).await?;
+                    let processed = job.process_page(&page.body, pending, scratch).await;
+                    drop(page);
+                    processed?;
                     job.checkpoint_if_due(pending, &scratch.page_ids, &mut checkpoint)
                         .await
                 });
