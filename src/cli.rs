@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, RunOptions};
 use crate::clock::Clock;
-use crate::config::{Config, LogFormat, SchemaKind};
+use crate::config::{ApiVersion, Config, LogFormat, SchemaKind};
 use crate::sim::config::SimConfig;
 use crate::sim::{ListenOptions, Simulator};
+use crate::stream::StreamKind;
 use crate::telemetry::logging;
 
 #[derive(Parser, Debug)]
@@ -50,26 +51,30 @@ pub struct SchemaArgs {
 pub enum SchemaCommand {
     /// Print the JSON Schemas of an output schema (one JSON document per line).
     Export {
+        /// The output schema whose JSON Schemas are printed.
         #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
         schema: DemoSchema,
     },
     /// Print events mapped from simulated records, one JSON document per line.
     Sample {
+        /// The output schema the records are mapped to.
         #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
         schema: DemoSchema,
         /// The stream the records come from.
-        #[arg(long, default_value = "sign_ins_interactive")]
-        stream: crate::stream::StreamKind,
+        #[arg(long, value_enum, default_value_t = StreamKind::SignInsInteractive)]
+        stream: StreamKind,
+        /// How many events to print.
         #[arg(long, default_value_t = 100)]
         records: usize,
+        /// Seed of the simulated records (the same seed prints the same events).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Share of records with a quirk (null vs {}, unknown enum values, new properties, ...).
         #[arg(long, default_value_t = 0.0)]
         quirk_rate: f64,
         /// The Graph API version the records come from.
-        #[arg(long, default_value = "beta")]
-        api_version: String,
+        #[arg(long, value_enum, default_value_t = ApiVersion::Beta)]
+        api_version: ApiVersion,
     },
 }
 
@@ -113,7 +118,7 @@ pub struct DemoArgs {
     /// Seed of the simulated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Event schema written to Kafka.
+    /// The output schema written to Kafka.
     #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
     pub schema: DemoSchema,
     /// Address of /metrics, /healthz and /readyz (port 0 picks a free one).
@@ -124,10 +129,14 @@ pub struct DemoArgs {
     pub progress_every: u64,
 }
 
+/// The output schemas, as the command line names them.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum DemoSchema {
+    /// OCSF 1.8.0: Authentication, Account Change, Entity Management, ...
     Ocsf,
+    /// ECS 8.11: the field names of Elastic's own Entra ID integration
     Ecs,
+    /// The Graph record as received, in an envelope
     Raw,
 }
 
@@ -164,6 +173,28 @@ pub struct SimulateArgs {
     /// With --tls: write the CA certificate (PEM) here, for clients to trust.
     #[arg(long)]
     pub ca_out: Option<PathBuf>,
+}
+
+/// `--stream` takes the names of the configuration's `streams:` list.
+impl clap::ValueEnum for StreamKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &StreamKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+/// `--api-version` takes the names of the configuration's `api_version`.
+impl clap::ValueEnum for ApiVersion {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ApiVersion::Beta, ApiVersion::V1]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -1,0 +1,124 @@
+//! The command line as a user meets it: the binary run as a child process, its output, its exit.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn entrastream() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_entrastream"))
+}
+
+/// `entrastream schema sample … | head -1`: the reader goes away after one line, and the command
+/// ends as a Unix filter does, quietly and with exit code 0.
+#[test]
+fn a_reader_that_stops_reading_ends_the_output_quietly() {
+    for command in [
+        vec!["schema", "sample", "--records", "100000"],
+        vec!["schema", "export", "--schema", "ocsf"],
+    ] {
+        let mut child = entrastream()
+            .args(&command)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("entrastream starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first_line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .expect("a line");
+        // the read end closes here, as `head -1` closes it
+        let output = child.wait_with_output().expect("exits");
+        let event: serde_json::Value = serde_json::from_str(&first_line).expect("a JSON line");
+        assert!(event.is_object(), "{command:?}: {first_line}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "",
+            "{command:?} says nothing"
+        );
+        assert_eq!(output.status.code(), Some(0), "{command:?}");
+    }
+}
+
+/// `--help` names the values `--stream`, `--api-version` and `--schema` take, and says what
+/// `--schema` is.
+#[test]
+fn help_lists_the_values_each_choice_takes() {
+    let output = entrastream()
+        .args(["schema", "sample", "--help"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).expect("UTF-8");
+    for expected in [
+        "[possible values: directory_audits, sign_ins_interactive, sign_ins_non_interactive, \
+         sign_ins_service_principal, sign_ins_managed_identity, provisioning]",
+        "[possible values: beta, v1.0]",
+        "--schema <SCHEMA>\n          The output schema the records are mapped to",
+        "- ocsf: OCSF 1.8.0",
+        "- ecs:  ECS 8.11",
+        "- raw:  The Graph record as received, in an envelope",
+    ] {
+        assert!(
+            help.contains(expected),
+            "{expected:?} missing from:\n{help}"
+        );
+    }
+    let short = entrastream().args(["demo", "-h"]).output().expect("runs");
+    let short_help = String::from_utf8(short.stdout).expect("UTF-8");
+    assert!(
+        short_help.contains("--schema <SCHEMA>")
+            && short_help.contains("[possible values: ocsf, ecs, raw]"),
+        "{short_help}"
+    );
+
+    // a value outside the list is refused with the list
+    let refused = entrastream()
+        .args(["schema", "sample", "--api-version", "v2"])
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.starts_with("error: invalid value 'v2' for '--api-version <API_VERSION>'\n  [possible values: beta, v1.0]"),
+        "{message}"
+    );
+}
+
+/// `--api-version v1.0` samples records without the beta-only properties.
+#[test]
+fn the_api_version_picks_the_records_shape() {
+    let sample = |version: &str| {
+        let output = entrastream()
+            .args([
+                "schema",
+                "sample",
+                "--schema",
+                "raw",
+                "--records",
+                "20",
+                "--api-version",
+                version,
+            ])
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8(output.stdout)
+            .expect("UTF-8")
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+            .collect::<Vec<_>>()
+    };
+    let beta = sample("beta");
+    let v1 = sample("v1.0");
+    assert_eq!((beta.len(), v1.len()), (20, 20));
+    assert!(beta.iter().all(|event| event["api_version"] == "beta"));
+    assert!(v1.iter().all(|event| event["api_version"] == "v1.0"));
+    assert!(
+        v1.iter()
+            .all(|event| event["record"].get("userAgent").is_none())
+    );
+    assert!(
+        beta.iter()
+            .any(|event| event["record"].get("userAgent").is_some())
+    );
+}
