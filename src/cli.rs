@@ -127,6 +127,9 @@ pub struct DemoArgs {
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5)]
     pub progress_every: u64,
+    /// Log lines (warnings and errors, on stderr): one JSON object each, or `pretty` for people.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
 }
 
 /// The output schemas, as the command line names them.
@@ -173,6 +176,9 @@ pub struct SimulateArgs {
     /// With --tls: write the CA certificate (PEM) here, for clients to trust.
     #[arg(long)]
     pub ca_out: Option<PathBuf>,
+    /// Log lines (stderr): one JSON object each, or `pretty` for people.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
 }
 
 /// `--stream` takes the names of the configuration's `streams:` list.
@@ -183,6 +189,20 @@ impl clap::ValueEnum for StreamKind {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+/// `--log-format` takes the names of the configuration's `log.format`.
+impl clap::ValueEnum for LogFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[LogFormat::Json, LogFormat::Pretty]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            LogFormat::Json => "json",
+            LogFormat::Pretty => "pretty",
+        }))
     }
 }
 
@@ -206,11 +226,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run(args).await,
         Command::Check(args) => check(args).await,
         Command::Demo(args) => {
-            logging::init(LogFormat::Pretty, "warn").map_err(anyhow::Error::msg)?;
+            logging::init(args.log_format, "warn").map_err(anyhow::Error::msg)?;
             crate::demo::run(args).await
         }
         Command::Simulate(args) => {
-            logging::init(LogFormat::Pretty, "info").map_err(anyhow::Error::msg)?;
+            logging::init(args.log_format, "info").map_err(anyhow::Error::msg)?;
             simulate(args).await
         }
         Command::Schema(args) => crate::schema_command::run(args.command),

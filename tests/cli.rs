@@ -1,7 +1,16 @@
 //! The command line as a user meets it: the binary run as a child process, its output, its exit.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::service_process::Service;
+use entrastream::clock::Clock;
+use entrastream::config::{LogConfig, LogFormat, PollingConfig};
+use entrastream::sim::Simulator;
+use entrastream::sim::config::{SimConfig, TenantSpec};
 
 fn entrastream() -> Command {
     Command::new(env!("CARGO_BIN_EXE_entrastream"))
@@ -121,4 +130,56 @@ fn the_api_version_picks_the_records_shape() {
         beta.iter()
             .any(|event| event["record"].get("userAgent").is_some())
     );
+}
+
+/// Logs are JSON lines unless `log.format: pretty` asks for text, and text written to a file (no
+/// terminal) carries no ANSI colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_by_default_and_pretty_text_has_no_colour_codes_in_a_file() {
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![TenantSpec::default()],
+            history: Duration::from_secs(600),
+            ..SimConfig::default()
+        },
+        Clock::system(),
+    )
+    .await
+    .expect("simulator");
+    let kafka = common::kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&sim, &kafka, directory.path(), PollingConfig::default());
+    assert_eq!(config.log.format, LogFormat::Json, "the default");
+    for format in [LogFormat::Json, LogFormat::Pretty] {
+        let log = LogConfig {
+            format,
+            level: "info".to_owned(),
+        };
+        let name = format!("{format:?}");
+        let mut service = Service::start_logging(&config, directory.path(), &name, log);
+        service.wait_for_readiness(200, "").await;
+        let (code, _, log) = service.terminate();
+        assert_eq!(code, Some(0), "{log}");
+        let serving = "serving /metrics, /healthz and /readyz";
+        assert!(log.contains(serving), "{log}");
+        assert!(
+            !log.contains('\u{1b}'),
+            "{format:?} without colour codes: {log:?}"
+        );
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(lines.len() >= 2, "{log}");
+        for line in lines {
+            let parsed = serde_json::from_str::<serde_json::Value>(line);
+            match format {
+                LogFormat::Json => {
+                    let object = parsed.unwrap_or_else(|_| panic!("a JSON line: {line}"));
+                    assert!(
+                        object["level"].is_string() && object["message"].is_string(),
+                        "{line}"
+                    );
+                }
+                LogFormat::Pretty => assert!(parsed.is_err(), "text, not JSON: {line}"),
+            }
+        }
+    }
 }

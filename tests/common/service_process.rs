@@ -30,13 +30,19 @@ pub async fn http_get(url: &str) -> (u16, String) {
 
 impl Service {
     pub fn start(config: &Config, directory: &Path, name: &str) -> Service {
-        let port = free_port();
-        let mut config = config.clone();
-        config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
-        config.log = LogConfig {
+        let log = LogConfig {
             format: LogFormat::Json,
             level: "info".to_owned(),
         };
+        Service::start_logging(config, directory, name, log)
+    }
+
+    /// `start` with the log settings `log` (stderr goes to a file, which is no terminal).
+    pub fn start_logging(config: &Config, directory: &Path, name: &str, log: LogConfig) -> Service {
+        let port = free_port();
+        let mut config = config.clone();
+        config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
+        config.log = log;
         let path = directory.join(format!("{name}.yaml"));
         std::fs::write(&path, config.to_yaml()).expect("config");
         let log = directory.join(format!("{name}.log"));
