@@ -14,6 +14,7 @@ use crate::graph::client::http_client;
 use crate::kafka::{KafkaProblem, Publisher};
 use crate::stream::LogFamily;
 use crate::telemetry::health::KafkaState;
+use crate::text::counted;
 
 /// How often a licence refusal is asked again before it counts: Graph sometimes answers the
 /// premium 403 to a licensed tenant for a while after a licence change.
@@ -525,15 +526,6 @@ async fn checkpoint_read(kafka: &crate::config::KafkaConfig, topic: &str) -> Fin
             error,
             format!("grant the principal READ and DESCRIBE on topic {topic}"),
         ),
-    }
-}
-
-/// "1 broker", "3 brokers".
-fn counted(count: usize, one: &str, many: &str) -> String {
-    if count == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{count} {many}")
     }
 }
 

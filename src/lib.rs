@@ -23,6 +23,7 @@
 //! - `auth`: access tokens. `graph`: endpoints, client, records, cursor. `schema`: mappings.
 //! - `kafka`: producer and delivery tracking. `checkpoint`: cursor stores.
 //! - `pipeline`: the stream task. `telemetry`: metrics, health, logs. `clock`, `retry`: time.
+//!   `text`: wording shared by the commands' output.
 //! - `sim`: the Graph simulator (tests, demo, benchmarks); production modules never use it.
 
 pub mod app;
@@ -45,3 +46,4 @@ pub mod sim;
 pub mod stream;
 pub mod swar;
 pub mod telemetry;
+pub mod text;

@@ -183,3 +183,109 @@ async fn logs_are_json_by_default_and_pretty_text_has_no_colour_codes_in_a_file(
         }
     }
 }
+
+/// The demo with its metrics address taken: one line naming the demo's own flag, nothing started,
+/// no summary of a run that never was.
+#[test]
+fn the_demo_names_its_own_flag_when_the_metrics_address_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = taken.local_addr().expect("address");
+    let output = entrastream()
+        .args([
+            "demo",
+            "--duration",
+            "30s",
+            "--metrics-listen",
+            &address.to_string(),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "error: cannot listen on {address} for metrics (Address already in use (os error 98)); \
+             pass --metrics-listen with a free address (port 0 picks one)\n"
+        )
+    );
+}
+
+/// A short demo: the banner says the Kafka cluster lives in the process, the lag names its
+/// stream and tenant, the summary counts what was published, and log lines are JSON.
+#[test]
+fn the_demo_names_the_stream_behind_and_says_its_kafka_goes_away() {
+    let output = entrastream()
+        .args([
+            "demo",
+            "--duration",
+            "6s",
+            "--progress-every",
+            "1",
+            "--tenants",
+            "1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0], "entrastream demo: 1 simulated tenant -> in-process Kafka",
+        "{stdout}"
+    );
+    assert!(
+        lines.contains(
+            &"  the Kafka cluster runs inside this process: its topics and events are gone when \
+              the demo exits"
+        ),
+        "{stdout}"
+    );
+    let streams: Vec<&str> = entrastream::stream::StreamKind::ALL
+        .iter()
+        .map(|stream| stream.as_str())
+        .collect();
+    let progress: Vec<&&str> = lines.iter().filter(|line| line.starts_with('[')).collect();
+    assert!(progress.len() >= 3, "{stdout}");
+    let mut named = 0;
+    for line in &progress {
+        if line.ends_with("; no lag measured yet") {
+            continue;
+        }
+        let (_, lag) = line.split_once("; worst lag ").expect("a lag");
+        let (seconds, place) = lag.split_once("s (").expect("seconds, then the stream");
+        assert!(seconds.parse::<u64>().is_ok(), "{line}");
+        let (stream, tenant) = place
+            .trim_end_matches(')')
+            .split_once(", tenant ")
+            .expect("stream and tenant");
+        assert!(streams.contains(&stream), "{line}");
+        assert_eq!(tenant.len(), 36, "{line}");
+        named += 1;
+    }
+    assert!(named > 0, "{stdout}");
+    let summary = lines.last().expect("a summary");
+    let counts = summary
+        .strip_prefix("demo finished: ")
+        .and_then(|rest| {
+            rest.strip_suffix(" dropped; the in-process Kafka cluster and its events are gone")
+        })
+        .unwrap_or_else(|| panic!("{summary}"));
+    let (published, duplicates) = counts.split_once(" published, ").expect("two counts");
+    let number = |text: &str| {
+        text.split(' ')
+            .next()
+            .and_then(|count| count.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("a count: {text}"))
+    };
+    assert!(number(published) > 0, "{summary}");
+    assert!(duplicates.ends_with("duplicates") || duplicates == "1 duplicate");
+    number(duplicates);
+    assert!(!stdout.contains(" -0 "), "no negative zero: {stdout}");
+    for line in String::from_utf8_lossy(&output.stderr).lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("a JSON log line: {line}"));
+    }
+}
