@@ -45,21 +45,47 @@ impl Finding {
         }
     }
 
+    /// A problem and its fix; the fix is said once, also when `detail` (an error's text) ends
+    /// with it already.
     fn problem(
         scope: &str,
         check: &'static str,
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
+        let fix = fix.into();
+        let detail = detail.into();
+        let detail = detail
+            .strip_suffix(&format!("{FIX_SEPARATOR}{fix}"))
+            .map_or(detail.clone(), str::to_owned);
         Finding {
             scope: scope.to_owned(),
             check,
             ok: false,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            detail,
+            fix: Some(fix),
+        }
+    }
+
+    /// A problem from an error's text, which names its fix after `; fix: ` (CONTRIBUTING's error
+    /// rule) or in its own words.
+    fn from_message(scope: &str, check: &'static str, message: &str) -> Finding {
+        let (detail, fix) = match message.split_once(FIX_SEPARATOR) {
+            Some((detail, fix)) => (detail.to_owned(), Some(fix.to_owned())),
+            None => (message.to_owned(), None),
+        };
+        Finding {
+            scope: scope.to_owned(),
+            check,
+            ok: false,
+            detail,
+            fix,
         }
     }
 }
+
+/// What separates an error from its fix in our messages.
+const FIX_SEPARATOR: &str = "; fix: ";
 
 /// Runs every check; `pause` waits between licence probes (the clock's sleep in tests).
 pub async fn run(config: &Config, clock: &Clock, pause: Duration) -> Vec<Finding> {
@@ -95,12 +121,7 @@ async fn check_tenant(
     let credential = match Credential::resolve(tenant, &format!("tenants[{index}]")) {
         Ok(credential) => credential,
         Err(problem) => {
-            findings.push(Finding::problem(
-                scope,
-                "credential",
-                problem,
-                "fix the credential's configuration",
-            ));
+            findings.push(Finding::from_message(scope, "credential", &problem));
             return findings;
         }
     };
@@ -629,6 +650,29 @@ pub fn table(findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error's text that ends with its fix gives the fix once, in its column.
+    #[test]
+    fn a_fix_is_said_once() {
+        let finding = Finding::problem(
+            "contoso",
+            "token",
+            "refused with 401 AADSTS7000215; fix: configure the secret's Value",
+            "configure the secret's Value",
+        );
+        assert_eq!(finding.detail, "refused with 401 AADSTS7000215");
+        assert_eq!(finding.fix.as_deref(), Some("configure the secret's Value"));
+        let from_text = Finding::from_message("contoso", "credential", "x is not set; fix: set x");
+        assert_eq!(
+            (from_text.detail.as_str(), from_text.fix.as_deref()),
+            ("x is not set", Some("set x"))
+        );
+        let without = Finding::from_message("contoso", "credential", "wrong password: check it");
+        assert_eq!(
+            (without.detail.as_str(), without.fix),
+            ("wrong password: check it", None)
+        );
+    }
 
     #[test]
     fn the_table_aligns_columns_and_joins_detail_and_fix() {

@@ -14,6 +14,7 @@ use crate::sim::config::SimConfig;
 use crate::sim::{ListenOptions, Simulator};
 use crate::stream::StreamKind;
 use crate::telemetry::logging;
+use crate::text::counted;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -99,6 +100,10 @@ pub struct CheckArgs {
     /// Seconds between the licence probes of a tenant Graph refuses sign-ins (asked three times).
     #[arg(long, default_value_t = 2)]
     pub licence_retry_seconds: u64,
+    /// Also write log lines (librdkafka's among them) to stderr, at this level (`warn`, `debug`,
+    /// a filter such as `librdkafka=debug`); off by default: the findings say what is wrong.
+    #[arg(long, default_value = "off")]
+    pub log_level: String,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,9 +248,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     if args.validate_only {
         println!(
-            "{}: valid ({} tenants)",
+            "{}: valid ({})",
             args.config.display(),
-            config.tenants.len()
+            counted(config.tenants.len(), "tenant", "tenants")
         );
         return Ok(());
     }
@@ -256,7 +261,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn check(args: CheckArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    logging::init(config.log.format, "warn").map_err(anyhow::Error::msg)?;
+    // the table is the output: log lines (librdkafka's while Kafka is down) would break it up
+    logging::init(config.log.format, &args.log_level).map_err(anyhow::Error::msg)?;
     let findings = crate::check::run(
         &config,
         &Clock::system(),
@@ -272,7 +278,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<()> {
         ),
     }
     if problems > 0 {
-        anyhow::bail!("{problems} problems found");
+        anyhow::bail!("{} found", counted(problems, "problem", "problems"));
     }
     Ok(())
 }
