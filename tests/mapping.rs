@@ -605,3 +605,106 @@ fn arbitrary_record_shaped_json_never_panics_the_mappers() {
         "mapped {mapped}, refused {refused}"
     );
 }
+
+/// `entrastream schema sample` of `records` records of `stream` (seed 1, no quirks), parsed.
+fn sample(schema: &str, stream: &str, records: usize) -> Vec<Value> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
+        .args(["schema", "sample", "--schema", schema, "--stream", stream])
+        .args(["--records", &records.to_string()])
+        .output()
+        .expect("sample");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an event"))
+        .collect()
+}
+
+/// The row of `field` in the section of docs/mapping.md whose heading starts with `section`.
+fn documented_rule(section: &str, field: &str) -> String {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mapping.md"))
+            .expect("docs/mapping.md");
+    let mut in_section = false;
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            in_section = heading.starts_with(section);
+            continue;
+        }
+        if in_section && line.starts_with(&format!("| `{field}` |")) {
+            return line.to_owned();
+        }
+    }
+    panic!("docs/mapping.md has no row for {field} in {section}")
+}
+
+/// The OCSF severity of one Graph risk level, as docs/mapping.md states it; `None` outside
+/// Graph's set.
+fn documented_severity(level: Option<&str>) -> Option<i64> {
+    match level {
+        None | Some("none") | Some("hidden") => Some(1),
+        Some("low") => Some(2),
+        Some("medium") => Some(3),
+        Some("high") => Some(4),
+        Some(_) => None,
+    }
+}
+
+/// The sign-in rules of docs/mapping.md hold on 3,000 simulated sign-ins: severity is the higher
+/// of the two risk levels, a hidden risk level is absent (and kept in `unmapped`), and the host
+/// profile is declared exactly when the event has a `device`.
+#[test]
+fn the_documented_sign_in_rules_hold() {
+    assert!(
+        documented_rule("3002", "severity_id").contains("the higher of the two"),
+        "the document states the rule tested here"
+    );
+    assert!(documented_rule("3002", "user.risk_level_id").contains("hidden or absent → absent"));
+    assert!(
+        documented_rule("3002", "metadata.profiles[]")
+            .contains("host too when the event has a `device`")
+    );
+    let raw = sample("raw", "sign_ins_interactive", 3000);
+    let events = sample("ocsf", "sign_ins_interactive", 3000);
+    assert_eq!(raw.len(), events.len());
+    let (mut raised, mut hidden, mut without_device) = (0, 0, 0);
+    for (envelope, event) in raw.iter().zip(&events) {
+        let record = &envelope["record"];
+        assert_eq!(event["metadata"]["original_event_uid"], record["id"]);
+        let aggregated = record["riskLevelAggregated"].as_str();
+        let during = record["riskLevelDuringSignIn"].as_str();
+        let expected = documented_severity(aggregated)
+            .max(documented_severity(during))
+            .expect("the generator writes Graph's levels");
+        assert_eq!(event["severity_id"], expected, "{record}");
+        if expected > documented_severity(aggregated).unwrap_or(1) {
+            raised += 1;
+        }
+        let user = &event["user"];
+        if aggregated == Some("hidden") {
+            hidden += 1;
+            assert!(user.get("risk_level_id").is_none(), "{event}");
+            assert!(user.get("risk_level").is_none(), "{event}");
+            assert_eq!(event["unmapped"]["riskLevelAggregated"], "hidden");
+        } else {
+            assert!(event["unmapped"].get("riskLevelAggregated").is_none());
+        }
+        assert_ne!(user["risk_level"], "hidden", "{event}");
+        let profiles = event["metadata"]["profiles"].as_array().expect("profiles");
+        let declares_host = profiles.iter().any(|profile| profile == "host");
+        assert_eq!(declares_host, event.get("device").is_some(), "{event}");
+        if !declares_host {
+            without_device += 1;
+        }
+    }
+    println!(
+        "of {} sign-ins: {raised} raised above the aggregate by the sign-in's own risk, {hidden} \
+         with a hidden risk level, {without_device} without a device",
+        events.len()
+    );
+    assert!(raised > 0 && hidden > 0 && without_device > 0);
+}

@@ -141,7 +141,7 @@ pub fn write_metadata(
         correlation_id: record.text("correlationId"),
         time: record.text(time_field),
     };
-    write_metadata_of(event, &ids, context, feature_name, event_code);
+    write_metadata_of(event, &ids, context, feature_name, event_code, false);
 }
 
 /// The Graph values `metadata` carries: the record's id, its correlation id and its event time
@@ -152,18 +152,20 @@ pub struct RecordIds<'a> {
     pub time: Option<Cow<'a, str>>,
 }
 
-/// `metadata` from values the mapper has read already.
+/// `metadata` from values the mapper has read already; `with_device`: the event has a `device`,
+/// which the host profile declares (without the profile OCSF allows no `device`, and with it
+/// none is promised where Graph named no device).
 pub fn write_metadata_of(
     event: &mut ObjectWriter,
     ids: &RecordIds,
     context: &MapContext,
     feature_name: &str,
     event_code: Option<&str>,
+    with_device: bool,
 ) {
     let resource = crate::graph::endpoint::resource(context.stream);
     event.object("metadata", |metadata| {
-        // the host profile carries `device`, which only sign-ins have
-        let profiles: &[u8] = if context.stream.is_sign_in() {
+        let profiles: &[u8] = if with_device {
             b",\"profiles\":[\"cloud\",\"host\"],\"log_name\":"
         } else {
             b",\"profiles\":[\"cloud\"],\"log_name\":"
