@@ -608,9 +608,15 @@ fn arbitrary_record_shaped_json_never_panics_the_mappers() {
 
 /// `entrastream schema sample` of `records` records of `stream` (seed 1, no quirks), parsed.
 fn sample(schema: &str, stream: &str, records: usize) -> Vec<Value> {
+    sample_with_quirks(schema, stream, records, 0.0)
+}
+
+/// `sample` with a share of quirky records.
+fn sample_with_quirks(schema: &str, stream: &str, records: usize, quirk_rate: f64) -> Vec<Value> {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
         .args(["schema", "sample", "--schema", schema, "--stream", stream])
         .args(["--records", &records.to_string()])
+        .args(["--quirk-rate", &quirk_rate.to_string()])
         .output()
         .expect("sample");
     assert!(
@@ -708,3 +714,78 @@ fn the_documented_sign_in_rules_hold() {
     );
     assert!(raised > 0 && hidden > 0 && without_device > 0);
 }
+
+/// Every scalar of `value` (numbers, booleans and strings, as JSON text), nulls and empty strings
+/// left out; a modified property's JSON-encoded `oldValue`/`newValue` decoded first, as the
+/// mapping decodes them.
+fn leaves(value: &Value, key: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Null => {}
+        Value::String(text) if text.trim().is_empty() => {}
+        Value::String(text) if key == "oldValue" || key == "newValue" => {
+            match serde_json::from_str::<Value>(text) {
+                Ok(decoded) => leaves(&decoded, "", out),
+                Err(_) => out.push((key.to_owned(), value.to_string())),
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| leaves(item, key, out)),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(name, child)| leaves(child, name, out)),
+        scalar => out.push((key.to_owned(), scalar.to_string())),
+    }
+}
+
+/// Directory audits keep every value of `initiatedBy`, `targetResources` and `additionalDetails`
+/// (each scalar is somewhere in the event: where it was mapped, or in `unmapped`), and
+/// `unmapped` no longer repeats them whole.
+#[test]
+fn audit_events_lose_no_value_and_repeat_none_whole() {
+    assert!(documented_rule("audits", "unmapped").contains("only what found no home"));
+    for quirk_rate in [0.0, 0.1] {
+        let raw = sample_with_quirks("raw", "directory_audits", 3000, quirk_rate);
+        let events = sample_with_quirks("ocsf", "directory_audits", 3000, quirk_rate);
+        let mut unmapped_bytes = 0;
+        for (envelope, event) in raw.iter().zip(&events) {
+            let record = &envelope["record"];
+            let mut in_event = Vec::new();
+            leaves(event, "", &mut in_event);
+            let written: BTreeSet<&String> = in_event.iter().map(|(_, value)| value).collect();
+            let unmapped = &event["unmapped"];
+            unmapped_bytes += unmapped.to_string().len();
+            for property in ["initiatedBy", "targetResources", "additionalDetails"] {
+                let Some(value) = record.get(property) else {
+                    continue;
+                };
+                if unmapped.get(property) == Some(value) {
+                    // kept whole only when nothing of it was mapped: then no part is elsewhere
+                    continue;
+                }
+                let mut graph = Vec::new();
+                leaves(value, property, &mut graph);
+                for (key, leaf) in graph {
+                    let implied = match (key.as_str(), leaf.as_str()) {
+                        // the group target's type: `group` says it
+                        ("type", "\"Group\"") => event.get("group").is_some(),
+                        // the detail's name: `http_request.user_agent` holds its value
+                        ("key", "\"User-Agent\"") => {
+                            event["http_request"]["user_agent"].is_string()
+                        }
+                        _ => false,
+                    };
+                    assert!(
+                        implied || written.contains(&leaf),
+                        "{property}.{key} = {leaf} lost from {}:\n{event}",
+                        record["id"]
+                    );
+                }
+            }
+        }
+        println!(
+            "quirk rate {quirk_rate}: {} audits, unmapped {} bytes on average",
+            events.len(),
+            unmapped_bytes / events.len().max(1)
+        );
+    }
+}
+
