@@ -789,3 +789,37 @@ fn audit_events_lose_no_value_and_repeat_none_whole() {
     }
 }
 
+/// ECS `event.type` of audits: a user or group is created or deleted only by its own activity
+/// (Elastic's `["user","creation"]` is a new account); what is added to a user changes it.
+#[test]
+fn ecs_creation_and_deletion_of_users_and_groups_are_their_lifecycle_only() {
+    assert!(
+        documented_rule("ecs", "event.type[]")
+            .contains("registering or deleting security info changes the user")
+    );
+    let events = sample("ecs", "directory_audits", 3000);
+    let mut changes_of_a_user = 0;
+    for event in &events {
+        let action = event["event"]["action"].as_str().expect("an action");
+        let types: Vec<&str> = event["event"]["type"]
+            .as_array()
+            .expect("types")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        match types.as_slice() {
+            ["user", "creation"] => assert_eq!(action, "Add user"),
+            ["user", "deletion"] => assert!(matches!(action, "Delete user" | "Hard Delete user")),
+            ["group", "creation"] => assert_eq!(action, "Add group"),
+            ["group", "deletion"] => {
+                assert!(matches!(action, "Delete group" | "Hard Delete group"))
+            }
+            _ => {}
+        }
+        if action.ends_with("security info") {
+            assert_eq!(types, ["user", "change"], "{action}");
+            changes_of_a_user += 1;
+        }
+    }
+    assert!(changes_of_a_user > 0);
+}
