@@ -345,6 +345,7 @@ impl KafkaStore {
                     key: key.as_bytes(),
                     payload: Some(value),
                     headers: headers(&[("instance_id", &self.instance_id)]),
+                    timestamp: None,
                 },
             )
             .await?;
@@ -496,6 +497,7 @@ async fn deliver(
                     key: key.as_bytes(),
                     payload: value.as_deref(),
                     headers: headers(&[("instance_id", instance_id)]),
+                    timestamp: None,
                 },
             )
             .await;
