@@ -54,10 +54,11 @@ impl Finding {
         fix: impl Into<String>,
     ) -> Finding {
         let fix = fix.into();
-        let detail = detail.into();
-        let detail = detail
-            .strip_suffix(&format!("{FIX_SEPARATOR}{fix}"))
-            .map_or(detail.clone(), str::to_owned);
+        let mut detail = detail.into();
+        let repeated = format!("{FIX_SEPARATOR}{fix}");
+        if detail.ends_with(&repeated) {
+            detail.truncate(detail.len() - repeated.len());
+        }
         Finding {
             scope: scope.to_owned(),
             check,
