@@ -240,12 +240,12 @@ async fn fetch_and_split(
 }
 
 /// `ENTRASTREAM_BENCH_LIBRDKAFKA="linger.ms=50,batch.size=4000000"`: settings to compare.
-fn extra_librdkafka() -> BTreeMap<String, String> {
-    std::env::var("ENTRASTREAM_BENCH_LIBRDKAFKA")
-        .unwrap_or_default()
+fn extra_librdkafka() -> entrastream::config::LibrdkafkaSettings {
+    let configured = std::env::var("ENTRASTREAM_BENCH_LIBRDKAFKA").unwrap_or_default();
+    configured
         .split(',')
         .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+        .map(|(key, value)| (key.trim(), value.trim()))
         .collect()
 }
 

@@ -265,7 +265,8 @@ pub async fn run(
             credential,
             http.clone(),
             clock.clone(),
-        );
+        )
+        .limited_by(&config.polling);
         let runtime = Arc::new(TenantRuntime {
             tenant_id,
             api_version: tenant.api_version,

@@ -9,12 +9,16 @@ use serde::Serialize;
 
 use crate::auth::{Credential, TokenProvider};
 use crate::clock::{Clock, Timestamp};
-use crate::config::{CheckpointStoreKind, Config, Delivery, TenantConfig};
-use crate::graph::client::http_client;
+use crate::config::{CheckpointStoreKind, Config, Delivery, PollingConfig, TenantConfig};
+use crate::graph;
+use crate::graph::client::{http_client, page_limit};
+use crate::graph::error::GraphError;
+use crate::graph::origin::GraphOrigin;
 use crate::kafka::{KafkaProblem, Publisher};
 use crate::stream::LogFamily;
 use crate::telemetry::health::KafkaState;
 use crate::text::counted;
+use crate::upstream::redact::redact;
 
 /// How often a licence refusal is asked again before it counts: Graph sometimes answers the
 /// premium 403 to a licensed tenant for a while after a licence change.
@@ -104,7 +108,7 @@ pub async fn run(config: &Config, clock: &Clock, pause: Duration) -> Vec<Finding
         }
     };
     for (index, tenant) in config.tenants.iter().enumerate() {
-        findings.extend(check_tenant(tenant, index, &http, clock, pause).await);
+        findings.extend(check_tenant(tenant, index, &http, &config.polling, clock, pause).await);
     }
     findings.extend(check_kafka(config).await);
     findings
@@ -114,6 +118,7 @@ async fn check_tenant(
     tenant: &TenantConfig,
     index: usize,
     http: &reqwest::Client,
+    polling: &PollingConfig,
     clock: &Clock,
     pause: Duration,
 ) -> Vec<Finding> {
@@ -140,7 +145,8 @@ async fn check_tenant(
     };
     let mode = credential.mode();
     let tokens =
-        TokenProvider::for_tenant(tenant_id, tenant, credential, http.clone(), clock.clone());
+        TokenProvider::for_tenant(tenant_id, tenant, credential, http.clone(), clock.clone())
+            .limited_by(polling);
     let cloud = tenant.cloud.as_str();
     let token = match tokens.token().await {
         Ok((token, _)) => {
@@ -168,31 +174,37 @@ async fn check_tenant(
                     }
                     _ => "see the detail".to_owned(),
                 });
-            findings.push(Finding::problem(scope, "token", error.to_string(), fix));
+            findings.push(Finding::problem(scope, "token", error.message(), fix));
             return findings;
         }
     };
     let version = tenant.api_version.as_str();
+    let endpoints = tokens.endpoints();
+    let graph = GraphOrigin::new(&endpoints.graph_base, &endpoints.graph_resource);
+    // Graph's answers as the service reads them: redirects only within Graph's origin, bodies
+    // within polling.max_page_bytes; what of an error body is shown is redacted
     let probe = |resource: &str| {
-        http.get(format!(
+        let url = format!(
             "{}/{version}/auditLogs/{resource}?$top=1",
-            tokens.endpoints().graph_base
-        ))
-        .bearer_auth(token.value.expose())
-        .send()
+            endpoints.graph_base
+        );
+        let graph = &graph;
+        let token = token.value.expose();
+        async move { graph::client::get(http, graph, &url, token, page_limit(polling)).await }
     };
+    let code_of = |body: &[u8]| graph_code(body, token.value.expose());
 
     // the audit-log permission, beta, and the clock, from one directory-audit request
     match probe("directoryAudits").await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let server_date = response
-                .headers()
+        Ok(answer) => {
+            let status = answer.status.as_u16();
+            let server_date = answer
+                .headers
                 .get(reqwest::header::DATE)
                 .and_then(|value| value.to_str().ok())
                 .and_then(|text| httpdate::parse_http_date(text).ok())
                 .map(Timestamp::from_system_time);
-            let body = response.text().await.unwrap_or_default();
+            let body = answer.body;
             match status {
                 200 => {
                     findings.push(Finding::ok(
@@ -209,7 +221,7 @@ async fn check_tenant(
                 403 => findings.push(Finding::problem(
                     scope,
                     "permission",
-                    format!("Graph refused directory audits with 403 ({})", graph_code(&body)),
+                    format!("Graph refused directory audits with 403 ({})", code_of(&body)),
                     "grant the application the Microsoft Graph application permission AuditLog.Read.All \
                      and an administrator's consent",
                 )),
@@ -217,14 +229,14 @@ async fn check_tenant(
                     findings.push(Finding::problem(
                         scope,
                         "api version",
-                        format!("Graph beta answered {status} ({})", graph_code(&body)),
+                        format!("Graph beta answered {status} ({})", code_of(&body)),
                         "set api_version: v1.0 for this tenant (and only its streams)",
                     ))
                 }
                 other => findings.push(Finding::problem(
                     scope,
                     "permission",
-                    format!("Graph answered {other} ({})", graph_code(&body)),
+                    format!("Graph answered {other} ({})", code_of(&body)),
                     "check endpoints.graph and the tenant's cloud",
                 )),
             }
@@ -254,7 +266,7 @@ async fn check_tenant(
         Err(error) => findings.push(Finding::problem(
             scope,
             "permission",
-            format!("Graph is unreachable: {}", crate::auth::error_chain(&error)),
+            unanswered(&error),
             "check the network path to the Graph host (proxy, firewall, DNS)",
         )),
     }
@@ -268,19 +280,15 @@ async fn check_tenant(
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let answer = match probe("signIns").await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    Ok((status, response.text().await.unwrap_or_default()))
-                }
-                Err(error) => Err(crate::auth::error_chain(&error)),
-            };
+            let answer = probe("signIns")
+                .await
+                .map(|answer| (answer.status.as_u16(), answer.body));
             match answer {
                 Ok((200, _)) => {
                     findings.push(Finding::ok(scope, "licence", "sign-in logs are readable"));
                     break;
                 }
-                Ok((403, body)) if body.contains("NonPremium") => {
+                Ok((403, body)) if code_of(&body).contains("NonPremium") => {
                     if attempt < LICENCE_ATTEMPTS {
                         clock.sleep(pause).await;
                         continue;
@@ -300,7 +308,7 @@ async fn check_tenant(
                     findings.push(Finding::problem(
                         scope,
                         "licence",
-                        format!("Graph answered {status} to sign-ins ({})", graph_code(&body)),
+                        format!("Graph answered {status} to sign-ins ({})", code_of(&body)),
                         "grant AuditLog.Read.All with admin consent; sign-ins also need Directory.Read.All \
                          on some tenants",
                     ));
@@ -310,7 +318,7 @@ async fn check_tenant(
                     findings.push(Finding::problem(
                         scope,
                         "licence",
-                        format!("Graph is unreachable: {error}"),
+                        unanswered(&error),
                         "check the network path to the Graph host",
                     ));
                     break;
@@ -600,12 +608,26 @@ fn in_flight_gauge() -> Result<prometheus::IntGauge, crate::kafka::KafkaError> {
         .map_err(|error| crate::kafka::KafkaError::Setup(error.to_string()))
 }
 
-/// Graph's error code from its JSON error body.
-fn graph_code(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
+/// Graph's error code from its JSON error body, redacted (`token`: the bearer token sent).
+fn graph_code(body: &[u8], token: &str) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|value| value["error"]["code"].as_str().map(str::to_owned))
+        .and_then(|value| {
+            value["error"]["code"]
+                .as_str()
+                .map(|code| redact(code, &[token]))
+        })
         .unwrap_or_else(|| "no error code".to_owned())
+}
+
+/// Why a probe got no answer to judge: the network, or an answer refused (too large, a redirect
+/// away from Graph).
+fn unanswered(error: &GraphError) -> String {
+    match error {
+        GraphError::Transport(detail) => format!("Graph is unreachable: {detail}"),
+        GraphError::Timeout => format!("Graph is unreachable: {error}"),
+        _ => error.to_string(),
+    }
 }
 
 /// The findings as a table: scope, check, ok or problem, detail, fix.

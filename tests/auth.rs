@@ -876,6 +876,7 @@ mod tls_ca_file {
         std::fs::write(&ca_file, sim.ca_certificate_pem().expect("ca")).expect("ca file");
         let (token, _) = provider_with(&TlsConfig {
             ca_file: Some(ca_file),
+            ..TlsConfig::default()
         })
         .token()
         .await
@@ -934,6 +935,7 @@ mod tls_ca_file {
             Duration::from_secs(1),
             &TlsConfig {
                 ca_file: Some(missing.clone()),
+                ..TlsConfig::default()
             },
         )
         .expect_err("missing");
@@ -950,6 +952,7 @@ mod tls_ca_file {
             Duration::from_secs(1),
             &TlsConfig {
                 ca_file: Some(empty.clone()),
+                ..TlsConfig::default()
             },
         )
         .expect_err("no certificate");

@@ -242,10 +242,7 @@ async fn an_unusable_checkpoint_topic_stops_the_start_with_the_fix() {
         ..checkpoint_config()
     };
     let config = KafkaConfig {
-        librdkafka: [("socket.connection.setup.timeout.ms", "1000")]
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect(),
+        librdkafka: [("socket.connection.setup.timeout.ms", "1000")].into(),
         ..kafka_config("127.0.0.1:9", "blue")
     };
     let down = KafkaStore::open(&config, &unreachable, publisher(&config))

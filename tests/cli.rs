@@ -156,7 +156,7 @@ async fn logs_are_json_by_default_and_pretty_text_has_no_colour_codes_in_a_file(
             level: "info".to_owned(),
         };
         let name = format!("{format:?}");
-        let mut service = Service::start_logging(&config, directory.path(), &name, log);
+        let mut service = Service::start_with_log(&config, directory.path(), &name, log);
         service.wait_for_readiness(200, "").await;
         let (code, _, log) = service.terminate();
         assert_eq!(code, Some(0), "{log}");

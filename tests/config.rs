@@ -296,6 +296,14 @@ const NUMERIC_KEYS: &[NumericKey] = &[
     key("polling.request_timeout", "duration", "1s", "1h", ""),
     key("polling.blocked_retry", "duration", "1s", "1d", ""),
     key("polling.max_retry_after", "duration", "1s", "1d", ""),
+    key("polling.max_page_bytes", "u64", "1048576", "1073741824", ""),
+    key(
+        "polling.max_token_response_bytes",
+        "u64",
+        "4096",
+        "16777216",
+        "",
+    ),
     key(
         "kafka.transaction_timeout",
         "duration",
@@ -395,6 +403,7 @@ fn expected_problem(key: &NumericKey, value: &str) -> Option<String> {
         ));
     };
     let fits = match key.kind {
+        "u64" => u64::try_from(number).is_ok(),
         "u32" => u32::try_from(number).is_ok(),
         "i32" => i32::try_from(number).is_ok(),
         "i16" => i16::try_from(number).is_ok(),
@@ -486,8 +495,13 @@ fn every_number_is_range_checked_with_its_key_and_range_and_nothing_panics() {
     // durations: four extremes always out (u64::MAX s, beyond u64, negative, 5000000d), 0s for
     // the eleven with a minimum above zero, 1s for max_window, 30d for lateness and
     // reconcile_every (their sum); counts: all but 1, min and max for each, and 1 for
-    // checkpoint.max_record_bytes
-    assert_eq!(refused, 17 * 4 + 11 + 1 + 2 + 7 * 9 + 1, "values refused");
+    // checkpoint.max_record_bytes; all ten for polling.max_page_bytes (1 is below its minimum),
+    // all but 65536 for polling.max_token_response_bytes
+    assert_eq!(
+        refused,
+        17 * 4 + 11 + 1 + 2 + 7 * 9 + 1 + 10 + 9,
+        "values refused"
+    );
 }
 
 /// A YAML error without the ` at line L column C` the parser adds (the line of a generated file).
@@ -721,4 +735,44 @@ async fn the_service_refuses_an_unvalidated_tenant_id_before_building_a_path() {
         .expect("readable")
         .collect();
     assert!(written.is_empty(), "nothing written: {written:?}");
+}
+
+/// The login and Graph endpoints carry the client secret and every token: plain `http://` is
+/// accepted only to loopback (the simulator, a local sidecar), or when
+/// `tls.allow_insecure_http` says so. The response size limits are range-checked.
+#[test]
+fn plain_http_outside_loopback_and_response_limits_out_of_range_are_refused() {
+    let tenant = "tenants: [{id: 00000000-0000-0000-0000-000000000001, client_id: \
+                  00000000-0000-0000-0000-0000000000aa, client_secret: {env: S}, endpoints: \
+                  {login: 'http://login.example.corp:8080', graph: 'http://127.0.0.1:9000'}}]\n";
+    let problems = Config::from_yaml(
+        &format!(
+            "{tenant}kafka: {{bootstrap_servers: k:9092}}\npolling: {{max_page_bytes: 1024, \
+             max_token_response_bytes: 0}}\n"
+        ),
+        "insecure.yaml",
+    )
+    .expect_err("refused")
+    .problems;
+    assert_eq!(
+        problems,
+        vec![
+            "tenants[0].endpoints.login: `http://login.example.corp:8080` is plain HTTP to a host \
+             that is not loopback: the client secret, assertions and tokens would cross the \
+             network unencrypted; write https://, or set tls.allow_insecure_http: true to accept \
+             that",
+            "polling.max_page_bytes: 1024 is outside 1048576..=1073741824",
+            "polling.max_token_response_bytes: 0 is outside 4096..=16777216",
+        ]
+    );
+    let allowed = Config::from_yaml(
+        &format!(
+            "{tenant}kafka: {{bootstrap_servers: k:9092}}\ntls: {{allow_insecure_http: true}}\n"
+        ),
+        "allowed.yaml",
+    )
+    .expect("accepted when the configuration says so");
+    assert!(allowed.tls.allow_insecure_http);
+    assert_eq!(allowed.polling.max_page_bytes, 64 * 1024 * 1024);
+    assert_eq!(allowed.polling.max_token_response_bytes, 1024 * 1024);
 }

@@ -51,6 +51,7 @@ fn ca_error(path: &Path) -> String {
         Duration::from_secs(1),
         &TlsConfig {
             ca_file: Some(path.to_owned()),
+            ..TlsConfig::default()
         },
     )
     .expect_err("refused")

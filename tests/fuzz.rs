@@ -2,7 +2,7 @@
 //! configuration files a user could write, mutated at random from real ones, and arbitrary bytes.
 //! Nothing panics, nothing hangs, and whatever is mapped is valid JSON.
 //!
-//! `ENTRASTREAM_FUZZ_CASES` sets the cases per property (scripts/test runs 20,000; 1,000 by
+//! `ENTRASTREAM_FUZZ_CASES` sets the cases per property (scripts/test runs 10,000; 1,000 by
 //! default). A failure prints the minimal input proptest shrank it to.
 
 use std::path::Path;

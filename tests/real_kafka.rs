@@ -24,7 +24,8 @@ use entrastream::app::AppError;
 use entrastream::check::{self, Finding};
 use entrastream::clock::{Clock, Timestamp};
 use entrastream::config::{
-    CheckpointConfig, CheckpointStoreKind, Config, Delivery, PollingConfig, ThrottleConfig, Topics,
+    CheckpointConfig, CheckpointStoreKind, Config, Delivery, PollingConfig, SecretSource,
+    ThrottleConfig, Topics,
 };
 use entrastream::sim::Simulator;
 use entrastream::sim::config::{Latency, SimConfig, StreamLatencies, StreamRates};
@@ -125,10 +126,7 @@ impl Run {
         for tenant in &mut config.tenants {
             tenant.streams = Some(STREAMS.to_vec());
         }
-        config
-            .kafka
-            .librdkafka
-            .extend(broker().client_config(listener, Some(user)));
+        broker().log_in(&mut config.kafka, listener, user, directory.path());
         config.kafka.delivery = delivery;
         config.kafka.instance_id = prefix.replace('.', "-");
         if store == CheckpointStoreKind::Kafka {
@@ -508,15 +506,18 @@ async fn a_refused_login_and_an_untrusted_certificate_are_named_and_sigterm_ends
 
     // a wrong password
     let mut wrong_password = base.clone();
-    wrong_password.kafka.bootstrap_servers = broker().sasl_plaintext();
+    broker().log_in(
+        &mut wrong_password.kafka,
+        Listener::SaslPlaintext,
+        &WRITER,
+        directory.path(),
+    );
+    let wrong_file = directory.path().join("wrong-password");
+    std::fs::write(&wrong_file, "not-the-password").expect("password file");
     wrong_password
         .kafka
         .librdkafka
-        .extend(broker().client_config(Listener::SaslPlaintext, Some(&WRITER)));
-    wrong_password
-        .kafka
-        .librdkafka
-        .insert("sasl.password".to_owned(), "not-the-password".to_owned());
+        .insert_from("sasl.password", SecretSource::File(wrong_file));
     let mut child = Service::start(&wrong_password, directory.path(), "wrong-password");
     let readiness = child
         .wait_until_not_ready("kafka: SASL authentication failed for user writer (SCRAM-SHA-512)")
@@ -550,11 +551,12 @@ async fn a_refused_login_and_an_untrusted_certificate_are_named_and_sigterm_ends
 
     // a broker certificate from a CA the client does not trust
     let mut untrusted = base.clone();
-    untrusted.kafka.bootstrap_servers = broker().sasl_ssl();
-    untrusted
-        .kafka
-        .librdkafka
-        .extend(broker().client_config(Listener::SaslSsl, Some(&WRITER)));
+    broker().log_in(
+        &mut untrusted.kafka,
+        Listener::SaslSsl,
+        &WRITER,
+        directory.path(),
+    );
     untrusted.kafka.librdkafka.insert(
         "ssl.ca.location".to_owned(),
         broker().untrusted_ca_pem().display().to_string(),

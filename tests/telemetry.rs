@@ -56,7 +56,7 @@ fn docs_metrics_md_matches_the_registry() {
         Some(Timestamp::from_secs(1_799_998_000)),
         Timestamp::from_secs(1_800_000_000),
     );
-    stream.token_request(true);
+    stream.token_request("success");
     stream.received.inc();
     stream.throttled.inc();
     let registry: BTreeMap<String, (String, Vec<String>)> = metrics

@@ -91,10 +91,13 @@ CONFIG = obj(
                 "overlap": DURATION,
                 "max_window": DURATION,
                 "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "max_window_pages": {"type": "integer", "minimum": 1, "maximum": 1000},
                 "throttle": obj({"requests": INT, "per": DURATION}),
                 "request_timeout": DURATION,
                 "blocked_retry": DURATION,
                 "max_retry_after": DURATION,
+                "max_page_bytes": {"type": "integer", "minimum": 1048576, "maximum": 1073741824},
+                "max_token_response_bytes": {"type": "integer", "minimum": 4096, "maximum": 16777216},
             }
         ),
         "schema": {"enum": ["ocsf", "ecs", "raw"]},
@@ -112,7 +115,13 @@ CONFIG = obj(
                 "delivery": {"enum": ["at_least_once", "exactly_once"]},
                 "instance_id": STRING,
                 "transaction_timeout": DURATION,
-                "librdkafka": STRING_MAP,
+                "max_record_bytes": {"type": "integer", "minimum": 1024},
+                "health_interval": DURATION,
+                # text, or a secret read from the environment or a file
+                "librdkafka": {
+                    "type": "object",
+                    "additionalProperties": {"anyOf": [STRING, INT, BOOL, SECRET]},
+                },
             },
             required=["bootstrap_servers"],
         ),
@@ -132,7 +141,7 @@ CONFIG = obj(
             }
         ),
         "log": obj({"format": {"enum": ["json", "pretty"]}, "level": STRING}),
-        "tls": obj({"ca_file": STRING}),
+        "tls": obj({"ca_file": STRING, "allow_insecure_http": BOOL}),
     },
     required=["tenants", "kafka"],
 )
@@ -185,7 +194,10 @@ SCHEMA = {
             "tolerations": {"type": "array", "items": ANY_OBJECT},
             "affinity": ANY_OBJECT,
             "priorityClassName": STRING,
-            "terminationGracePeriodSeconds": {"type": "integer", "minimum": 10},
+            # the chart renders it as the config's shutdown.timeout (which it owns)
+            "shutdownTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 600},
+            # empty: shutdownTimeoutSeconds + 10
+            "terminationGracePeriodSeconds": {"type": ["integer", "null"], "minimum": 2},
             "probes": obj(
                 {
                     "liveness": obj({"periodSeconds": INT, "failureThreshold": INT}),

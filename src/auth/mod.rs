@@ -31,22 +31,84 @@ pub enum AuthError {
         mode: &'static str,
         detail: String,
     },
+    /// The token (or managed-identity) endpoint's answer is larger than
+    /// `polling.max_token_response_bytes` (`limit`), decompressed: announced (`declared`) or
+    /// counted; it is cut off there, and the token is asked again with backoff.
+    Oversized {
+        tenant: String,
+        limit: u64,
+        declared: Option<u64>,
+    },
+    /// The endpoint answered with a redirect (`status`) to `location` (its origin): never
+    /// followed, so that the secret or assertion is not sent there.
+    Redirected {
+        tenant: String,
+        mode: &'static str,
+        status: u16,
+        location: String,
+    },
 }
 
 impl AuthError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, AuthError::Unavailable { .. })
+        matches!(
+            self,
+            AuthError::Unavailable { .. } | AuthError::Oversized { .. }
+        )
     }
 
     /// The first AADSTS code of a refusal.
     pub fn code(&self) -> Option<u32> {
         match self {
             AuthError::Rejected { codes, .. } => codes.first().copied(),
-            AuthError::Unavailable { .. } | AuthError::Unusable { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// The `outcome` label of `entrastream_token_requests_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            AuthError::Oversized { .. } => "oversized",
+            AuthError::Redirected { .. } => "redirect",
+            _ => "failure",
+        }
+    }
+
+    /// The refusal in entrastream's words, without the endpoint's text: the mode, the status and
+    /// the AADSTS code (for `/readyz`).
+    pub fn summary(&self) -> String {
+        match self {
+            AuthError::Rejected {
+                mode,
+                status,
+                codes,
+                ..
+            } => {
+                let code = codes
+                    .first()
+                    .map(|code| format!(" AADSTS{code}"))
+                    .unwrap_or_default();
+                format!("the token request ({mode}) was refused with {status}{code}")
+            }
+            AuthError::Unavailable { .. } => "the token endpoint is unavailable".to_owned(),
+            AuthError::Unusable { mode, .. } => format!("the {mode} credential cannot be used"),
+            AuthError::Oversized { .. } => {
+                "the token endpoint's response is larger than polling.max_token_response_bytes"
+                    .to_owned()
+            }
+            AuthError::Redirected { status, .. } => {
+                format!("the token endpoint answered {status} with a redirect, not followed")
+            }
         }
     }
 
     pub fn fix(&self) -> Option<&'static str> {
+        if let AuthError::Redirected { .. } = self {
+            return Some(
+                "set endpoints.login to the identity platform's own URL (or leave it out for the \
+                 cloud's), or to a proxy that forwards token requests instead of redirecting them",
+            );
+        }
         let AuthError::Rejected { codes, error, .. } = self else {
             return None;
         };
@@ -91,9 +153,31 @@ impl AuthError {
     }
 }
 
+impl AuthError {
+    /// The error without its fix, for callers that show the fix beside it (the stream's log line,
+    /// `check`'s findings).
+    pub fn message(&self) -> String {
+        Message(self).to_string()
+    }
+}
+
+/// The message and then its fix.
 impl fmt::Display for AuthError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        write!(formatter, "{}", Message(self))?;
+        if let Some(fix) = self.fix() {
+            write!(formatter, "; fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error's message, without its fix.
+struct Message<'a>(&'a AuthError);
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             AuthError::Rejected {
                 tenant,
                 mode,
@@ -111,11 +195,7 @@ impl fmt::Display for AuthError {
                 write!(
                     formatter,
                     "tenant {tenant}: the token request ({mode}) was refused with {status} {code}{error}: {first_line}"
-                )?;
-                if let Some(fix) = self.fix() {
-                    write!(formatter, "; fix: {fix}")?;
-                }
-                Ok(())
+                )
             }
             AuthError::Unavailable { tenant, detail } => {
                 write!(
@@ -130,6 +210,37 @@ impl fmt::Display for AuthError {
             } => write!(
                 formatter,
                 "tenant {tenant}: the {mode} credential cannot be used: {detail}"
+            ),
+            AuthError::Oversized {
+                tenant,
+                limit,
+                declared: Some(declared),
+            } => write!(
+                formatter,
+                "tenant {tenant}: the token endpoint announced a response of {declared} bytes, more \
+                 than polling.max_token_response_bytes ({limit}); it is not read, and the token is \
+                 asked again"
+            ),
+            AuthError::Oversized {
+                tenant,
+                limit,
+                declared: None,
+            } => write!(
+                formatter,
+                "tenant {tenant}: the token endpoint's response is larger than \
+                 polling.max_token_response_bytes ({limit} bytes, counted after decompression); it \
+                 is cut off there, and the token is asked again"
+            ),
+            AuthError::Redirected {
+                tenant,
+                mode,
+                status,
+                location,
+            } => write!(
+                formatter,
+                "tenant {tenant}: the token endpoint answered {status} with a redirect to \
+                 {location}; token requests never follow redirects, so the {mode} credential was \
+                 not sent there"
             ),
         }
     }

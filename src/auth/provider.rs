@@ -9,8 +9,10 @@ use tokio::sync::Mutex;
 use super::credential::Credential;
 use super::{AuthError, error_chain};
 use crate::clock::{Clock, Timestamp};
-use crate::config::{Secret, TenantId};
+use crate::config::{PollingConfig, Secret, TenantId};
 use crate::graph::cloud::CloudEndpoints;
+use crate::upstream::body::{self, BodyError, BodyLimit};
+use crate::upstream::redact::redact;
 
 /// A bearer token and when it stops being valid.
 #[derive(Clone, Debug)]
@@ -30,6 +32,18 @@ pub struct TokenProvider {
     http: reqwest::Client,
     clock: Clock,
     cached: Mutex<Option<AccessToken>>,
+    /// How much of the endpoint's answer is read, and for how long.
+    response_limit: BodyLimit,
+}
+
+/// How much of a token or managed-identity response is read (`polling.max_token_response_bytes`),
+/// and for how long (`polling.request_timeout`).
+pub fn token_response_limit(polling: &PollingConfig) -> BodyLimit {
+    BodyLimit {
+        max_bytes: polling.max_token_response_bytes,
+        key: "polling.max_token_response_bytes",
+        timeout: polling.request_timeout,
+    }
 }
 
 #[derive(Deserialize)]
@@ -89,7 +103,14 @@ impl TokenProvider {
             http,
             clock,
             cached: Mutex::new(None),
+            response_limit: token_response_limit(&PollingConfig::default()),
         }
+    }
+
+    /// The provider with `polling`'s limits on the endpoint's answers (the defaults otherwise).
+    pub fn limited_by(mut self, polling: &PollingConfig) -> Self {
+        self.response_limit = token_response_limit(polling);
+        self
     }
 
     /// The provider of a configured tenant: its cloud's hosts, its `endpoints` overrides, and for
@@ -233,18 +254,71 @@ impl TokenProvider {
                 self.http.get(url).header("Metadata", "true")
             }
         };
-        let response = request
-            .send()
+        let sent = tokio::time::Instant::now();
+        let response = tokio::time::timeout_at(sent + self.response_limit.timeout, request.send())
             .await
+            .map_err(|_| {
+                unavailable(
+                    BodyError::Deadline {
+                        timeout: self.response_limit.timeout,
+                    }
+                    .to_string(),
+                )
+            })?
             .map_err(|error| unavailable(error_chain(&error)))?;
+        self.answer(response, sent, &token_url, requested_at).await
+    }
+
+    /// The token in the endpoint's answer, or why there is none. A redirect is never followed
+    /// (the secret or assertion would go with it); the body is read within its limit; what of an
+    /// error body reaches the error is redacted.
+    async fn answer(
+        &self,
+        response: reqwest::Response,
+        sent: tokio::time::Instant,
+        token_url: &str,
+        requested_at: Timestamp,
+    ) -> Result<AccessToken, AuthError> {
+        let tenant = || self.tenant_id.to_string();
+        let unavailable = |detail: String| AuthError::Unavailable {
+            tenant: tenant(),
+            detail,
+        };
         let status = response.status();
-        let body = response
-            .bytes()
+        if status.is_redirection() {
+            return Err(AuthError::Redirected {
+                tenant: tenant(),
+                mode: self.credential.mode(),
+                status: status.as_u16(),
+                location: redirect_origin(token_url, response.headers()),
+            });
+        }
+        let body = body::read(response, self.response_limit, sent)
             .await
-            .map_err(|error| unavailable(error_chain(&error)))?;
+            .map_err(|error| match error {
+                BodyError::TooLarge {
+                    limit, declared, ..
+                } => AuthError::Oversized {
+                    tenant: tenant(),
+                    limit,
+                    declared,
+                },
+                BodyError::Deadline { .. } => unavailable(error.to_string()),
+                BodyError::Broken(broken) => unavailable(error_chain(&broken)),
+            })?;
+        // what the endpoint could echo back: the client secret (assertions and tokens are JWTs,
+        // which redaction finds by their shape)
+        let sent_secrets: Vec<&str> = match &self.credential {
+            Credential::Secret(secret) => vec![secret.expose()],
+            _ => Vec::new(),
+        };
         if status.is_success() {
-            let parsed: TokenResponse = serde_json::from_slice(&body)
-                .map_err(|error| unavailable(format!("unreadable token response: {error}")))?;
+            let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|error| {
+                unavailable(format!(
+                    "unreadable token response: {}",
+                    redact(&error.to_string(), &sent_secrets)
+                ))
+            })?;
             return Ok(AccessToken {
                 value: Secret::new(parsed.access_token),
                 expires_at: requested_at.saturating_add(Duration::from_secs(parsed.expires_in)),
@@ -255,13 +329,19 @@ impl TokenProvider {
             return Err(unavailable(format!("HTTP {}", status.as_u16())));
         }
         let parsed: TokenErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
+        // the description's first line; the rest holds trace ids and a timestamp
+        let first_line = parsed
+            .error_description
+            .split(['\r', '\n'])
+            .next()
+            .unwrap_or_default();
         Err(AuthError::Rejected {
-            tenant: self.tenant_id.to_string(),
+            tenant: tenant(),
             mode: self.credential.mode(),
             status: status.as_u16(),
-            error: parsed.error,
+            error: redact(&parsed.error, &sent_secrets),
             codes: parsed.error_codes,
-            description: parsed.error_description,
+            description: redact(first_line, &sent_secrets),
         })
     }
 
@@ -287,5 +367,20 @@ impl TokenProvider {
             mode: self.credential.mode(),
             detail,
         }
+    }
+}
+
+/// The origin a redirect from `from` points to (or its `Location`, redacted, when that is not a
+/// URL), for the message.
+fn redirect_origin(from: &str, headers: &reqwest::header::HeaderMap) -> String {
+    let Some(location) = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return "nowhere (no Location header)".to_owned();
+    };
+    match url::Url::parse(from).and_then(|from| from.join(location)) {
+        Ok(target) => redact(&target.origin().ascii_serialization(), &[]),
+        Err(_) => format!("`{}`", redact(location, &[])),
     }
 }

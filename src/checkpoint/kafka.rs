@@ -136,7 +136,7 @@ impl KafkaStore {
         checkpoint: &CheckpointConfig,
         publisher: Arc<Publisher>,
     ) -> Result<KafkaStore, CheckpointError> {
-        let client = client_config(kafka);
+        let client = client_config(kafka).map_err(unusable)?;
         let deadline = Instant::now() + checkpoint.load_timeout;
         let topic = checkpoint.topic.clone();
         let partitions = prepare_topic(&client, checkpoint, deadline).await?;
@@ -209,7 +209,12 @@ impl KafkaStore {
         checkpoint: &CheckpointConfig,
     ) -> Result<usize, CheckpointError> {
         let deadline = Instant::now() + checkpoint.load_timeout;
-        prepare_topic(&client_config(kafka), checkpoint, deadline).await
+        prepare_topic(
+            &client_config(kafka).map_err(unusable)?,
+            checkpoint,
+            deadline,
+        )
+        .await
     }
 
     /// The number of cursors read at start-up.
@@ -950,7 +955,7 @@ pub fn probe_read(
     timeout: Duration,
 ) -> Result<(), CheckpointError> {
     let deadline = Instant::now() + timeout;
-    let consumer = metadata_client(&client_config(kafka))?;
+    let consumer = metadata_client(&client_config(kafka).map_err(unusable)?)?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, 0, Offset::Beginning)

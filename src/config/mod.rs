@@ -6,10 +6,12 @@
 
 pub mod duration;
 pub mod ids;
+pub mod librdkafka;
 pub mod ranges;
 pub mod secret;
+mod upstream;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use ids::TenantId;
+pub use librdkafka::LibrdkafkaSettings;
 pub use secret::{Secret, SecretSource};
 
 use crate::stream::StreamKind;
@@ -84,6 +87,12 @@ pub struct TlsConfig {
     /// proxy's CA).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Accept `http://` in `endpoints.login` and `endpoints.graph` for hosts that are not
+    /// loopback: the client secret, assertions and tokens then cross the network unencrypted.
+    /// Refused by default; loopback (`127.0.0.1`, `::1`, `localhost`: the simulator, a local
+    /// sidecar) is always accepted.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// One tenant and the application that reads its audit logs.
@@ -442,6 +451,13 @@ pub struct PollingConfig {
     /// longer one is logged and waited for only this long; 1s to 1d.
     #[serde(with = "duration")]
     pub max_retry_after: Duration,
+    /// The largest Graph response read, in bytes after decompression; a larger one (a gzip bomb,
+    /// an endless body) is cut off, counted as `status_class="oversized"` and its window read
+    /// again. A page of 1,000 sign-ins is a few MiB; 1 MiB to 1 GiB.
+    pub max_page_bytes: u64,
+    /// The largest answer of a token endpoint or the managed-identity endpoint, in bytes after
+    /// decompression (a token response is a few KiB); 4 KiB to 16 MiB.
+    pub max_token_response_bytes: u64,
 }
 
 impl Default for PollingConfig {
@@ -460,6 +476,8 @@ impl Default for PollingConfig {
             request_timeout: Duration::from_secs(60),
             blocked_retry: Duration::from_secs(600),
             max_retry_after: Duration::from_secs(300),
+            max_page_bytes: 64 * 1024 * 1024,
+            max_token_response_bytes: 1024 * 1024,
         }
     }
 }
@@ -541,8 +559,9 @@ pub struct KafkaConfig {
     pub max_record_bytes: u32,
     /// librdkafka properties passed through (security.protocol, sasl.*, compression.type, ...).
     /// They apply to the producer and to the checkpoint store's consumer and admin client.
+    /// Secrets (`sasl.password`, ...) are `{env: NAME}` or `{file: PATH}`, never inline.
     #[serde(default)]
-    pub librdkafka: BTreeMap<String, String>,
+    pub librdkafka: LibrdkafkaSettings,
 }
 
 impl KafkaConfig {
@@ -556,7 +575,7 @@ impl KafkaConfig {
             transaction_timeout: default_transaction_timeout(),
             health_interval: default_health_interval(),
             max_record_bytes: default_event_max_bytes(),
-            librdkafka: BTreeMap::new(),
+            librdkafka: LibrdkafkaSettings::default(),
         }
     }
 }
@@ -938,6 +957,12 @@ impl Config {
                         problems.push(format!(
                             "{key}.endpoints.{name}: `{value}` is not an http(s) URL"
                         ));
+                    } else if let Some(value) = value {
+                        problems.extend(upstream::insecure_endpoint(
+                            &format!("{key}.endpoints.{name}"),
+                            value,
+                            &self.tls,
+                        ));
                     }
                 }
             }
@@ -988,11 +1013,17 @@ impl Config {
             }
         }
         for (property, reason) in OWNED_KAFKA_PROPERTIES {
-            if self.kafka.librdkafka.contains_key(*property) {
+            if self.kafka.librdkafka.contains_key(property) {
                 problems.push(format!(
                     "kafka.librdkafka.{property}: set by entrastream and not overridable ({reason})"
                 ));
             }
+        }
+        for property in self.kafka.librdkafka.inline_secrets() {
+            problems.push(format!(
+                "kafka.librdkafka.{property}: a secret written inline; write {{env: VARIABLE}} or {{file: \
+                 PATH}} so that it stays out of the configuration file (and of a ConfigMap)"
+            ));
         }
 
         let instance_id = &self.kafka.instance_id;
@@ -1141,6 +1172,36 @@ kafka:
         Config::from_yaml(yaml, "test.yaml")
             .expect_err("invalid")
             .problems
+    }
+
+    #[test]
+    fn kafka_secrets_written_inline_are_refused_and_never_shown() {
+        let yaml = "
+tenants:
+  - id: contoso.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-0000000000aa
+    client_secret: {env: S}
+kafka:
+  bootstrap_servers: k:9093
+  librdkafka:
+    sasl.username: entrastream
+    sasl.password: hunter2
+    ssl.key.password: {file: /run/secrets/key-password}
+    sasl.oauthbearer.client.secret: also-hunter2
+";
+        let problems = problems_of(yaml);
+        assert_eq!(
+            problems,
+            vec![
+                "kafka.librdkafka.sasl.oauthbearer.client.secret: a secret written inline; write {env: \
+                 VARIABLE} or {file: PATH} so that it stays out of the configuration file (and of a ConfigMap)",
+                "kafka.librdkafka.sasl.password: a secret written inline; write {env: VARIABLE} or {file: \
+                 PATH} so that it stays out of the configuration file (and of a ConfigMap)",
+            ]
+        );
+        let parsed: Config = serde_yaml_ng::from_str(yaml).expect("parses");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub const THROTTLE_PER: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const REQUEST_TIMEOUT: RangeInclusive<Duration> = SECOND..=HOUR;
 pub const BLOCKED_RETRY: RangeInclusive<Duration> = SECOND..=DAY;
 pub const MAX_RETRY_AFTER: RangeInclusive<Duration> = SECOND..=DAY;
+/// Graph's largest page (1,000 sign-ins with many Conditional Access policies) is a few MiB.
+pub const MAX_PAGE_BYTES: RangeInclusive<u64> = 1024 * 1024..=1024 * 1024 * 1024;
+/// A token response is a few KiB.
+pub const MAX_TOKEN_RESPONSE_BYTES: RangeInclusive<u64> = 4 * 1024..=16 * 1024 * 1024;
 pub const TRANSACTION_TIMEOUT: RangeInclusive<Duration> = SECOND..=Duration::from_secs(900);
 pub const HEALTH_INTERVAL: RangeInclusive<Duration> = SECOND..=Duration::from_secs(300);
 pub const SHUTDOWN_TIMEOUT: RangeInclusive<Duration> = SECOND..=Duration::from_secs(600);
@@ -190,6 +194,20 @@ pub(super) fn polling(polling: &PollingConfig, problems: &mut Vec<String>) {
         "polling.max_retry_after",
         polling.max_retry_after,
         &MAX_RETRY_AFTER,
+        "",
+    );
+    number_in(
+        problems,
+        "polling.max_page_bytes",
+        polling.max_page_bytes,
+        &MAX_PAGE_BYTES,
+        "",
+    );
+    number_in(
+        problems,
+        "polling.max_token_response_bytes",
+        polling.max_token_response_bytes,
+        &MAX_TOKEN_RESPONSE_BYTES,
         "",
     );
 }

@@ -10,25 +10,37 @@
 //! `18446744073709551615`) is logged and cut to it here, where it is read, so that neither the
 //! tenant's pause nor the stream's backoff waits longer. While a fetch waits out its tenant's
 //! pause, it tells its stream ([`Throttling`]), whose state then says `throttled`.
+//!
+//! Graph is not trusted either: a redirect is followed only within Graph's origin (the rule of
+//! nextLinks, [`GraphOrigin`]), so the token never goes elsewhere; a body is read within
+//! `polling.max_page_bytes` and `polling.request_timeout` ([`upstream::body`]); an error body's
+//! code and message are redacted before they reach an error.
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderMap, LOCATION, RETRY_AFTER};
 use serde::Deserialize;
 
 use super::budget::RequestBudget;
 use super::error::GraphError;
+use super::origin::GraphOrigin;
 use super::record::PageBody;
-use crate::auth::{TokenOrigin, TokenProvider, error_chain};
+use crate::auth::{AuthError, TokenOrigin, TokenProvider, error_chain};
 use crate::clock::{Clock, Timestamp};
+use crate::config::PollingConfig;
 use crate::stream::StreamKind;
 use crate::telemetry::metrics::StreamMetrics;
+use crate::upstream::body::{self, BodyError, BodyLimit};
+use crate::upstream::redact::redact;
 
 /// Consecutive 429s on one URL before the stream backs off and restarts its window.
 const MAX_THROTTLED_RETRIES: u32 = 3;
 /// The pause after a 429 without `Retry-After`.
 const THROTTLED_WITHOUT_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Redirects of one Graph request followed at most (each within Graph's origin).
+const MAX_REDIRECTS: u32 = 5;
 
 /// Builds the HTTP client shared by every tenant: the system's certificate authorities, plus
 /// `tls.ca_file`'s; proxies from `HTTPS_PROXY`/`NO_PROXY`.
@@ -38,6 +50,9 @@ pub fn http_client(
 ) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("entrastream/", env!("CARGO_PKG_VERSION")))
+        // every redirect is judged by its caller: Graph's within Graph's origin, the token
+        // endpoint's never (the secret would go with it)
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(request_timeout)
         .connect_timeout(Duration::from_secs(10).min(request_timeout))
         .pool_idle_timeout(Duration::from_secs(90));
@@ -81,6 +96,19 @@ pub struct FetchContext<'a> {
     pub max_retry_after: Duration,
     /// Told when the fetch starts and stops waiting out its tenant's pause.
     pub throttling: &'a (dyn Fn(Throttling) + Sync),
+    /// Where requests and their redirects may go.
+    pub graph: &'a GraphOrigin,
+    /// `polling.max_page_bytes` and `polling.request_timeout`.
+    pub page_limit: BodyLimit,
+}
+
+/// How much of a Graph response is read, and for how long.
+pub fn page_limit(polling: &PollingConfig) -> BodyLimit {
+    BodyLimit {
+        max_bytes: polling.max_page_bytes,
+        key: "polling.max_page_bytes",
+        timeout: polling.request_timeout,
+    }
 }
 
 /// What a fetch tells its stream about waiting out Graph's `Retry-After`.
@@ -169,17 +197,18 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
         let token = match context.tokens.token().await {
             Ok((token, TokenOrigin::Cache)) => token,
             Ok((token, TokenOrigin::Fetched)) => {
-                context.metrics.token_request(true);
+                context.metrics.token_request("success");
                 tracing::debug!(tenant = context.tokens.tenant_id(), "access token fetched");
                 token
             }
             Err(error) => {
-                context.metrics.token_request(false);
+                context.metrics.token_request(error.outcome());
+                report_token_refusal(context, &error);
                 return Err(GraphError::Auth(error));
             }
         };
         let started = Instant::now();
-        let result = send(context.http, url, token.value.expose(), context.clock.now()).await;
+        let result = send(context, url, token.value.expose()).await;
         let seconds = started.elapsed().as_secs_f64();
         let error = match result {
             Ok(page) => {
@@ -191,6 +220,7 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<PageBod
         context
             .metrics
             .graph_request("error", error.status_class(), seconds);
+        report_refusal(context, &error);
         match &error {
             GraphError::Unauthorized { .. } if !refreshed_after_401 => {
                 refreshed_after_401 = true;
@@ -237,31 +267,163 @@ fn capped(context: &FetchContext<'_>, error: GraphError) -> GraphError {
     error.with_retry_after(cap)
 }
 
-async fn send(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    now: Timestamp,
-) -> Result<PageBody, GraphError> {
-    let response = http
-        .get(url)
-        .bearer_auth(token)
-        .header(ACCEPT, "application/json")
-        // new enum members arrive as themselves instead of `unknownFutureValue`
-        .header("Prefer", "include-unknown-enum-members")
-        .send()
-        .await
-        .map_err(transport_error)?;
-    let status = response.status();
-    let retry_after = retry_after(response.headers(), now);
-    let body = response.bytes().await.map_err(transport_error)?;
-    if status == StatusCode::OK {
-        return PageBody::parse(body).map_err(|malformed| GraphError::MalformedBody(malformed.0));
+async fn send(context: &FetchContext<'_>, url: &str, token: &str) -> Result<PageBody, GraphError> {
+    let answer = get(context.http, context.graph, url, token, context.page_limit).await?;
+    if answer.status == StatusCode::OK {
+        return PageBody::parse(answer.body)
+            .map_err(|malformed| GraphError::MalformedBody(malformed.0));
     }
-    let detail = serde_json::from_slice::<ErrorBody>(&body)
+    let detail = serde_json::from_slice::<ErrorBody>(&answer.body)
         .unwrap_or_default()
         .error;
-    Err(classify(status, detail.code, detail.message, retry_after))
+    Err(classify(
+        answer.status,
+        redact(&detail.code, &[token]),
+        redact(&detail.message, &[token]),
+        retry_after(&answer.headers, context.clock.now()),
+    ))
+}
+
+/// Graph's answer to a GET, its body whole.
+#[derive(Debug)]
+pub struct GraphAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A GET of `url` with the bearer `token`. A redirect is followed only to Graph's origin, so the
+/// token goes nowhere else; the body is read within `limit`, the whole exchange (redirects
+/// included) within its timeout.
+pub async fn get(
+    http: &reqwest::Client,
+    graph: &GraphOrigin,
+    url: &str,
+    token: &str,
+    limit: BodyLimit,
+) -> Result<GraphAnswer, GraphError> {
+    let sent = tokio::time::Instant::now();
+    let deadline = sent + limit.timeout;
+    let mut target = url.to_owned();
+    let mut redirects = 0;
+    loop {
+        let request = http
+            .get(&target)
+            .bearer_auth(token)
+            .header(ACCEPT, "application/json")
+            // new enum members arrive as themselves instead of `unknownFutureValue`
+            .header("Prefer", "include-unknown-enum-members");
+        let response = tokio::time::timeout_at(deadline, request.send())
+            .await
+            .map_err(|_| GraphError::Timeout)?
+            .map_err(transport_error)?;
+        let status = response.status();
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+            redirects += 1;
+            target = redirect_target(graph, &target, status, response.headers(), redirects)?;
+            continue;
+        }
+        let headers = response.headers().clone();
+        let body = body::read(response, limit, sent)
+            .await
+            .map_err(body_error)?;
+        return Ok(GraphAnswer {
+            status,
+            headers,
+            body,
+        });
+    }
+}
+
+/// Where a redirect from `current` leads, if it stays on Graph's origin.
+fn redirect_target(
+    graph: &GraphOrigin,
+    current: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    redirects: u32,
+) -> Result<String, GraphError> {
+    let refused = |detail: String| GraphError::Redirected {
+        status: status.as_u16(),
+        detail,
+    };
+    if redirects > MAX_REDIRECTS {
+        return Err(refused(format!(
+            "after {MAX_REDIRECTS} redirects of the same request"
+        )));
+    }
+    let location = headers
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| refused("without a Location".to_owned()))?;
+    let next = url::Url::parse(current)
+        .and_then(|current| current.join(location))
+        .map_err(|_| {
+            refused(format!(
+                "to `{}`, which is not a URL",
+                redact(location, &[])
+            ))
+        })?;
+    graph.route(&next, next.as_str()).map_err(|foreign| {
+        refused(format!(
+            "to {}, outside {}, so that the token is not sent there",
+            redact(&foreign, &[]),
+            graph.expected()
+        ))
+    })
+}
+
+fn body_error(error: BodyError) -> GraphError {
+    match error {
+        BodyError::TooLarge {
+            limit, declared, ..
+        } => GraphError::Oversized { limit, declared },
+        BodyError::Deadline { .. } => GraphError::Timeout,
+        BodyError::Broken(error) => transport_error(error),
+    }
+}
+
+/// The log line of a response refused for its size or its redirect: tenant, stream, the limit
+/// and the key that raises it.
+fn report_refusal(context: &FetchContext<'_>, error: &GraphError) {
+    let tenant = context.tokens.tenant_id();
+    let stream = context.stream.as_str();
+    match error {
+        GraphError::Oversized { limit, declared } => tracing::warn!(
+            tenant,
+            stream,
+            limit_bytes = limit,
+            declared_bytes = declared,
+            key = context.page_limit.key,
+            "graph response larger than polling.max_page_bytes, cut off; the window is read again"
+        ),
+        GraphError::Redirected { status, detail } => tracing::warn!(
+            tenant,
+            stream,
+            status,
+            detail = detail.as_str(),
+            "graph redirect not followed; the window is read again"
+        ),
+        _ => {}
+    }
+}
+
+/// The log line of a token response refused for its size: tenant, stream, the limit and the key
+/// that raises it. (A refused redirect blocks the stream, whose log line names it.)
+fn report_token_refusal(context: &FetchContext<'_>, error: &AuthError) {
+    if let AuthError::Oversized {
+        limit, declared, ..
+    } = error
+    {
+        tracing::warn!(
+            tenant = context.tokens.tenant_id(),
+            stream = context.stream.as_str(),
+            limit_bytes = limit,
+            declared_bytes = declared,
+            key = "polling.max_token_response_bytes",
+            "token response larger than polling.max_token_response_bytes, cut off; asked again"
+        );
+    }
 }
 
 fn classify(

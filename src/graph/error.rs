@@ -20,6 +20,12 @@ pub enum GraphError {
     Transport(String),
     /// A 200 whose body is not a usable page (truncated JSON, ...).
     MalformedBody(String),
+    /// A response larger than `polling.max_page_bytes` (`limit`), decompressed: announced by its
+    /// `Content-Length` (`declared`) or counted while reading; it is cut off there.
+    Oversized { limit: u64, declared: Option<u64> },
+    /// A redirect (`status`) that is not followed: to an origin that is not Graph's, to no URL, or
+    /// one too many; `detail` says which, from "to".
+    Redirected { status: u16, detail: String },
     /// 401 even after a fresh token.
     Unauthorized { message: String },
     /// 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`: sign-ins need Entra ID P1/P2.
@@ -74,6 +80,8 @@ impl GraphError {
             | GraphError::Timeout
             | GraphError::Transport(_)
             | GraphError::MalformedBody(_)
+            | GraphError::Oversized { .. }
+            | GraphError::Redirected { .. }
             | GraphError::ExpiredPageToken => ErrorClass::Transient,
             GraphError::Unlicensed { .. } => ErrorClass::Blocked(BlockReason::Unlicensed),
             GraphError::Forbidden { .. } => ErrorClass::Blocked(BlockReason::Forbidden),
@@ -121,10 +129,36 @@ impl GraphError {
             GraphError::Timeout => "timeout",
             GraphError::Transport(_) => "transport",
             GraphError::MalformedBody(_) => "malformed",
+            GraphError::Oversized { .. } => "oversized",
+            GraphError::Redirected { .. } => "redirect",
             GraphError::Unauthorized { .. } => "401",
             GraphError::Unlicensed { .. } | GraphError::Forbidden { .. } => "403",
             GraphError::ExpiredPageToken | GraphError::Rejected { .. } => "4xx",
             GraphError::Auth(_) => "token",
+        }
+    }
+
+    /// The error in entrastream's words only, with no text from Graph or the token endpoint
+    /// (for `/readyz`, which anyone who reaches the metrics port can read).
+    pub fn summary(&self) -> String {
+        match self {
+            GraphError::Auth(error) => error.summary(),
+            GraphError::Unauthorized { .. } => "Graph rejected the token (401)".to_owned(),
+            GraphError::Unlicensed { .. } => "the tenant is not licensed for sign-in logs (403 \
+                 Authentication_RequestFromNonPremiumTenantOrB2CTenant)"
+                .to_owned(),
+            GraphError::Forbidden { .. } => "Graph refused access (403)".to_owned(),
+            GraphError::Rejected { status, .. } => {
+                format!("Graph refused the request ({status})")
+            }
+            GraphError::Throttled { .. }
+            | GraphError::Unavailable { .. }
+            | GraphError::Timeout
+            | GraphError::Transport(_)
+            | GraphError::MalformedBody(_)
+            | GraphError::Oversized { .. }
+            | GraphError::Redirected { .. }
+            | GraphError::ExpiredPageToken => self.to_string(),
         }
     }
 
@@ -167,8 +201,31 @@ impl fmt::Display for GraphError {
                 write!(formatter, "Graph unavailable ({status})")
             }
             GraphError::Timeout => {
-                write!(formatter, "Graph did not answer within the request timeout")
+                write!(
+                    formatter,
+                    "Graph did not answer within polling.request_timeout, body included"
+                )
             }
+            GraphError::Oversized {
+                limit,
+                declared: Some(declared),
+            } => write!(
+                formatter,
+                "Graph announced a response of {declared} bytes, more than polling.max_page_bytes \
+                 ({limit}); it is not read, and the window is read again"
+            ),
+            GraphError::Oversized {
+                limit,
+                declared: None,
+            } => write!(
+                formatter,
+                "Graph's response is larger than polling.max_page_bytes ({limit} bytes, counted \
+                 after decompression); it is cut off there, and the window is read again"
+            ),
+            GraphError::Redirected { status, detail } => write!(
+                formatter,
+                "Graph answered {status} with a redirect {detail}; it is not followed"
+            ),
             GraphError::Transport(detail) => {
                 write!(formatter, "connection to Graph failed: {detail}")
             }
@@ -201,7 +258,8 @@ impl fmt::Display for GraphError {
                     "Graph refused the request ({status} {code}): {message}"
                 )
             }
-            GraphError::Auth(error) => write!(formatter, "{error}"),
+            // without its fix: fix() gives it (the stream's log line shows both once)
+            GraphError::Auth(error) => write!(formatter, "{}", error.message()),
         }
     }
 }

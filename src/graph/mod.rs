@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod error;
 pub mod keys;
+pub mod origin;
 pub mod pages;
 pub mod record;
 pub mod scan;

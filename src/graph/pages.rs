@@ -3,12 +3,10 @@
 //! that still carries a nextLink is followed. The stream ends after the first error; the caller
 //! reads the window again from its start.
 //!
-//! A nextLink is followed only to Graph: to the origin (scheme, host, port) of the configured
-//! Graph base URL as it is, or, when that base is a proxy (`endpoints.graph`), from the cloud's
-//! own Graph host through the proxy (the link's path and query as written, after the proxy's
-//! base). A link to any other origin is refused, so that the bearer token is never sent there,
-//! and so is a link back to a page this window already read, so that a repeated link cannot keep
-//! a stream on one page.
+//! A nextLink is followed only to Graph ([`GraphOrigin`]: the configured base URL's origin, or
+//! the cloud's own Graph host through a proxy). A link to any other origin is refused, so that
+//! the bearer token is never sent there, and so is a link back to a page this window already
+//! read, so that a repeated link cannot keep a stream on one page.
 
 use std::collections::HashSet;
 
@@ -16,17 +14,16 @@ use futures_util::Stream;
 
 use super::client::{FetchContext, fetch_page};
 use super::error::GraphError;
+use super::origin::GraphOrigin;
 use super::record::PageBody;
+use crate::upstream::redact::redact;
 
-/// `graph_base`: the configured Graph base URL; `cloud_graph`: the cloud's own (the same when no
-/// proxy is configured).
+/// The pages of the window whose first page is at `first_url`, on `context.graph`'s origin.
 pub fn pages<'a>(
     context: &'a FetchContext<'a>,
     first_url: String,
-    graph_base: &str,
-    cloud_graph: &str,
 ) -> impl Stream<Item = Result<PageBody, GraphError>> + 'a {
-    let mut links = Links::new(graph_base, cloud_graph);
+    let mut links = Links::new(context.graph);
     async_stream::stream! {
         let mut url = first_url;
         loop {
@@ -53,22 +50,15 @@ pub fn pages<'a>(
 }
 
 /// The pages a window has read, and where their links may lead.
-struct Links {
-    /// The configured Graph base URL, without a trailing slash, and its origin.
-    base: String,
-    origin: Option<url::Origin>,
-    /// The cloud's own Graph origin, which Graph's links name even behind a proxy.
-    cloud: Option<url::Origin>,
+struct Links<'a> {
+    graph: &'a GraphOrigin,
     read: HashSet<String>,
 }
 
-impl Links {
-    fn new(graph_base: &str, cloud_graph: &str) -> Links {
-        let origin_of = |url: &str| url::Url::parse(url).ok().map(|url| url.origin());
+impl<'a> Links<'a> {
+    fn new(graph: &'a GraphOrigin) -> Links<'a> {
         Links {
-            base: graph_base.trim_end_matches('/').to_owned(),
-            origin: origin_of(graph_base),
-            cloud: origin_of(cloud_graph),
+            graph,
             read: HashSet::new(),
         }
     }
@@ -80,23 +70,15 @@ impl Links {
         let parsed = url::Url::parse(next).map_err(|error| {
             GraphError::MalformedBody(format!("`@odata.nextLink` is not a URL ({error})"))
         })?;
-        let origin = parsed.origin();
-        let next = if self.origin.as_ref() == Some(&origin) {
-            next.to_owned()
-        } else if self.cloud.as_ref() == Some(&origin) {
-            // Graph behind a proxy: the same path and query, through the proxy
-            format!("{}{}", self.base, path_and_query(next))
-        } else {
-            let expected = self
-                .origin
-                .as_ref()
-                .map_or_else(|| self.base.clone(), url::Origin::ascii_serialization);
-            return Err(GraphError::MalformedBody(format!(
-                "`@odata.nextLink` leads to {} instead of {expected}; it is not followed, so that the \
+        let next = self.graph.route(&parsed, next).map_err(|foreign| {
+            // the host is the upstream's text
+            GraphError::MalformedBody(format!(
+                "`@odata.nextLink` leads to {} instead of {}; it is not followed, so that the \
                  token is not sent there",
-                origin.ascii_serialization()
-            )));
-        };
+                redact(&foreign, &[]),
+                self.graph.expected()
+            ))
+        })?;
         if self.read.contains(&next) {
             return Err(GraphError::MalformedBody(
                 "`@odata.nextLink` leads back to a page this window already read; the window is read \
@@ -108,19 +90,11 @@ impl Links {
     }
 }
 
-/// An absolute URL from the `/` or `?` after its authority on, as written.
-fn path_and_query(url: &str) -> &str {
-    let authority = url.find("://").map_or(0, |scheme| scheme + 3);
-    url.get(authority..)
-        .and_then(|rest| rest.find(['/', '?']))
-        .and_then(|start| url.get(authority + start..))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Links, path_and_query};
+    use super::Links;
     use crate::graph::error::GraphError;
+    use crate::graph::origin::GraphOrigin;
 
     const GRAPH: &str = "https://graph.microsoft.com";
     const FIRST: &str = "https://graph.microsoft.com/beta/auditLogs/signIns?$top=1000&$filter=x";
@@ -140,7 +114,8 @@ mod tests {
 
     #[test]
     fn links_to_new_pages_of_the_same_origin_are_followed() {
-        let mut links = Links::new(GRAPH, GRAPH);
+        let graph = GraphOrigin::new(GRAPH, GRAPH);
+        let mut links = Links::new(&graph);
         assert_eq!(links.follow(FIRST, SECOND), Ok(SECOND.to_owned()));
         assert_eq!(links.follow(SECOND, THIRD), Ok(THIRD.to_owned()));
         // the host's case and the scheme's default port do not make another origin
@@ -164,7 +139,8 @@ mod tests {
                 "https://graph.microsoft.com:8443",
             ),
         ] {
-            let mut links = Links::new(GRAPH, GRAPH);
+            let graph = GraphOrigin::new(GRAPH, GRAPH);
+            let mut links = Links::new(&graph);
             assert_eq!(
                 message(links.follow(FIRST, next)),
                 format!(
@@ -177,9 +153,10 @@ mod tests {
 
     #[test]
     fn a_link_back_to_a_page_already_read_is_not_followed() {
-        let mut links = Links::new(GRAPH, GRAPH);
+        let graph = GraphOrigin::new(GRAPH, GRAPH);
+        let mut links = Links::new(&graph);
         assert_eq!(message(links.follow(FIRST, FIRST)), ALREADY_READ);
-        let mut links = Links::new(GRAPH, GRAPH);
+        let mut links = Links::new(&graph);
         assert_eq!(links.follow(FIRST, SECOND), Ok(SECOND.to_owned()));
         assert_eq!(links.follow(SECOND, THIRD), Ok(THIRD.to_owned()));
         assert_eq!(message(links.follow(THIRD, SECOND)), ALREADY_READ);
@@ -192,7 +169,8 @@ mod tests {
     fn behind_a_proxy_links_to_graph_go_through_the_proxy() {
         let proxy = "https://egress.example.corp/msgraph/";
         let first = "https://egress.example.corp/msgraph/beta/auditLogs/signIns?$top=1000";
-        let mut links = Links::new(proxy, GRAPH);
+        let graph = GraphOrigin::new(proxy, GRAPH);
+        let mut links = Links::new(&graph);
         assert_eq!(
             links.follow(first, SECOND),
             Ok(
@@ -210,7 +188,7 @@ mod tests {
             )),
             ALREADY_READ
         );
-        let mut links = Links::new(proxy, GRAPH);
+        let mut links = Links::new(&graph);
         assert_eq!(
             message(links.follow(
                 first,
@@ -222,21 +200,9 @@ mod tests {
     }
 
     #[test]
-    fn a_path_and_query_are_taken_as_written() {
-        assert_eq!(
-            path_and_query("https://graph.microsoft.com/beta/x?$skiptoken=a%2Bb+c"),
-            "/beta/x?$skiptoken=a%2Bb+c"
-        );
-        assert_eq!(
-            path_and_query("https://graph.microsoft.com:443?$skiptoken=a"),
-            "?$skiptoken=a"
-        );
-        assert_eq!(path_and_query("https://graph.microsoft.com"), "");
-    }
-
-    #[test]
     fn a_link_that_is_not_a_url_is_not_followed() {
-        let mut links = Links::new(GRAPH, GRAPH);
+        let graph = GraphOrigin::new(GRAPH, GRAPH);
+        let mut links = Links::new(&graph);
         assert_eq!(
             message(links.follow(FIRST, "/beta/auditLogs/signIns?$skiptoken=a")),
             "Graph sent an unusable page: `@odata.nextLink` is not a URL (relative URL without a base)"

@@ -16,7 +16,7 @@ pub async fn auto_created_topics(
     broker_id: i32,
     timeout: Duration,
 ) -> Result<(bool, Option<String>), String> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config)
+    let admin: AdminClient<DefaultClientContext> = client_config(config)?
         .create()
         .map_err(|error| format!("cannot create a Kafka admin client: {error}"))?;
     let options = AdminOptions::new().request_timeout(Some(timeout));

@@ -175,7 +175,7 @@ pub(super) struct Login {
 
 impl Login {
     pub(super) fn of(config: &KafkaConfig) -> Login {
-        let setting = |key: &str| config.librdkafka.get(key).cloned();
+        let setting = |key: &str| config.librdkafka.get(key).map(str::to_owned);
         Login {
             bootstrap_servers: config.bootstrap_servers.clone(),
             protocol: setting("security.protocol").unwrap_or_else(|| "plaintext".to_owned()),

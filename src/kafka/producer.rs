@@ -35,16 +35,16 @@ const DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// The librdkafka properties shared by every client entrastream creates (security settings, ...):
-/// `kafka.librdkafka` without the producer-only ones.
-pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+/// `kafka.librdkafka` without the producer-only ones, secrets read from where they live.
+pub fn client_config(config: &KafkaConfig) -> Result<ClientConfig, String> {
     let mut client_config = ClientConfig::new();
-    for (key, value) in &config.librdkafka {
+    for (key, value) in config.librdkafka.resolve()? {
         if !PRODUCER_ONLY.contains(&key.as_str()) {
             client_config.set(key, value);
         }
     }
     client_config.set("bootstrap.servers", &config.bootstrap_servers);
-    client_config
+    Ok(client_config)
 }
 
 /// Properties a consumer or an admin client would only warn about.
@@ -130,7 +130,7 @@ impl Publisher {
         for (key, value) in DEFAULTS {
             client_config.set(*key, *value);
         }
-        for (key, value) in &config.librdkafka {
+        for (key, value) in config.librdkafka.resolve().map_err(KafkaError::Setup)? {
             client_config.set(key, value);
         }
         client_config

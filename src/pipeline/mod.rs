@@ -660,10 +660,18 @@ impl StreamTask {
                                 None => error.to_string(),
                             };
                             if reason == BlockReason::Credentials {
-                                self.shared.health.tenant_auth(
-                                    self.tenant.tenant_id.as_str(),
-                                    Some(detail.clone()),
-                                );
+                                // which tenant and which state, never the endpoint's own text
+                                let readiness = match error.fix() {
+                                    Some(fix) => format!(
+                                        "{}: {}; fix: {fix}",
+                                        reason.as_str(),
+                                        error.summary()
+                                    ),
+                                    None => format!("{}: {}", reason.as_str(), error.summary()),
+                                };
+                                self.shared
+                                    .health
+                                    .tenant_auth(self.tenant.tenant_id.as_str(), Some(readiness));
                             }
                             self.state.set(StreamState::Blocked(reason), Some(&detail));
                             self.shared.polling.blocked_retry

@@ -9,10 +9,11 @@ use super::StreamTask;
 use crate::checkpoint::CheckpointError;
 use crate::clock::Timestamp;
 use crate::config::TenantId;
-use crate::graph::client::FetchContext;
+use crate::graph::client::{FetchContext, page_limit};
 use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind, span_for_density};
 use crate::graph::endpoint;
 use crate::graph::error::GraphError;
+use crate::graph::origin::GraphOrigin;
 use crate::graph::pages::pages;
 use crate::graph::record::PageBody;
 use crate::kafka::{
@@ -168,6 +169,10 @@ impl StreamTask {
             self.shared.polling.page_size,
         );
         let throttling = |event| self.state.throttling(event);
+        let graph = GraphOrigin::new(
+            &self.tenant.endpoints.graph_base,
+            &self.tenant.endpoints.graph_resource,
+        );
         let context = FetchContext {
             stream: self.stream,
             http: &self.shared.http,
@@ -177,6 +182,8 @@ impl StreamTask {
             clock: &self.shared.clock,
             max_retry_after: self.shared.polling.max_retry_after,
             throttling: &throttling,
+            graph: &graph,
+            page_limit: page_limit(&self.shared.polling),
         };
         let job = PageJob {
             task: self,
@@ -194,12 +201,7 @@ impl StreamTask {
             committed: None,
             carried: None,
         };
-        let mut page_stream = pin!(pages(
-            &context,
-            url,
-            &self.tenant.endpoints.graph_base,
-            &self.tenant.endpoints.graph_resource
-        ));
+        let mut page_stream = pin!(pages(&context, url));
         // a fetch may wait long (the tenant's budget, a Retry-After, a slow answer): shutdown
         // interrupts it; nothing of the window is committed that was not delivered
         let mut shutdown = self.shutdown.clone();

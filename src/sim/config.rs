@@ -298,6 +298,18 @@ pub enum FaultKind {
     /// A hostile upstream: the page's first record carries an extra property that makes it
     /// `oversized_record_bytes` long (not in `ALL`: Graph itself never does this).
     OversizedRecord,
+    /// A hostile upstream (not in `ALL`, nor the rest): a 200 with `Content-Encoding: gzip` whose
+    /// small body inflates to `gzip_bomb_bytes`.
+    GzipBomb,
+    /// A 200 whose chunked body never ends: a KiB every `endless_body_interval` (real time).
+    EndlessBody,
+    /// A 200 announcing a `Content-Length` of `oversized_body_bytes`, sent as it is read.
+    OversizedBody,
+    /// A 307 to `redirect_target` (another origin), the request's path and query kept.
+    RedirectForeign,
+    /// A 401 whose body echoes the credentials of the request: Graph the bearer token; the token
+    /// endpoint the client secret, the client assertion and the whole form body.
+    EchoSecret,
 }
 
 impl FaultKind {
@@ -333,6 +345,19 @@ pub struct FaultSpec {
     pub injected_retry_after: Duration,
     /// How long `oversized_record` makes a record, in bytes.
     pub oversized_record_bytes: usize,
+    /// How large `gzip_bomb` inflates, in bytes (its compressed body is about a thousandth).
+    pub gzip_bomb_bytes: u64,
+    /// The `Content-Length` of `oversized_body`.
+    pub oversized_body_bytes: u64,
+    /// How often `endless_body` sends its next KiB (real time).
+    #[serde(with = "duration")]
+    pub endless_body_interval: Duration,
+    /// The base URL `redirect_foreign` redirects to (another origin; the path and query follow).
+    pub redirect_target: String,
+    /// Faults of token requests (the token endpoint, and the managed-identity endpoint) at fixed
+    /// request numbers, counted per tenant: `gzip_bomb`, `endless_body`, `oversized_body`,
+    /// `redirect_foreign`, `echo_secret`.
+    pub token_scripted: Vec<ScriptedFault>,
 }
 
 impl Default for FaultSpec {
@@ -343,6 +368,11 @@ impl Default for FaultSpec {
             slow_response_delay: Duration::from_secs(90),
             injected_retry_after: Duration::from_secs(7),
             oversized_record_bytes: 1_200_000,
+            gzip_bomb_bytes: 4 << 30,
+            oversized_body_bytes: 2 << 30,
+            endless_body_interval: Duration::from_millis(50),
+            redirect_target: "https://graph.example.net".to_owned(),
+            token_scripted: Vec::new(),
         }
     }
 }

@@ -49,6 +49,20 @@ pub fn choose(
     None
 }
 
+/// The fault of the tenant's `request_number`-th token request (1-based), if one is scripted.
+pub fn choose_token(spec: &FaultSpec, tenant_id: &str, request_number: u64) -> Option<FaultKind> {
+    spec.token_scripted
+        .iter()
+        .find(|fault| {
+            fault.at_request == request_number
+                && fault
+                    .tenant
+                    .as_deref()
+                    .is_none_or(|tenant| tenant == tenant_id)
+        })
+        .map(|fault| fault.kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

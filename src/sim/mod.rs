@@ -18,6 +18,7 @@ pub mod config;
 mod faults;
 pub mod filter;
 pub mod generate;
+mod hostile;
 mod pools;
 pub mod query;
 pub mod render;
@@ -66,6 +67,8 @@ pub struct SimState {
     throttles: Mutex<HashMap<(String, String), Arc<Limiter>>>,
     faults: RwLock<FaultSpec>,
     request_counters: Vec<AtomicU64>,
+    /// Token requests per tenant (the numbering of `FaultSpec::token_scripted`).
+    token_counters: Vec<AtomicU64>,
     gzip: std::sync::atomic::AtomicBool,
     pub stats: Stats,
 }
@@ -203,6 +206,7 @@ impl Simulator {
         let base_url = format!("{scheme}://{host}:{}", local_address.port());
         let state = Arc::new(SimState {
             request_counters: tenants.iter().map(|_| AtomicU64::new(0)).collect(),
+            token_counters: tenants.iter().map(|_| AtomicU64::new(0)).collect(),
             tenants_by_index: RwLock::new(tenants),
             tenant_indexes,
             base_url: RwLock::new(base_url),
@@ -282,6 +286,13 @@ impl Simulator {
     pub fn data_requests(&self, tenant_id: &str) -> u64 {
         self.state.tenant_index(tenant_id).map_or(0, |index| {
             self.state.request_counters[index].load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
+    /// Token requests a tenant has made so far (the numbering token faults use).
+    pub fn token_requests(&self, tenant_id: &str) -> u64 {
+        self.state.tenant_index(tenant_id).map_or(0, |index| {
+            self.state.token_counters[index].load(std::sync::atomic::Ordering::Relaxed)
         })
     }
 

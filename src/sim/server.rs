@@ -19,6 +19,7 @@ use super::auth::{AUDIT_LOG_ROLE, TokenRequest};
 use super::config::FaultKind;
 use super::faults::{self, RequestShape};
 use super::filter;
+use super::hostile;
 use super::query::{PageState, Query, run_page};
 use super::render::{ApiVersion, render_record};
 use super::stats::RequestRecord;
@@ -149,6 +150,38 @@ async fn token(
         }
     }
     let tenants = state.tenants_now();
+    let hostile = tenants
+        .iter()
+        .position(|known| known.tenant_id == tenant || known.domain == tenant)
+        .and_then(|index| {
+            let fault = token_fault(&state, &tenants[index].tenant_id, index)?;
+            let location = format!(
+                "{}/{tenant}/oauth2/v2.0/token",
+                state.faults.read().redirect_target.trim_end_matches('/')
+            );
+            let echo = || {
+                hostile::token_echo(
+                    request.client_secret.as_deref().unwrap_or_default(),
+                    request.client_assertion.as_deref().unwrap_or_default(),
+                    &String::from_utf8_lossy(&body),
+                    &request_id(),
+                )
+            };
+            let response = hostile_token_answer(&state, fault, &location, echo)?;
+            Some((response, tenants[index].tenant_id.clone(), fault))
+        });
+    if let Some((response, tenant_id, fault)) = hostile {
+        state.stats.record(RequestRecord {
+            at: now,
+            tenant_id: Some(tenant_id),
+            endpoint: "token".to_owned(),
+            status: response.status().as_u16(),
+            fault: Some(fault),
+            records: 0,
+            has_skiptoken: false,
+        });
+        return response;
+    }
     let accepted_audiences = vec![
         format!("{}/{tenant}/oauth2/v2.0/token", state.base_url()),
         format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
@@ -204,14 +237,34 @@ async fn managed_identity_token(
 ) -> Response {
     let now = state.clock.now();
     let parameters: HashMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
     let imds_error = |status: StatusCode, error: &str, description: &str| {
         let body = json!({"error": error, "error_description": description});
         json_response(status, body.to_string(), now, &request_id())
     };
-    let response = if headers
+    let tenants = state.tenants_now();
+    let identity = tenants.iter().position(|tenant| {
+        tenant.spec.managed_identity
+            && parameters
+                .get("client_id")
+                .is_none_or(|wanted| *wanted == tenant.client_id)
+    });
+    let hostile = identity.and_then(|index| {
+        let fault = token_fault(&state, &tenants[index].tenant_id, index)?;
+        let location = format!(
+            "{}/metadata/identity/oauth2/token?{}",
+            state.faults.read().redirect_target.trim_end_matches('/'),
+            query.as_deref().unwrap_or_default()
+        );
+        let echo =
+            || hostile::token_echo("", "", query.as_deref().unwrap_or_default(), &request_id());
+        hostile_token_answer(&state, fault, &location, echo)
+    });
+    let response = if let Some(hostile) = hostile {
+        hostile
+    } else if headers
         .get("metadata")
         .and_then(|value| value.to_str().ok())
         != Some("true")
@@ -222,7 +275,6 @@ async fn managed_identity_token(
             "Required metadata header not specified",
         )
     } else {
-        let tenants = state.tenants_now();
         match state.authority.managed_identity_token(
             &tenants,
             parameters.get("client_id").map(String::as_str),
@@ -511,7 +563,25 @@ async fn serve_audit_logs(
                 fault,
             );
         }
-        _ => {}
+        Some(FaultKind::RedirectForeign) => {
+            let query = raw_query
+                .map(|query| format!("?{query}"))
+                .unwrap_or_default();
+            let location = format!(
+                "{}/{version_text}/auditLogs/{resource}{query}",
+                state.faults.read().redirect_target.trim_end_matches('/')
+            );
+            return (hostile::redirect(&location), fault);
+        }
+        Some(FaultKind::EchoSecret) => {
+            return (hostile::graph_echo(bearer_token(headers)), fault);
+        }
+        Some(kind) => {
+            if let Some(body) = hostile_body(state, kind) {
+                return (body, fault);
+            }
+        }
+        None => {}
     }
 
     let page_state = match skiptoken {
@@ -664,6 +734,37 @@ async fn serve_audit_logs(
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     (response, fault)
+}
+
+/// The body of a hostile fault that replaces a 200's body, if `kind` is one.
+fn hostile_body(state: &SimState, kind: FaultKind) -> Option<Response> {
+    let spec = state.faults.read();
+    match kind {
+        FaultKind::GzipBomb => Some(hostile::gzip_bomb(spec.gzip_bomb_bytes)),
+        FaultKind::EndlessBody => Some(hostile::endless_body(spec.endless_body_interval)),
+        FaultKind::OversizedBody => Some(hostile::oversized_body(spec.oversized_body_bytes)),
+        _ => None,
+    }
+}
+
+/// The fault of this token request of the tenant at `index`, counting it.
+fn token_fault(state: &SimState, tenant_id: &str, index: usize) -> Option<FaultKind> {
+    let number = state.token_counters[index].fetch_add(1, Ordering::Relaxed) + 1;
+    faults::choose_token(&state.faults.read(), tenant_id, number)
+}
+
+/// A token endpoint's hostile answer: a body fault, a redirect to `location`, or `echo`.
+fn hostile_token_answer(
+    state: &SimState,
+    fault: FaultKind,
+    location: &str,
+    echo: impl FnOnce() -> Response,
+) -> Option<Response> {
+    match fault {
+        FaultKind::RedirectForeign => Some(hostile::redirect(location)),
+        FaultKind::EchoSecret => Some(echo()),
+        kind => hostile_body(state, kind),
+    }
 }
 
 struct DeliveredBody {

@@ -182,7 +182,7 @@ impl Metrics {
             }),
             token_requests: counter(
                 "entrastream_token_requests_total",
-                "Access token requests to the identity platform by outcome (success, failure).",
+                "Access token requests to the identity platform by outcome (success, failure, oversized, redirect).",
                 &["tenant", "outcome"],
             ),
             stream_state: IntGaugeVec::new(
@@ -446,13 +446,11 @@ impl StreamMetrics {
         }
     }
 
-    pub fn token_request(&self, success: bool) {
+    /// `outcome`: success, failure, or the named refusals oversized and redirect.
+    pub fn token_request(&self, outcome: &str) {
         self.metrics
             .token_requests
-            .with_label_values(&[
-                self.tenant.as_str(),
-                if success { "success" } else { "failure" },
-            ])
+            .with_label_values(&[self.tenant.as_str(), outcome])
             .inc();
     }
 

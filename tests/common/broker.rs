@@ -210,6 +210,30 @@ impl Broker {
         properties
     }
 
+    /// Points entrastream's `kafka` at `listener`, logged in as `user`: the settings of
+    /// `client_config`, the password in a file under `secrets`, where entrastream reads its
+    /// secrets from (it refuses them inline).
+    pub fn log_in(
+        &self,
+        kafka: &mut entrastream::config::KafkaConfig,
+        listener: Listener,
+        user: &User,
+        secrets: &Path,
+    ) {
+        kafka.bootstrap_servers = self.bootstrap_servers(listener);
+        for (key, value) in self.client_config(listener, Some(user)) {
+            if key == "sasl.password" {
+                let file = secrets.join(format!("kafka-password-{}", user.name));
+                fs::write(&file, &value).expect("write the password file");
+                kafka
+                    .librdkafka
+                    .insert_from(key, entrastream::config::SecretSource::File(file));
+            } else {
+                kafka.librdkafka.insert(key, value);
+            }
+        }
+    }
+
     /// `client_config` with `bootstrap.servers`, ready to add a client's own settings to.
     pub fn rdkafka_config(&self, listener: Listener, user: Option<&User>) -> ClientConfig {
         let mut config = ClientConfig::new();

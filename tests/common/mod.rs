@@ -15,8 +15,8 @@ use entrastream::app::{self, AppError, RunOptions};
 use entrastream::checkpoint::CheckpointStore;
 use entrastream::clock::{Clock, ManualClock, Timestamp};
 use entrastream::config::{
-    CheckpointConfig, CheckpointStoreKind, Config, Endpoints, KafkaConfig, LogConfig,
-    MetricsConfig, PollingConfig, SchemaKind, SecretSource, TenantConfig, Topics,
+    CheckpointConfig, CheckpointStoreKind, Config, Endpoints, KafkaConfig, LibrdkafkaSettings,
+    LogConfig, MetricsConfig, PollingConfig, SchemaKind, SecretSource, TenantConfig, Topics,
 };
 use entrastream::retry::Backoff;
 use entrastream::sim::Simulator;
@@ -248,7 +248,7 @@ pub fn config_for(
         schema: SchemaKind::Ocsf,
         kafka: KafkaConfig {
             topics: topics.clone(),
-            librdkafka: BTreeMap::from([("linger.ms".to_owned(), "2".to_owned())]),
+            librdkafka: LibrdkafkaSettings::from([("linger.ms", "2")]),
             ..KafkaConfig::new(bootstrap.to_owned())
         },
         checkpoint: CheckpointConfig {

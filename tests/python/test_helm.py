@@ -309,6 +309,25 @@ def test_an_existing_secret_is_mounted_and_no_secret_is_rendered(chart):
     assert {"name": "secrets", "secret": {"secretName": "entra-client-secrets"}} in spec["volumes"]
     inline = render(chart, values_of("minimal"))
     assert by_kind(inline, "Secret")[0]["stringData"] == {"contoso": "not-a-real-secret"}
+    # Kafka's password is read from the mounted Secret too: the ConfigMap names only its file
+    config = yaml.safe_load(rendered_config(manifests))
+    assert config["kafka"]["librdkafka"]["sasl.password"] == {"file": "/etc/entrastream/secrets/kafka-password"}
+
+
+def test_a_kafka_password_written_inline_is_refused_by_the_binary(chart, tmp_path):
+    values = values_of("existing-secret")
+    values["config"]["kafka"]["librdkafka"]["sasl.password"] = "hunter2"
+    config_file = tmp_path / "entrastream.yaml"
+    config_file.write_text(rendered_config(render(chart, values)))
+    completed = subprocess.run(
+        [str(BINARY), "run", "--config", str(config_file), "--validate-only"], capture_output=True, text=True
+    )
+    assert completed.returncode != 0
+    assert (
+        "kafka.librdkafka.sasl.password: a secret written inline; write {env: VARIABLE} or {file: PATH} so "
+        "that it stays out of the configuration file (and of a ConfigMap)"
+    ) in completed.stderr
+    assert "hunter2" not in completed.stderr + completed.stdout
 
 
 def test_monitoring_renders_the_operator_resources_from_the_shipped_files(chart):
@@ -350,3 +369,13 @@ def test_the_helm_test_pod_runs_entrastream_check_with_the_release_identity(char
     federated = by_kind(render(chart, values_of("workload-identity")), "Pod")[0]
     assert federated["metadata"]["labels"]["azure.workload.identity/use"] == "true"
     assert federated["spec"]["serviceAccountName"] == "entrastream-reader"
+
+
+def test_the_values_schema_is_what_its_generator_writes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_values_schema", ROOT / "tools" / "generate_values_schema.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = json.loads((CHART / "values.schema.json").read_text())
+    assert committed == generator.SCHEMA, "run tools/generate_values_schema.py"
