@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub serve_telemetry: bool,
     /// Receives the address the telemetry server bound.
     pub telemetry_bound: Option<oneshot::Sender<SocketAddr>>,
+    /// Serve telemetry on this listener instead of binding `metrics.listen` (the demo binds its
+    /// own first, to name its `--metrics-listen` flag when the address is taken).
+    pub telemetry_listener: Option<tokio::net::TcpListener>,
     /// Overrides the backoff rule (tests use short ones).
     pub backoff: Backoff,
 }
@@ -49,6 +52,7 @@ impl RunOptions {
             metrics: None,
             serve_telemetry: true,
             telemetry_bound: None,
+            telemetry_listener: None,
             backoff: Backoff::default(),
         }
     }
@@ -223,9 +227,17 @@ pub async fn run(
 
     let mut background = JoinSet::new();
     if options.serve_telemetry {
-        let (listener, address) = server::bind(config.metrics.listen)
-            .await
-            .map_err(AppError::Setup)?;
+        let (listener, address) = match options.telemetry_listener {
+            Some(listener) => {
+                let address = listener.local_addr().map_err(|error| {
+                    AppError::Setup(format!("cannot read the metrics address: {error}"))
+                })?;
+                (listener, address)
+            }
+            None => server::bind(config.metrics.listen)
+                .await
+                .map_err(AppError::Setup)?,
+        };
         tracing::info!(address = %address, "serving /metrics, /healthz and /readyz");
         if let Some(bound) = options.telemetry_bound {
             let _ = bound.send(address);

@@ -17,6 +17,7 @@ use crate::graph::origin::GraphOrigin;
 use crate::kafka::{KafkaProblem, Publisher};
 use crate::stream::LogFamily;
 use crate::telemetry::health::KafkaState;
+use crate::text::counted;
 use crate::upstream::redact::redact;
 
 /// How often a licence refusal is asked again before it counts: Graph sometimes answers the
@@ -48,21 +49,48 @@ impl Finding {
         }
     }
 
+    /// A problem and its fix; the fix is said once, also when `detail` (an error's text) ends
+    /// with it already.
     fn problem(
         scope: &str,
         check: &'static str,
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
+        let fix = fix.into();
+        let mut detail = detail.into();
+        let repeated = format!("{FIX_SEPARATOR}{fix}");
+        if detail.ends_with(&repeated) {
+            detail.truncate(detail.len() - repeated.len());
+        }
         Finding {
             scope: scope.to_owned(),
             check,
             ok: false,
-            detail: detail.into(),
-            fix: Some(fix.into()),
+            detail,
+            fix: Some(fix),
+        }
+    }
+
+    /// A problem from an error's text, which names its fix after `; fix: ` (CONTRIBUTING's error
+    /// rule) or in its own words.
+    fn from_message(scope: &str, check: &'static str, message: &str) -> Finding {
+        let (detail, fix) = match message.split_once(FIX_SEPARATOR) {
+            Some((detail, fix)) => (detail.to_owned(), Some(fix.to_owned())),
+            None => (message.to_owned(), None),
+        };
+        Finding {
+            scope: scope.to_owned(),
+            check,
+            ok: false,
+            detail,
+            fix,
         }
     }
 }
+
+/// What separates an error from its fix in our messages.
+const FIX_SEPARATOR: &str = "; fix: ";
 
 /// Runs every check; `pause` waits between licence probes (the clock's sleep in tests).
 pub async fn run(config: &Config, clock: &Clock, pause: Duration) -> Vec<Finding> {
@@ -99,12 +127,7 @@ async fn check_tenant(
     let credential = match Credential::resolve(tenant, &format!("tenants[{index}]")) {
         Ok(credential) => credential,
         Err(problem) => {
-            findings.push(Finding::problem(
-                scope,
-                "credential",
-                problem,
-                "fix the credential's configuration",
-            ));
+            findings.push(Finding::from_message(scope, "credential", &problem));
             return findings;
         }
     };
@@ -536,15 +559,6 @@ async fn checkpoint_read(kafka: &crate::config::KafkaConfig, topic: &str) -> Fin
     }
 }
 
-/// "1 broker", "3 brokers".
-fn counted(count: usize, one: &str, many: &str) -> String {
-    if count == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{count} {many}")
-    }
-}
-
 /// Permission to produce, without writing a record: the idempotent producer asks the brokers for
 /// a producer id, which Kafka (2.8 and later) grants only to a principal with WRITE on a topic
 /// or IDEMPOTENT_WRITE on the cluster; a refusal is a fatal producer error. WRITE on each of the
@@ -659,6 +673,29 @@ pub fn table(findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error's text that ends with its fix gives the fix once, in its column.
+    #[test]
+    fn a_fix_is_said_once() {
+        let finding = Finding::problem(
+            "contoso",
+            "token",
+            "refused with 401 AADSTS7000215; fix: configure the secret's Value",
+            "configure the secret's Value",
+        );
+        assert_eq!(finding.detail, "refused with 401 AADSTS7000215");
+        assert_eq!(finding.fix.as_deref(), Some("configure the secret's Value"));
+        let from_text = Finding::from_message("contoso", "credential", "x is not set; fix: set x");
+        assert_eq!(
+            (from_text.detail.as_str(), from_text.fix.as_deref()),
+            ("x is not set", Some("set x"))
+        );
+        let without = Finding::from_message("contoso", "credential", "wrong password: check it");
+        assert_eq!(
+            (without.detail.as_str(), without.fix),
+            ("wrong password: check it", None)
+        );
+    }
 
     #[test]
     fn the_table_aligns_columns_and_joins_detail_and_fix() {

@@ -9,10 +9,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, RunOptions};
 use crate::clock::Clock;
-use crate::config::{Config, LogFormat, SchemaKind};
+use crate::config::{ApiVersion, Config, LogFormat, SchemaKind};
 use crate::sim::config::SimConfig;
 use crate::sim::{ListenOptions, Simulator};
+use crate::stream::StreamKind;
 use crate::telemetry::logging;
+use crate::text::counted;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,26 +52,30 @@ pub struct SchemaArgs {
 pub enum SchemaCommand {
     /// Print the JSON Schemas of an output schema (one JSON document per line).
     Export {
+        /// The output schema whose JSON Schemas are printed.
         #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
         schema: DemoSchema,
     },
     /// Print events mapped from simulated records, one JSON document per line.
     Sample {
+        /// The output schema the records are mapped to.
         #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
         schema: DemoSchema,
         /// The stream the records come from.
-        #[arg(long, default_value = "sign_ins_interactive")]
-        stream: crate::stream::StreamKind,
+        #[arg(long, value_enum, default_value_t = StreamKind::SignInsInteractive)]
+        stream: StreamKind,
+        /// How many events to print.
         #[arg(long, default_value_t = 100)]
         records: usize,
+        /// Seed of the simulated records (the same seed prints the same events).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Share of records with a quirk (null vs {}, unknown enum values, new properties, ...).
         #[arg(long, default_value_t = 0.0)]
         quirk_rate: f64,
         /// The Graph API version the records come from.
-        #[arg(long, default_value = "beta")]
-        api_version: String,
+        #[arg(long, value_enum, default_value_t = ApiVersion::Beta)]
+        api_version: ApiVersion,
     },
 }
 
@@ -94,6 +100,10 @@ pub struct CheckArgs {
     /// Seconds between the licence probes of a tenant Graph refuses sign-ins (asked three times).
     #[arg(long, default_value_t = 2)]
     pub licence_retry_seconds: u64,
+    /// Also write log lines (librdkafka's among them) to stderr, at this level (`warn`, `debug`,
+    /// a filter such as `librdkafka=debug`); off by default: the findings say what is wrong.
+    #[arg(long, default_value = "off")]
+    pub log_level: String,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +123,7 @@ pub struct DemoArgs {
     /// Seed of the simulated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Event schema written to Kafka.
+    /// The output schema written to Kafka.
     #[arg(long, value_enum, default_value_t = DemoSchema::Ocsf)]
     pub schema: DemoSchema,
     /// Address of /metrics, /healthz and /readyz (port 0 picks a free one).
@@ -122,12 +132,19 @@ pub struct DemoArgs {
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 5)]
     pub progress_every: u64,
+    /// Log lines (warnings and errors, on stderr): one JSON object each, or `pretty` for people.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
 }
 
+/// The output schemas, as the command line names them.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum DemoSchema {
+    /// OCSF 1.8.0: Authentication, Account Change, Entity Management, ...
     Ocsf,
+    /// ECS 8.11: the field names of Elastic's own Entra ID integration
     Ecs,
+    /// The Graph record as received, in an envelope
     Raw,
 }
 
@@ -164,6 +181,45 @@ pub struct SimulateArgs {
     /// With --tls: write the CA certificate (PEM) here, for clients to trust.
     #[arg(long)]
     pub ca_out: Option<PathBuf>,
+    /// Log lines (stderr): one JSON object each, or `pretty` for people.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+/// `--stream` takes the names of the configuration's `streams:` list.
+impl clap::ValueEnum for StreamKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &StreamKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+/// `--log-format` takes the names of the configuration's `log.format`.
+impl clap::ValueEnum for LogFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[LogFormat::Json, LogFormat::Pretty]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            LogFormat::Json => "json",
+            LogFormat::Pretty => "pretty",
+        }))
+    }
+}
+
+/// `--api-version` takes the names of the configuration's `api_version`.
+impl clap::ValueEnum for ApiVersion {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ApiVersion::Beta, ApiVersion::V1]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -175,11 +231,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run(args).await,
         Command::Check(args) => check(args).await,
         Command::Demo(args) => {
-            logging::init(LogFormat::Pretty, "warn").map_err(anyhow::Error::msg)?;
+            logging::init(args.log_format, "warn").map_err(anyhow::Error::msg)?;
             crate::demo::run(args).await
         }
         Command::Simulate(args) => {
-            logging::init(LogFormat::Pretty, "info").map_err(anyhow::Error::msg)?;
+            logging::init(args.log_format, "info").map_err(anyhow::Error::msg)?;
             simulate(args).await
         }
         Command::Schema(args) => crate::schema_command::run(args.command),
@@ -192,9 +248,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     if args.validate_only {
         println!(
-            "{}: valid ({} tenants)",
+            "{}: valid ({})",
             args.config.display(),
-            config.tenants.len()
+            counted(config.tenants.len(), "tenant", "tenants")
         );
         return Ok(());
     }
@@ -205,7 +261,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn check(args: CheckArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
-    logging::init(config.log.format, "warn").map_err(anyhow::Error::msg)?;
+    // the table is the output: log lines (librdkafka's while Kafka is down) would break it up
+    logging::init(config.log.format, &args.log_level).map_err(anyhow::Error::msg)?;
     let findings = crate::check::run(
         &config,
         &Clock::system(),
@@ -221,7 +278,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<()> {
         ),
     }
     if problems > 0 {
-        anyhow::bail!("{problems} problems found");
+        anyhow::bail!("{} found", counted(problems, "problem", "problems"));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `entrastream demo`: the service against the built-in Graph simulator and an in-process Kafka
-//! cluster (librdkafka's mock cluster), with progress lines and pointers to look further.
+//! cluster (librdkafka's mock cluster), with progress lines and pointers to look further. The
+//! cluster lives in the process: its topics and events are gone when the demo exits.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,8 +19,22 @@ use crate::config::{
 use crate::sim::Simulator;
 use crate::sim::config::SimConfig;
 use crate::telemetry::metrics::Metrics;
+use crate::text::counted;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // bound before anything starts: an address in use is named with the demo's own flag
+    let telemetry_listener = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot listen on {} for metrics ({error}); pass --metrics-listen with a free \
+                 address (port 0 picks one)",
+                args.metrics_listen
+            )
+        })?;
+    let metrics_address = telemetry_listener
+        .local_addr()
+        .context("cannot read the metrics address")?;
     let clock = Clock::system();
     let simulator = Simulator::start(
         SimConfig {
@@ -93,14 +108,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
 
     let metrics = Metrics::new(clock.clone());
-    let (bound_sender, bound_receiver) = tokio::sync::oneshot::channel();
     let mut options = RunOptions::new(clock.clone());
     options.metrics = Some(metrics.clone());
-    options.telemetry_bound = Some(bound_sender);
+    options.telemetry_listener = Some(telemetry_listener);
 
     println!(
-        "entrastream demo: {} simulated tenants -> in-process Kafka",
-        credentials.tenants.len()
+        "entrastream demo: {} -> in-process Kafka",
+        counted(
+            credentials.tenants.len(),
+            "simulated tenant",
+            "simulated tenants"
+        )
     );
     println!("  graph simulator: {}", credentials.base_url);
     println!("  kafka bootstrap: {bootstrap}");
@@ -111,6 +129,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "  topics: {}, {}, {}, {} (dead letters)",
         topics.sign_ins, topics.directory_audits, topics.provisioning, topics.dead_letter
+    );
+    println!("  metrics: http://{metrics_address}/metrics  (health: /healthz, /readyz)");
+    println!(
+        "  the Kafka cluster runs inside this process: its topics and events are gone when the demo exits"
     );
 
     let duration = args.duration;
@@ -129,9 +151,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let metrics = metrics.clone();
         let every = Duration::from_secs(args.progress_every.max(1));
         tokio::spawn(async move {
-            if let Ok(address) = bound_receiver.await {
-                println!("  metrics: http://{address}/metrics  (health: /healthz, /readyz)");
-            }
             let started = std::time::Instant::now();
             loop {
                 tokio::time::sleep(every).await;
@@ -147,74 +166,89 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     result.map_err(anyhow::Error::from)
 }
 
-/// The values of a counter or gauge family, summed by one label.
-fn sum_by(metrics: &Arc<Metrics>, family: &str, label: &str) -> BTreeMap<String, f64> {
+/// The values of a counter family, summed by one label (counts are whole numbers).
+fn sum_by(metrics: &Arc<Metrics>, family: &str, label: &str) -> BTreeMap<String, u64> {
     let mut sums = BTreeMap::new();
     for metric_family in metrics.gather() {
         if metric_family.name() != family {
             continue;
         }
-        let is_counter = metric_family.get_field_type() == prometheus::proto::MetricType::COUNTER;
         for metric in metric_family.get_metric() {
-            let key = metric
-                .get_label()
-                .iter()
-                .find(|pair| pair.name() == label)
-                .map(|pair| pair.value().to_owned())
-                .unwrap_or_default();
-            let value = if is_counter {
-                metric.get_counter().get_value()
-            } else {
-                metric.get_gauge().get_value()
-            };
-            *sums.entry(key).or_insert(0.0) += value;
+            *sums.entry(label_value(metric, label)).or_insert(0) +=
+                metric.get_counter().get_value() as u64;
         }
     }
     sums
 }
 
-fn progress_line(metrics: &Arc<Metrics>, elapsed: Duration) -> String {
-    let published = sum_by(metrics, "entrastream_records_published_total", "stream");
-    let total: f64 = published.values().sum();
-    let by_stream: Vec<String> = published
+/// The total of a counter family.
+fn total(metrics: &Arc<Metrics>, family: &str) -> u64 {
+    sum_by(metrics, family, "stream").values().sum()
+}
+
+fn label_value(metric: &prometheus::proto::Metric, label: &str) -> String {
+    metric
+        .get_label()
         .iter()
-        .filter(|(_, count)| **count > 0.0)
-        .map(|(stream, count)| format!("{stream} {count:.0}"))
-        .collect();
-    let worst_lag = metrics
+        .find(|pair| pair.name() == label)
+        .map(|pair| pair.value().to_owned())
+        .unwrap_or_default()
+}
+
+/// The stream furthest behind: its lag in seconds, its name and its tenant.
+fn worst_lag(metrics: &Arc<Metrics>) -> Option<(u64, String, String)> {
+    metrics
         .gather()
         .iter()
         .filter(|family| family.name() == "entrastream_watermark_lag_seconds")
-        .flat_map(|family| {
-            family
-                .get_metric()
-                .iter()
-                .map(|metric| metric.get_gauge().get_value())
+        .flat_map(|family| family.get_metric().iter())
+        .map(|metric| {
+            (
+                metric.get_gauge().get_value().max(0.0) as u64,
+                label_value(metric, "stream"),
+                label_value(metric, "tenant"),
+            )
         })
-        .fold(0.0_f64, f64::max);
-    let dead = sum_by(metrics, "entrastream_records_dead_lettered_total", "stream")
-        .values()
-        .sum::<f64>();
-    let late = sum_by(metrics, "entrastream_records_late_total", "stream")
-        .values()
-        .sum::<f64>();
+        .max()
+}
+
+fn progress_line(metrics: &Arc<Metrics>, elapsed: Duration) -> String {
+    let published = sum_by(metrics, "entrastream_records_published_total", "stream");
+    let by_stream: Vec<String> = published
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(stream, count)| format!("{stream} {count}"))
+        .collect();
+    let lag = match worst_lag(metrics) {
+        Some((seconds, stream, tenant)) => {
+            format!("worst lag {seconds}s ({stream}, tenant {tenant})")
+        }
+        None => "no lag measured yet".to_owned(),
+    };
     format!(
-        "[{:>4}s] published {total:.0} records ({}); late {late:.0}; dead letters {dead:.0}; worst lag {worst_lag:.0}s",
+        "[{:>4}s] published {} ({}); late {}; dead letters {}; {lag}",
         elapsed.as_secs(),
+        counted(
+            published.values().sum::<u64>() as usize,
+            "record",
+            "records"
+        ),
         if by_stream.is_empty() {
             "none yet".to_owned()
         } else {
             by_stream.join(", ")
-        }
+        },
+        total(metrics, "entrastream_records_late_total"),
+        total(metrics, "entrastream_records_dead_lettered_total"),
     )
 }
 
 fn final_line(metrics: &Arc<Metrics>) -> String {
-    let published: f64 = sum_by(metrics, "entrastream_records_published_total", "stream")
-        .values()
-        .sum();
-    let deduplicated: f64 = sum_by(metrics, "entrastream_records_deduplicated_total", "stream")
-        .values()
-        .sum();
-    format!("demo finished: {published:.0} records published, {deduplicated:.0} duplicates dropped")
+    let published = total(metrics, "entrastream_records_published_total") as usize;
+    let deduplicated = total(metrics, "entrastream_records_deduplicated_total") as usize;
+    format!(
+        "demo finished: {} published, {} dropped; the in-process Kafka cluster and its events are gone",
+        counted(published, "record", "records"),
+        counted(deduplicated, "duplicate", "duplicates")
+    )
 }

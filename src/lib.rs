@@ -23,6 +23,7 @@
 //! - `auth`: access tokens. `graph`: endpoints, client, records, cursor. `schema`: mappings.
 //! - `kafka`: producer and delivery tracking. `checkpoint`: cursor stores.
 //! - `pipeline`: the stream task. `telemetry`: metrics, health, logs. `clock`, `retry`: time.
+//!   `text`: wording shared by the commands' output.
 //! - `upstream`: what is read from the login, managed-identity and Graph endpoints: bodies
 //!   within a size limit and a deadline, upstream text redacted before it reaches a message.
 //! - `sim`: the Graph simulator (tests, demo, benchmarks); production modules never use it.
@@ -47,4 +48,5 @@ pub mod sim;
 pub mod stream;
 pub mod swar;
 pub mod telemetry;
+pub mod text;
 pub mod upstream;

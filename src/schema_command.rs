@@ -49,7 +49,20 @@ pub fn schemas(schema: SchemaKind) -> &'static [(&'static str, &'static str)] {
 
 pub fn run(command: SchemaCommand) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    match write(command, &mut stdout.lock()) {
+        // the reader stopped reading (`| head -1`): the output ends there, as a Unix filter's does
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        outcome => outcome,
+    }
+}
+
+fn write(command: SchemaCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match command {
         SchemaCommand::Export { schema } => {
             for (_, text) in schemas(schema.into()) {
@@ -66,10 +79,9 @@ pub fn run(command: SchemaCommand) -> anyhow::Result<()> {
             quirk_rate,
             api_version,
         } => {
-            let version = match api_version.as_str() {
-                "beta" => (ApiVersion::Beta, render::ApiVersion::Beta),
-                "v1.0" => (ApiVersion::V1, render::ApiVersion::V1),
-                other => anyhow::bail!("--api-version must be beta or v1.0, not {other}"),
+            let rendered_version = match api_version {
+                ApiVersion::Beta => render::ApiVersion::Beta,
+                ApiVersion::V1 => render::ApiVersion::V1,
             };
             let config = SimConfig {
                 seed,
@@ -81,7 +93,7 @@ pub fn run(command: SchemaCommand) -> anyhow::Result<()> {
             let context = MapContext {
                 tenant_id: &tenant.tenant_id,
                 stream,
-                api_version: version.0,
+                api_version,
                 received_at: Timestamp::from_secs(1_767_614_400),
             };
             let mut written = 0;
@@ -94,7 +106,7 @@ pub fn run(command: SchemaCommand) -> anyhow::Result<()> {
                         break;
                     }
                     text.clear();
-                    render_record(&mut text, &tenant, &meta, version.1);
+                    render_record(&mut text, &tenant, &meta, rendered_version);
                     let record_text =
                         std::str::from_utf8(&text).context("a simulated record is not UTF-8")?;
                     let record =

@@ -184,7 +184,9 @@ fn a_missing_secret_variable_is_named_at_start() {
     assert_eq!(
         error,
         "tenants[0].client_secret: environment variable ENTRASTREAM_TEST_NOT_SET_ANYWHERE is not set; \
-         export it, or point the key at a file with {file: PATH}"
+         fix: set ENTRASTREAM_TEST_NOT_SET_ANYWHERE to the secret in the environment entrastream runs \
+         in (`export ENTRASTREAM_TEST_NOT_SET_ANYWHERE=...` in its shell, an `env` entry from a Secret \
+         in its pod), or read the secret from a file: {file: PATH}"
     );
 }
 

@@ -742,6 +742,7 @@ async fn a_producer_queue_of_three_records_delivers_two_hundred_in_order() {
                         key: key.as_bytes(),
                         payload: Some(payload.as_bytes()),
                         headers: headers(&[("index", &index.to_string())]),
+                        timestamp: None,
                     },
                 )
                 .await
@@ -781,6 +782,7 @@ async fn a_record_larger_than_the_producer_queue_fails_with_the_fix() {
                 key: b"large",
                 payload: Some(&payload),
                 headers: headers(&[("stream", "sign_ins_interactive")]),
+                timestamp: None,
             },
         ),
     )

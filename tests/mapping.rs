@@ -605,3 +605,221 @@ fn arbitrary_record_shaped_json_never_panics_the_mappers() {
         "mapped {mapped}, refused {refused}"
     );
 }
+
+/// `entrastream schema sample` of `records` records of `stream` (seed 1, no quirks), parsed.
+fn sample(schema: &str, stream: &str, records: usize) -> Vec<Value> {
+    sample_with_quirks(schema, stream, records, 0.0)
+}
+
+/// `sample` with a share of quirky records.
+fn sample_with_quirks(schema: &str, stream: &str, records: usize, quirk_rate: f64) -> Vec<Value> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
+        .args(["schema", "sample", "--schema", schema, "--stream", stream])
+        .args(["--records", &records.to_string()])
+        .args(["--quirk-rate", &quirk_rate.to_string()])
+        .output()
+        .expect("sample");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an event"))
+        .collect()
+}
+
+/// The row of `field` in the section of docs/mapping.md whose heading starts with `section`.
+fn documented_rule(section: &str, field: &str) -> String {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mapping.md"))
+            .expect("docs/mapping.md");
+    let mut in_section = false;
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            in_section = heading.starts_with(section);
+            continue;
+        }
+        if in_section && line.starts_with(&format!("| `{field}` |")) {
+            return line.to_owned();
+        }
+    }
+    panic!("docs/mapping.md has no row for {field} in {section}")
+}
+
+/// The OCSF severity of one Graph risk level, as docs/mapping.md states it; `None` outside
+/// Graph's set.
+fn documented_severity(level: Option<&str>) -> Option<i64> {
+    match level {
+        None | Some("none") | Some("hidden") => Some(1),
+        Some("low") => Some(2),
+        Some("medium") => Some(3),
+        Some("high") => Some(4),
+        Some(_) => None,
+    }
+}
+
+/// The sign-in rules of docs/mapping.md hold on 3,000 simulated sign-ins: severity is the higher
+/// of the two risk levels, a hidden risk level is absent (and kept in `unmapped`), and the host
+/// profile is declared exactly when the event has a `device`.
+#[test]
+fn the_documented_sign_in_rules_hold() {
+    assert!(
+        documented_rule("3002", "severity_id").contains("the higher of the two"),
+        "the document states the rule tested here"
+    );
+    assert!(documented_rule("3002", "user.risk_level_id").contains("hidden or absent → absent"));
+    assert!(
+        documented_rule("3002", "metadata.profiles[]")
+            .contains("host too when the event has a `device`")
+    );
+    let raw = sample("raw", "sign_ins_interactive", 3000);
+    let events = sample("ocsf", "sign_ins_interactive", 3000);
+    assert_eq!(raw.len(), events.len());
+    let (mut raised, mut hidden, mut without_device) = (0, 0, 0);
+    for (envelope, event) in raw.iter().zip(&events) {
+        let record = &envelope["record"];
+        assert_eq!(event["metadata"]["original_event_uid"], record["id"]);
+        let aggregated = record["riskLevelAggregated"].as_str();
+        let during = record["riskLevelDuringSignIn"].as_str();
+        let expected = documented_severity(aggregated)
+            .max(documented_severity(during))
+            .expect("the generator writes Graph's levels");
+        assert_eq!(event["severity_id"], expected, "{record}");
+        if expected > documented_severity(aggregated).unwrap_or(1) {
+            raised += 1;
+        }
+        let user = &event["user"];
+        if aggregated == Some("hidden") {
+            hidden += 1;
+            assert!(user.get("risk_level_id").is_none(), "{event}");
+            assert!(user.get("risk_level").is_none(), "{event}");
+            assert_eq!(event["unmapped"]["riskLevelAggregated"], "hidden");
+        } else {
+            assert!(event["unmapped"].get("riskLevelAggregated").is_none());
+        }
+        assert_ne!(user["risk_level"], "hidden", "{event}");
+        let profiles = event["metadata"]["profiles"].as_array().expect("profiles");
+        let declares_host = profiles.iter().any(|profile| profile == "host");
+        assert_eq!(declares_host, event.get("device").is_some(), "{event}");
+        if !declares_host {
+            without_device += 1;
+        }
+    }
+    println!(
+        "of {} sign-ins: {raised} raised above the aggregate by the sign-in's own risk, {hidden} \
+         with a hidden risk level, {without_device} without a device",
+        events.len()
+    );
+    assert!(raised > 0 && hidden > 0 && without_device > 0);
+}
+
+/// Every scalar of `value` (numbers, booleans and strings, as JSON text), nulls and empty strings
+/// left out; a modified property's JSON-encoded `oldValue`/`newValue` decoded first, as the
+/// mapping decodes them.
+fn leaves(value: &Value, key: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Null => {}
+        Value::String(text) if text.trim().is_empty() => {}
+        Value::String(text) if key == "oldValue" || key == "newValue" => {
+            match serde_json::from_str::<Value>(text) {
+                Ok(decoded) => leaves(&decoded, "", out),
+                Err(_) => out.push((key.to_owned(), value.to_string())),
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| leaves(item, key, out)),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(name, child)| leaves(child, name, out)),
+        scalar => out.push((key.to_owned(), scalar.to_string())),
+    }
+}
+
+/// Directory audits keep every value of `initiatedBy`, `targetResources` and `additionalDetails`
+/// (each scalar is somewhere in the event: where it was mapped, or in `unmapped`), and
+/// `unmapped` no longer repeats them whole.
+#[test]
+fn audit_events_lose_no_value_and_repeat_none_whole() {
+    assert!(documented_rule("audits", "unmapped").contains("only what found no home"));
+    for quirk_rate in [0.0, 0.1] {
+        let raw = sample_with_quirks("raw", "directory_audits", 3000, quirk_rate);
+        let events = sample_with_quirks("ocsf", "directory_audits", 3000, quirk_rate);
+        let mut unmapped_bytes = 0;
+        for (envelope, event) in raw.iter().zip(&events) {
+            let record = &envelope["record"];
+            let mut in_event = Vec::new();
+            leaves(event, "", &mut in_event);
+            let written: BTreeSet<&String> = in_event.iter().map(|(_, value)| value).collect();
+            let unmapped = &event["unmapped"];
+            unmapped_bytes += unmapped.to_string().len();
+            for property in ["initiatedBy", "targetResources", "additionalDetails"] {
+                let Some(value) = record.get(property) else {
+                    continue;
+                };
+                if unmapped.get(property) == Some(value) {
+                    // kept whole only when nothing of it was mapped: then no part is elsewhere
+                    continue;
+                }
+                let mut graph = Vec::new();
+                leaves(value, property, &mut graph);
+                for (key, leaf) in graph {
+                    let implied = match (key.as_str(), leaf.as_str()) {
+                        // the group target's type: `group` says it
+                        ("type", "\"Group\"") => event.get("group").is_some(),
+                        // the detail's name: `http_request.user_agent` holds its value
+                        ("key", "\"User-Agent\"") => {
+                            event["http_request"]["user_agent"].is_string()
+                        }
+                        _ => false,
+                    };
+                    assert!(
+                        implied || written.contains(&leaf),
+                        "{property}.{key} = {leaf} lost from {}:\n{event}",
+                        record["id"]
+                    );
+                }
+            }
+        }
+        println!(
+            "quirk rate {quirk_rate}: {} audits, unmapped {} bytes on average",
+            events.len(),
+            unmapped_bytes / events.len().max(1)
+        );
+    }
+}
+
+/// ECS `event.type` of audits: a user or group is created or deleted only by its own activity
+/// (Elastic's `["user","creation"]` is a new account); what is added to a user changes it.
+#[test]
+fn ecs_creation_and_deletion_of_users_and_groups_are_their_lifecycle_only() {
+    assert!(
+        documented_rule("ecs", "event.type[]")
+            .contains("registering or deleting security info changes the user")
+    );
+    let events = sample("ecs", "directory_audits", 3000);
+    let mut changes_of_a_user = 0;
+    for event in &events {
+        let action = event["event"]["action"].as_str().expect("an action");
+        let types: Vec<&str> = event["event"]["type"]
+            .as_array()
+            .expect("types")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        match types.as_slice() {
+            ["user", "creation"] => assert_eq!(action, "Add user"),
+            ["user", "deletion"] => assert!(matches!(action, "Delete user" | "Hard Delete user")),
+            ["group", "creation"] => assert_eq!(action, "Add group"),
+            ["group", "deletion"] => {
+                assert!(matches!(action, "Delete group" | "Hard Delete group"))
+            }
+            _ => {}
+        }
+        if action.ends_with("security info") {
+            assert_eq!(types, ["user", "change"], "{action}");
+            changes_of_a_user += 1;
+        }
+    }
+    assert!(changes_of_a_user > 0);
+}

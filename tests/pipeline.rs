@@ -1025,3 +1025,69 @@ async fn windows_are_sized_from_the_density_graph_shows() {
     assert_eq!(delivered_ids, expected_ids);
     assert_eq!(copies, expected_ids, "no record twice");
 }
+
+/// An event's Kafka record carries the event's time as its timestamp, so that consumers that
+/// take a record's time by default file it when it happened; an event older than six days is
+/// stamped six days back, a day inside Kafka's default retention (docs/consumers.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_stamped_with_their_event_time_within_six_days() {
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let (sim, clock) = simulator(SimConfig {
+        seed: 11,
+        tenant_count: 1,
+        rates: StreamRates::uniform(0.02),
+        history: 8 * DAY,
+        data_end: Some(START.saturating_add(HOUR)),
+        ..SimConfig::default()
+    })
+    .await;
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut config = common::config(
+        &sim,
+        &kafka,
+        directory.path(),
+        PollingConfig {
+            initial_lookback: 8 * DAY,
+            ..polling()
+        },
+    );
+    config.tenants[0].streams = Some(vec![StreamKind::DirectoryAudits]);
+    let running = start(config, &clock, Some(Arc::new(MemoryStore::new()))).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    let end = START.saturating_add(2 * HOUR);
+    drive(&manual, end, Duration::from_secs(60)).await;
+    running.stop().await.expect("the service stops cleanly");
+
+    let records = consume(&kafka.bootstrap, &kafka.topics.directory_audits);
+    let (mut exact, mut clamped) = (0, 0);
+    for record in &records {
+        let event_time = entrastream::clock::Timestamp::parse_rfc3339(record.header("event_time"))
+            .expect("an event_time header")
+            .as_millis();
+        let timestamp = record.timestamp.expect("a timestamp");
+        let six_days = entrastream::kafka::RECORD_TIME_MAX_AGE.as_millis() as i64;
+        if event_time >= end.as_millis() - six_days {
+            assert_eq!(timestamp, event_time, "{}", record.key);
+            exact += 1;
+        } else if event_time < START.as_millis() - six_days {
+            // stamped six days before the moment it was sent, between START and `end`
+            assert!(
+                (START.as_millis() - six_days..=end.as_millis() - six_days).contains(&timestamp),
+                "{}: {timestamp} for an event at {event_time}",
+                record.key
+            );
+            clamped += 1;
+        }
+        assert!(timestamp <= end.as_millis(), "never in the future");
+    }
+    println!(
+        "{} records: {exact} stamped with their event time, {clamped} older than six days \
+         stamped six days back",
+        records.len()
+    );
+    assert!(
+        exact > 100 && clamped > 10,
+        "{exact} exact, {clamped} clamped"
+    );
+}

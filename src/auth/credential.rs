@@ -86,7 +86,7 @@ impl Credential {
                         .map(|path| (PathBuf::from(path), "AZURE_FEDERATED_TOKEN_FILE".to_owned()))
                         .ok_or_else(|| {
                             format!(
-                                "{key}.auth.workload_identity: AZURE_FEDERATED_TOKEN_FILE is not set; label the pod \
+                                "{key}.auth.workload_identity: AZURE_FEDERATED_TOKEN_FILE is not set; fix: label the pod \
                                  azure.workload.identity/use: \"true\" and annotate its service account with the \
                                  application's client id (the chart's workloadIdentity values do both)"
                             )

@@ -350,6 +350,7 @@ impl KafkaStore {
                     key: key.as_bytes(),
                     payload: Some(value),
                     headers: headers(&[("instance_id", &self.instance_id)]),
+                    timestamp: None,
                 },
             )
             .await?;
@@ -501,6 +502,7 @@ async fn deliver(
                     key: key.as_bytes(),
                     payload: value.as_deref(),
                     headers: headers(&[("instance_id", instance_id)]),
+                    timestamp: None,
                 },
             )
             .await;

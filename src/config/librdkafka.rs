@@ -224,7 +224,9 @@ mod tests {
         assert_eq!(
             refused,
             "kafka.librdkafka.sasl.password: environment variable ENTRASTREAM_TEST_KAFKA_PASSWORD_SET is not \
-             set; export it, or point the key at a file with {file: PATH}"
+             set; fix: set ENTRASTREAM_TEST_KAFKA_PASSWORD_SET to the secret in the environment \
+             entrastream runs in (`export ENTRASTREAM_TEST_KAFKA_PASSWORD_SET=...` in its shell, an \
+             `env` entry from a Secret in its pod), or read the secret from a file: {file: PATH}"
         );
         let directory = tempfile::tempdir().expect("tempdir");
         let file = directory.path().join("password");

@@ -35,8 +35,10 @@ impl SecretSource {
         let value = match self {
             SecretSource::Env(name) => std::env::var(name).map_err(|error| match error {
                 std::env::VarError::NotPresent => format!(
-                    "{key}: environment variable {name} is not set; export it, or point the key at a \
-                     file with {{file: PATH}}"
+                    "{key}: environment variable {name} is not set; fix: set {name} to the secret in \
+                     the environment entrastream runs in (`export {name}=...` in its shell, an `env` \
+                     entry from a Secret in its pod), or read the secret from a file: \
+                     {{file: PATH}}"
                 ),
                 std::env::VarError::NotUnicode(_) => {
                     format!("{key}: environment variable {name} is not valid UTF-8")
@@ -50,7 +52,13 @@ impl SecretSource {
             }
         };
         if value.is_empty() {
-            return Err(format!("{key}: the secret from {self:?} is empty"));
+            let fix = match self {
+                SecretSource::Env(name) => format!("set {name} to the secret, not to nothing"),
+                SecretSource::File(path) => format!("write the secret into {}", path.display()),
+            };
+            return Err(format!(
+                "{key}: the secret from {self:?} is empty; fix: {fix}"
+            ));
         }
         Ok(Secret(SecretString::from(value)))
     }
@@ -155,7 +163,9 @@ mod tests {
         assert_eq!(
             missing,
             "tenants[0].client_secret: environment variable ENTRASTREAM_TEST_UNSET_VARIABLE is not \
-             set; export it, or point the key at a file with {file: PATH}"
+             set; fix: set ENTRASTREAM_TEST_UNSET_VARIABLE to the secret in the environment \
+             entrastream runs in (`export ENTRASTREAM_TEST_UNSET_VARIABLE=...` in its shell, an \
+             `env` entry from a Secret in its pod), or read the secret from a file: {file: PATH}"
         );
         let unreadable = SecretSource::File(directory.path().join("absent"))
             .resolve("k")

@@ -9,6 +9,7 @@ mod admin;
 mod connection;
 mod delivery;
 mod producer;
+mod timestamp;
 
 use std::fmt;
 
@@ -18,6 +19,7 @@ pub use delivery::{BatchTracker, refusal_fix};
 pub use producer::{
     OutgoingRecord, Publisher, Transaction, TransactionFailure, client_config, headers,
 };
+pub use timestamp::{RECORD_TIME_MAX_AGE, record_timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KafkaError {

@@ -85,6 +85,9 @@ pub struct OutgoingRecord<'a> {
     /// `None`: a tombstone (a compacted topic drops the key).
     pub payload: Option<&'a [u8]>,
     pub headers: OwnedHeaders,
+    /// The record's timestamp in epoch milliseconds (an event's: `record_timestamp`); librdkafka
+    /// stamps the time of the send when absent.
+    pub timestamp: Option<i64>,
 }
 
 /// Where a record goes and what it says, besides its headers (moved into each attempt).
@@ -93,6 +96,7 @@ struct Target<'a> {
     partition: Option<i32>,
     key: &'a [u8],
     payload: Option<&'a [u8]>,
+    timestamp: Option<i64>,
 }
 
 /// Why the producer did not take a record.
@@ -254,12 +258,14 @@ impl Publisher {
             key,
             payload,
             headers,
+            timestamp,
         } = record;
         let record = Target {
             topic,
             partition,
             key,
             payload,
+            timestamp,
         };
         let mut headers = match self.try_send(tracker, &record, headers) {
             Ok(()) => return Ok(()),
@@ -323,6 +329,9 @@ impl Publisher {
         }
         if let Some(partition) = record.partition {
             base = base.partition(partition);
+        }
+        if let Some(timestamp) = record.timestamp {
+            base = base.timestamp(timestamp);
         }
         match self.producer.send(base) {
             Ok(()) => {

@@ -361,6 +361,7 @@ impl StreamTask {
                     key: record.key.as_bytes(),
                     payload: Some(&record.value),
                     headers: crate::kafka::headers(&[("instance_id", &self.shared.instance_id)]),
+                    timestamp: None,
                 },
             )
             .await;

@@ -16,7 +16,9 @@ use crate::graph::error::GraphError;
 use crate::graph::origin::GraphOrigin;
 use crate::graph::pages::pages;
 use crate::graph::record::PageBody;
-use crate::kafka::{BatchTracker, KafkaError, OutgoingRecord, TransactionFailure, headers};
+use crate::kafka::{
+    BatchTracker, KafkaError, OutgoingRecord, TransactionFailure, headers, record_timestamp,
+};
 use crate::schema::{self, MapContext};
 use crate::stream::{LogFamily, StreamKind};
 
@@ -333,6 +335,7 @@ impl PageJob<'_> {
                             key: record.key.as_bytes(),
                             payload: Some(&record.value),
                             headers: headers(&[("instance_id", &task.shared.instance_id)]),
+                            timestamp: None,
                         },
                     )
                     .await
@@ -545,6 +548,8 @@ impl PageJob<'_> {
                                 key: scratch.key.as_bytes(),
                                 payload: Some(&scratch.payload),
                                 headers: record_headers,
+                                // consumers that take a record's time file it when it happened
+                                timestamp: Some(record_timestamp(event_time, context.received_at)),
                             },
                         )
                         .await?;
@@ -641,6 +646,7 @@ impl PageJob<'_> {
                     key: key.as_bytes(),
                     payload: Some(payload),
                     headers: record_headers,
+                    timestamp: None,
                 },
             )
             .await

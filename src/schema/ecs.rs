@@ -542,12 +542,30 @@ fn audit_category(category: &str) -> (&'static str, Option<&'static str>) {
     }
 }
 
-fn action_type(operation: Option<&str>) -> &'static str {
-    match operation.map(str::to_ascii_lowercase).as_deref() {
+/// The action half of `event.type`. With a `user` or `group` target it says what that user or
+/// group underwent (ECS: `["user","creation"]` is a new account, adding a user to a group is
+/// `["user","change"]`): creation and deletion only when the activity creates or deletes it
+/// (Add user, Hard Delete group), a change otherwise, even when Graph's `operationType` is Add
+/// or Delete for something of it (User registered security info adds an authentication method).
+fn action_type(target_kind: Option<&str>, activity: &str, operation: Option<&str>) -> &'static str {
+    let by_operation = match operation.map(str::to_ascii_lowercase).as_deref() {
         Some("add") | Some("create") => "creation",
         Some("delete") => "deletion",
         Some(_) => "change",
         None => "info",
+    };
+    let Some(kind @ ("user" | "group")) = target_kind else {
+        return by_operation;
+    };
+    let activity = activity.to_ascii_lowercase();
+    let lifecycle = activity
+        .strip_prefix("hard ")
+        .unwrap_or(&activity)
+        .strip_suffix(kind)
+        .is_some_and(|verb| matches!(verb, "add " | "delete "));
+    match by_operation {
+        "creation" | "deletion" if !lifecycle => "change",
+        other => other,
     }
 }
 
@@ -602,7 +620,7 @@ fn map_audit(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result
             ecs_event.strings("category", [event_category]);
             let mut types = Vec::new();
             types.extend(target_kind);
-            types.push(action_type(operation.as_deref()));
+            types.push(action_type(target_kind, &activity, operation.as_deref()));
             ecs_event.strings("type", types);
             ecs_event.string("action", &activity);
             ecs_event.string(
@@ -794,6 +812,64 @@ fn map_provisioning(
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    /// A user or group is created or deleted only by its own lifecycle activities; what is added
+    /// to or removed from one changes it (Elastic's conventions for `event.type`).
+    #[test]
+    fn creation_and_deletion_name_what_the_target_underwent() {
+        for (kind, activity, operation, expected) in [
+            (Some("user"), "Add user", Some("Add"), "creation"),
+            (Some("user"), "Delete user", Some("Delete"), "deletion"),
+            (Some("user"), "Hard Delete user", Some("Delete"), "deletion"),
+            (
+                Some("user"),
+                "User registered security info",
+                Some("Add"),
+                "change",
+            ),
+            (
+                Some("user"),
+                "User deleted security info",
+                Some("Delete"),
+                "change",
+            ),
+            (
+                Some("user"),
+                "Add app role assignment to user",
+                Some("Assign"),
+                "change",
+            ),
+            (Some("user"), "Update user", Some("Update"), "change"),
+            (Some("group"), "Add group", Some("Add"), "creation"),
+            (
+                Some("group"),
+                "Hard Delete group",
+                Some("Delete"),
+                "deletion",
+            ),
+            (
+                Some("group"),
+                "Add member to group",
+                Some("Assign"),
+                "change",
+            ),
+            (Some("group"), "Add owner to group", Some("Add"), "change"),
+            (
+                Some("admin"),
+                "Add role definition",
+                Some("Add"),
+                "creation",
+            ),
+            (None, "Add service principal", Some("Add"), "creation"),
+            (Some("user"), "Something", None, "info"),
+        ] {
+            assert_eq!(
+                action_type(kind, activity, operation),
+                expected,
+                "{kind:?} {activity}"
+            );
+        }
+    }
 
     /// The value with every object key in snake_case, through a parsed tree: the reference.
     fn snake_tree(value: Value) -> Value {

@@ -72,6 +72,8 @@ pub struct Consumed {
     pub key: String,
     pub headers: BTreeMap<String, String>,
     pub payload: Vec<u8>,
+    /// The record's timestamp, epoch milliseconds.
+    pub timestamp: Option<i64>,
 }
 
 impl Consumed {
@@ -161,6 +163,7 @@ pub fn consume_with(bootstrap: &str, topic: &str, settings: &[(&str, &str)]) -> 
             key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
             headers,
             payload: message.payload().unwrap_or_default().to_vec(),
+            timestamp: message.timestamp().to_millis(),
         });
         if let Some(high) = remaining.get(&message.partition())
             && message.offset() + 1 >= *high

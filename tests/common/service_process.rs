@@ -74,13 +74,24 @@ impl Service {
 
     /// The service with its log filter at `level` (`debug`: everything it would ever say).
     pub fn start_logging(config: &Config, directory: &Path, name: &str, level: &str) -> Service {
-        let port = free_port();
-        let mut config = config.clone();
-        config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
-        config.log = LogConfig {
+        let log = LogConfig {
             format: LogFormat::Json,
             level: level.to_owned(),
         };
+        Service::start_with_log(config, directory, name, log)
+    }
+
+    /// The service with the log settings `log` (stderr goes to a file, which is no terminal).
+    pub fn start_with_log(
+        config: &Config,
+        directory: &Path,
+        name: &str,
+        log: LogConfig,
+    ) -> Service {
+        let port = free_port();
+        let mut config = config.clone();
+        config.metrics.listen = format!("127.0.0.1:{port}").parse().expect("address");
+        config.log = log;
         let path = directory.join(format!("{name}.yaml"));
         std::fs::write(&path, config.to_yaml()).expect("config");
         let log = directory.join(format!("{name}.log"));

@@ -7,13 +7,17 @@
 
 use std::borrow::Cow;
 
+use super::audit_targets::{
+    Part, Target, targets, write_decoded_modified, write_details_remainder,
+    write_initiator_remainder, write_modified, write_targets_remainder,
+};
 use super::{
     CATEGORY_APPLICATION, CATEGORY_IAM, ClassHeader, Coverage, category_name, write_cloud,
     write_metadata, write_severity, write_status, write_time, write_unmapped,
 };
 use crate::graph::record::Record;
 use crate::schema::json::ObjectWriter;
-use crate::schema::values::{Fields, decode_json_string};
+use crate::schema::values::Fields;
 use crate::schema::{MapContext, MapError};
 
 const TIME_FIELD: &str = "activityDateTime";
@@ -21,83 +25,16 @@ const TIME_FIELD: &str = "activityDateTime";
 pub(super) const COVERED: &[(&str, Coverage)] = &[
     ("activityDateTime", Coverage::Full),
     ("activityDisplayName", Coverage::Full),
+    ("additionalDetails", Coverage::Parts),
     ("correlationId", Coverage::Full),
     ("id", Coverage::Full),
+    ("initiatedBy", Coverage::Parts),
     ("loggedByService", Coverage::Full),
     ("result", Coverage::Full),
     ("resultReason", Coverage::Full),
+    ("targetResources", Coverage::Parts),
     ("userAgent", Coverage::Full),
 ];
-
-/// One entry of `targetResources`.
-struct Target<'a> {
-    id: Option<Cow<'a, str>>,
-    display_name: Option<Cow<'a, str>>,
-    kind: Option<Cow<'a, str>>,
-    user_principal_name: Option<Cow<'a, str>>,
-    group_type: Option<Cow<'a, str>>,
-    modified: Vec<Modified<'a>>,
-}
-
-struct Modified<'a> {
-    name: Cow<'a, str>,
-    old_value: Option<Cow<'a, str>>,
-    new_value: Option<Cow<'a, str>>,
-}
-
-impl Target<'_> {
-    fn is(&self, kind: &str) -> bool {
-        self.kind
-            .as_deref()
-            .is_some_and(|value| value.eq_ignore_ascii_case(kind))
-    }
-
-    fn modified_value(&self, name: &str) -> Option<String> {
-        self.modified
-            .iter()
-            .find(|property| property.name == name)
-            .and_then(|property| {
-                property
-                    .new_value
-                    .as_deref()
-                    .or(property.old_value.as_deref())
-            })
-            .map(|value| value.trim_matches('"').to_owned())
-            .filter(|value| !value.is_empty())
-    }
-
-    fn label(&self) -> Option<&str> {
-        self.user_principal_name
-            .as_deref()
-            .or(self.display_name.as_deref())
-            .or(self.id.as_deref())
-    }
-}
-
-fn targets<'a>(record: &Record<'a>) -> Vec<Target<'a>> {
-    record
-        .objects("targetResources")
-        .into_iter()
-        .map(|target| Target {
-            id: target.non_empty("id"),
-            display_name: target.non_empty("displayName"),
-            kind: target.non_empty("type"),
-            user_principal_name: target.non_empty("userPrincipalName"),
-            group_type: target.non_empty("groupType"),
-            modified: target
-                .objects("modifiedProperties")
-                .into_iter()
-                .filter_map(|property| {
-                    Some(Modified {
-                        name: property.non_empty("displayName")?,
-                        old_value: property.text("oldValue"),
-                        new_value: property.text("newValue"),
-                    })
-                })
-                .collect(),
-        })
-        .collect()
-}
 
 /// The class and activity of an audit event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,26 +252,64 @@ fn header(class: Class, activity_display_name: &str) -> ClassHeader<'_> {
     }
 }
 
+/// The role a privilege names: a modified property's `Role.DisplayName` or `AppRole.Value`, else
+/// the name of a Role target.
+struct Role<'t, 'a> {
+    from_properties: Option<String>,
+    target: Option<&'t Target<'a>>,
+}
+
+impl Role<'_, '_> {
+    /// The role's name, for `privileges`: a Role target's name has a home from then on.
+    fn name(&self) -> Option<String> {
+        self.from_properties.clone().or_else(|| {
+            self.target
+                .and_then(|target| target.take(Part::DisplayName))
+                .map(str::to_owned)
+        })
+    }
+}
+
 fn write_target_user(event: &mut ObjectWriter, key: &str, target: &Target) {
     event.object(key, |user| {
-        user.text("uid", target.id.as_deref());
+        user.text("uid", target.take(Part::Id));
         user.text(
             "name",
             target
-                .user_principal_name
-                .as_deref()
-                .or(target.display_name.as_deref()),
+                .take(Part::UserPrincipalName)
+                .or_else(|| target.take(Part::DisplayName)),
         );
-        user.text("display_name", target.display_name.as_deref());
+        user.text("display_name", target.take(Part::DisplayName));
+        // a service principal or an application is a Service: its Graph type stays in unmapped
         let (type_id, caption) = if target.is("User") {
+            target.mark(Part::Kind);
             (1, "User")
         } else if target.is("ServicePrincipal") || target.is("Application") {
             (4, "Service")
         } else {
-            (99, target.kind.as_deref().unwrap_or("Other"))
+            (99, target.take(Part::Kind).unwrap_or("Other"))
         };
         user.int("type_id", type_id);
         user.string("type", caption);
+    });
+}
+
+/// A target as an OCSF resource: its id, its name (`displayName`, else `userPrincipalName` when
+/// `or_principal_name`) and its type.
+fn write_resource(
+    list: &mut crate::schema::json::ArrayWriter,
+    target: &Target,
+    or_principal_name: bool,
+) {
+    list.object(|resource| {
+        resource.text("uid", target.take(Part::Id));
+        let name = target.take(Part::DisplayName).or_else(|| {
+            or_principal_name
+                .then(|| target.take(Part::UserPrincipalName))
+                .flatten()
+        });
+        resource.text("name", name);
+        resource.text("type", target.take(Part::Kind));
     });
 }
 
@@ -381,19 +356,14 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
     let entity_target = targets
         .first()
         .filter(|target| target.id.is_some() || target.display_name.is_some());
-    let role_name = targets
-        .iter()
-        .find_map(|target| {
+    let role = Role {
+        from_properties: targets.iter().find_map(|target| {
             target
                 .modified_value("Role.DisplayName")
                 .or_else(|| target.modified_value("AppRole.Value"))
-        })
-        .or_else(|| {
-            targets
-                .iter()
-                .find(|target| target.is("Role"))
-                .and_then(|target| target.display_name.as_deref().map(str::to_owned))
-        });
+        }),
+        target: targets.iter().find(|target| target.is("Role")),
+    };
 
     // a class whose required object is missing falls back to API Activity
     let mut class = classify(&category, &activity, operation.as_deref(), &targets);
@@ -486,6 +456,8 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             }
         });
 
+        // the initiator's address; `loggedByService` is the service that logged the change, no
+        // endpoint (it is `metadata.product.feature.name`)
         event.object("src_endpoint", |endpoint| {
             endpoint.text(
                 "ip",
@@ -494,11 +466,9 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                     .and_then(|user| user.non_empty("ipAddress"))
                     .as_deref(),
             );
-            if endpoint.fields() == 0 {
-                endpoint.string(
-                    "svc_name",
-                    service.as_deref().unwrap_or("Microsoft Entra ID"),
-                );
+            if endpoint.fields() == 0 && matches!(class, Class::ApiActivity(_)) {
+                // API Activity requires a source endpoint; Graph named no address
+                endpoint.string("name", "Unknown");
             }
         });
 
@@ -526,29 +496,30 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 if let Some(target) = user_target {
                     write_target_user(event, "user", target);
                 }
-                let privilege = role_name.clone().unwrap_or_else(|| activity.to_string());
+                let privilege = role.name().unwrap_or_else(|| activity.to_string());
                 event.strings("privileges", [privilege.as_str()]);
                 event.array("resources", |resources| {
                     for target in targets.iter().filter(|target| !target.is("User")) {
-                        resources.object(|resource| {
-                            resource.text("uid", target.id.as_deref());
-                            resource.text("name", target.display_name.as_deref());
-                            resource.text("type", target.kind.as_deref());
-                        });
+                        write_resource(resources, target, false);
                     }
                 });
             }
             Class::GroupManagement(activity_id) => {
                 event.object("group", |group| match group_target {
                     Some(target) => {
-                        group.text("uid", target.id.as_deref());
+                        if target.is("Group") {
+                            target.mark(Part::Kind);
+                        }
+                        group.text("uid", target.take(Part::Id));
                         group.text(
                             "name",
-                            target.display_name.as_deref().or(group_from_properties
-                                .as_ref()
-                                .and_then(|(_, name)| name.as_deref())),
+                            target.take(Part::DisplayName).or_else(|| {
+                                group_from_properties
+                                    .as_ref()
+                                    .and_then(|(_, name)| name.as_deref())
+                            }),
                         );
-                        group.text("type", target.group_type.as_deref());
+                        group.text("type", target.take(Part::GroupType));
                     }
                     None => {
                         if let Some((uid, name)) = &group_from_properties {
@@ -568,16 +539,17 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                                 != group_target.and_then(|group| group.id.as_deref())
                     })
                 {
+                    subgroup.mark(Part::Kind);
                     event.object("subgroup", |group| {
-                        group.text("uid", subgroup.id.as_deref());
-                        group.text("name", subgroup.display_name.as_deref());
+                        group.text("uid", subgroup.take(Part::Id));
+                        group.text("name", subgroup.take(Part::DisplayName));
                     });
                 }
                 if matches!(activity_id, 1 | 2) {
                     let privilege = if activity.to_ascii_lowercase().contains("owner") {
                         "Owner".to_owned()
                     } else {
-                        role_name.clone().unwrap_or_else(|| activity.to_string())
+                        role.name().unwrap_or_else(|| activity.to_string())
                     };
                     event.strings("privileges", [privilege.as_str()]);
                 }
@@ -585,15 +557,14 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             Class::EntityManagement(_) => {
                 if let Some(target) = entity_target {
                     event.object("entity", |entity| {
-                        entity.text("uid", target.id.as_deref());
+                        entity.text("uid", target.take(Part::Id));
                         entity.text(
                             "name",
                             target
-                                .display_name
-                                .as_deref()
-                                .or(target.user_principal_name.as_deref()),
+                                .take(Part::DisplayName)
+                                .or_else(|| target.take(Part::UserPrincipalName)),
                         );
-                        let (type_id, caption) = match target.kind.as_deref().unwrap_or_default() {
+                        let (type_id, caption) = match target.take(Part::Kind).unwrap_or_default() {
                             kind if kind.eq_ignore_ascii_case("Device") => (1, "Device"),
                             kind if kind.eq_ignore_ascii_case("User") => (2, "User"),
                             kind if kind.eq_ignore_ascii_case("Group") => (3, "Group"),
@@ -604,6 +575,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                         entity.int("type_id", type_id);
                         entity.string("type", caption);
                         if !target.modified.is_empty() {
+                            target.take_modified();
                             entity.object("data", |data| {
                                 data.array("modified_properties", |list| {
                                     write_modified(list, target, false)
@@ -622,17 +594,7 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                 });
                 event.array("resources", |resources| {
                     for target in &targets {
-                        resources.object(|resource| {
-                            resource.text("uid", target.id.as_deref());
-                            resource.text(
-                                "name",
-                                target
-                                    .display_name
-                                    .as_deref()
-                                    .or(target.user_principal_name.as_deref()),
-                            );
-                            resource.text("type", target.kind.as_deref());
-                        });
+                        write_resource(resources, target, true);
                     }
                 });
             }
@@ -648,37 +610,11 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         );
         write_cloud(event, context);
         write_unmapped(event, record, COVERED, &[], |unmapped| {
-            write_decoded(unmapped, &targets)
+            write_initiator_remainder(unmapped, record);
+            write_targets_remainder(unmapped, record, &targets);
+            write_details_remainder(unmapped, record, user_agent.as_deref());
+            write_decoded_modified(unmapped, &targets);
         });
     });
     Ok(())
-}
-
-/// The decoded modified properties of `target`; with the target's id and type when `name_target`.
-fn write_modified(list: &mut crate::schema::json::ArrayWriter, target: &Target, name_target: bool) {
-    for property in &target.modified {
-        list.object(|entry| {
-            if name_target {
-                entry.text("target_uid", target.id.as_deref());
-                entry.text("target_type", target.kind.as_deref());
-            }
-            entry.string("name", &property.name);
-            if let Some(old) = property.old_value.as_deref().and_then(decode_json_string) {
-                entry.raw("old_value", &old);
-            }
-            if let Some(new) = property.new_value.as_deref().and_then(decode_json_string) {
-                entry.raw("new_value", &new);
-            }
-        });
-    }
-}
-
-/// `modified_properties` decoded from the JSON strings Graph wraps them in, one list over all
-/// targets, next to the verbatim `targetResources` in `unmapped`.
-fn write_decoded(unmapped: &mut ObjectWriter, targets: &[Target]) {
-    unmapped.array("modified_properties", |list| {
-        for target in targets {
-            write_modified(list, target, true);
-        }
-    });
 }

@@ -130,23 +130,18 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         Some(_) => (2, "failed"),
         None => (0, "ended"),
     };
-    let risk = record
-        .non_empty(key!("riskLevelAggregated"))
-        .or_else(|| record.non_empty(key!("riskLevelDuringSignIn")));
-    let (severity_id, risk_level_id) = match risk.as_deref() {
-        None | Some("none") => (1, Some(0)),
-        Some("hidden") => (1, None),
-        Some("low") => (2, Some(1)),
-        Some("medium") => (3, Some(2)),
-        Some("high") => (4, Some(3)),
-        Some(_) => (99, None),
-    };
+    let aggregated_risk = record.non_empty(key!("riskLevelAggregated"));
+    let sign_in_risk = record.non_empty(key!("riskLevelDuringSignIn"));
+    let (severity_id, severity_caption) =
+        severity(aggregated_risk.as_deref(), sign_in_risk.as_deref());
+    // the user's risk is the aggregated level; the sign-in's own stands in only when Graph sent none
+    let user_risk = aggregated_risk.as_deref().or(sign_in_risk.as_deref());
 
     ObjectWriter::write(out, |event| {
         event.constant(HEADER);
         let time = record.text(key!("createdDateTime"));
         write_time_of(event, time.as_deref());
-        write_severity(event, severity_id, risk.as_deref());
+        write_severity(event, severity_id, severity_caption);
         write_status(event, status_id, None);
         if let Some(code) = error_code {
             event.int_string("status_code", code);
@@ -219,18 +214,25 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
                         user.string("type", other);
                     }
                 }
-                if let Some(level) = risk_level_id {
-                    user.constant(
-                        [
-                            r#""risk_level_id":0,"risk_level":"Info""#,
-                            r#""risk_level_id":1,"risk_level":"Low""#,
-                            r#""risk_level_id":2,"risk_level":"Medium""#,
-                            r#""risk_level_id":3,"risk_level":"High""#,
-                        ][level as usize],
-                    );
-                } else if let Some(original) = risk.as_deref() {
-                    user.int("risk_level_id", 99);
-                    user.string("risk_level", original);
+                match user_risk.map(RiskLevel::of) {
+                    // a level hidden from this caller is no level: nothing to say
+                    None | Some(RiskLevel::Hidden) => {}
+                    Some(RiskLevel::None) => {
+                        user.constant(r#""risk_level_id":0,"risk_level":"Info""#)
+                    }
+                    Some(RiskLevel::Low) => {
+                        user.constant(r#""risk_level_id":1,"risk_level":"Low""#)
+                    }
+                    Some(RiskLevel::Medium) => {
+                        user.constant(r#""risk_level_id":2,"risk_level":"Medium""#)
+                    }
+                    Some(RiskLevel::High) => {
+                        user.constant(r#""risk_level_id":3,"risk_level":"High""#)
+                    }
+                    Some(RiskLevel::Other(original)) => {
+                        user.int("risk_level_id", 99);
+                        user.string("risk_level", original);
+                    }
                 }
             }
             let home_tenant = record.graph_text(key!("homeTenantId"));
@@ -259,10 +261,15 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
         });
 
         let mut uncovered: Vec<&str> = Vec::new();
+        if aggregated_risk.as_deref() == Some("hidden") {
+            // written nowhere (a hidden level is no level), so kept as Graph sent it
+            uncovered.push("riskLevelAggregated");
+        }
         if !write_src_endpoint(event, &record, location) {
             uncovered.extend(["location", "autonomousSystemNumber"]);
         }
-        if !write_device(event, device) {
+        let device_written = write_device(event, device);
+        if !device_written {
             uncovered.push("deviceDetail");
         }
 
@@ -321,11 +328,73 @@ pub fn map(record: &Record, context: &MapContext, out: &mut Vec<u8>) -> Result<(
             context,
             sign_in_feature(context.stream),
             Some("Sign-in activity"),
+            device_written,
         );
         write_cloud(event, context);
         write_unmapped_keyed(event, &record, COVERED, &uncovered, |_| {});
     });
     Ok(())
+}
+
+/// A Graph `riskLevel` value (`riskLevelAggregated`, `riskLevelDuringSignIn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RiskLevel<'a> {
+    None,
+    /// The caller may not see it (no Entra ID P2, or the user or sign-in not covered).
+    Hidden,
+    Low,
+    Medium,
+    High,
+    /// Outside Graph's documented set (`unknownFutureValue`, a value added later).
+    Other(&'a str),
+}
+
+impl<'a> RiskLevel<'a> {
+    fn of(value: &'a str) -> RiskLevel<'a> {
+        match value {
+            "none" => RiskLevel::None,
+            "hidden" => RiskLevel::Hidden,
+            "low" => RiskLevel::Low,
+            "medium" => RiskLevel::Medium,
+            "high" => RiskLevel::High,
+            other => RiskLevel::Other(other),
+        }
+    }
+
+    /// The OCSF `severity_id` of a known level: none and hidden are Informational.
+    fn severity_id(self) -> Option<i64> {
+        match self {
+            RiskLevel::None | RiskLevel::Hidden => Some(1),
+            RiskLevel::Low => Some(2),
+            RiskLevel::Medium => Some(3),
+            RiskLevel::High => Some(4),
+            RiskLevel::Other(_) => None,
+        }
+    }
+}
+
+/// `severity_id` and, for Other (99), the original value: the higher of the aggregated risk and
+/// the sign-in's own risk (a sign-in risky by itself is not Informational because the aggregate
+/// says none). A value outside Graph's set is Other unless the other level is above Informational.
+fn severity<'a>(
+    aggregated: Option<&'a str>,
+    during_sign_in: Option<&'a str>,
+) -> (i64, Option<&'a str>) {
+    let levels = [aggregated, during_sign_in].map(|level| level.map(RiskLevel::of));
+    let highest_known = levels
+        .iter()
+        .flatten()
+        .filter_map(|level| level.severity_id())
+        .max();
+    let unknown = levels.iter().flatten().find_map(|level| match level {
+        RiskLevel::Other(original) => Some(*original),
+        _ => None,
+    });
+    match (highest_known, unknown) {
+        (Some(severity_id), _) if severity_id > 1 => (severity_id, None),
+        (_, Some(original)) => (99, Some(original)),
+        (known, None) => (known.unwrap_or(1), None),
+    }
 }
 
 /// Writes `src_endpoint`; returns whether the location and AS number found a home there.
@@ -514,7 +583,7 @@ fn write_auth_factors(event: &mut ObjectWriter, steps: Option<&str>) {
 mod tests {
     use std::borrow::Cow;
 
-    use super::{HEADER, auth_factor, auth_factor_by_words, write_auth_factors};
+    use super::{HEADER, auth_factor, auth_factor_by_words, severity, write_auth_factors};
     use crate::graph::record::Record;
     use crate::schema::json::ObjectWriter;
     use crate::schema::ocsf::{CATEGORY_IAM, ClassHeader};
@@ -572,6 +641,36 @@ mod tests {
                 {"factor_type_id": 8, "factor_type": "Email"},
             ]})
         );
+    }
+
+    /// Severity is the higher of the two risk levels; a value Graph does not document is Other
+    /// (99) with its text, unless the other level is above Informational.
+    #[test]
+    fn severity_is_the_higher_of_the_aggregated_and_the_sign_in_risk() {
+        let cases = [
+            ((None, None), (1, None)),
+            ((Some("none"), Some("none")), (1, None)),
+            ((Some("hidden"), Some("hidden")), (1, None)),
+            ((Some("none"), Some("high")), (4, None)),
+            ((Some("hidden"), Some("medium")), (3, None)),
+            ((Some("low"), Some("medium")), (3, None)),
+            ((Some("high"), Some("low")), (4, None)),
+            ((Some("medium"), None), (3, None)),
+            ((None, Some("low")), (2, None)),
+            ((Some("veryHigh"), Some("hidden")), (99, Some("veryHigh"))),
+            (
+                (Some("none"), Some("unknownFutureValue")),
+                (99, Some("unknownFutureValue")),
+            ),
+            ((Some("unknownFutureValue"), Some("high")), (4, None)),
+        ];
+        for ((aggregated, during), expected) in cases {
+            assert_eq!(
+                severity(aggregated, during),
+                expected,
+                "{aggregated:?} {during:?}"
+            );
+        }
     }
 
     /// The exact names are a shortcut: each maps as its words would.
