@@ -9,10 +9,7 @@ use std::time::Duration;
 
 use common::{START, compare, consume, kafka, simulator, use_kafka_checkpoints};
 use entrastream::config::{Delivery, PollingConfig};
-use entrastream::sim::config::{
-    FaultKind, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies, StreamRates,
-    TenantSpec,
-};
+use entrastream::sim::config::{FaultKind, FaultSpec, ScriptedFault, SimConfig};
 use entrastream::stream::StreamKind;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -20,27 +17,6 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 fn simulator_config(oversized_tenant: &str) -> SimConfig {
     SimConfig {
-        seed: 41,
-        tenant_count: 2,
-        tenants: [oversized_tenant, OTHER_TENANT]
-            .into_iter()
-            .map(|tenant_id| TenantSpec {
-                tenant_id: Some(tenant_id.to_owned()),
-                ..TenantSpec::default()
-            })
-            .collect(),
-        rates: StreamRates {
-            directory_audits: 2.0,
-            sign_ins_interactive: 2.0,
-            provisioning: 0.0,
-            sign_ins_non_interactive: 0.0,
-            sign_ins_service_principal: 0.0,
-            sign_ins_managed_identity: 0.0,
-        },
-        latency: StreamLatencies::uniform(Latency::ZERO),
-        history: HOUR,
-        data_end: Some(START.saturating_add(HOUR)),
-        users_per_tenant: 20,
         faults: FaultSpec {
             scripted: vec![ScriptedFault {
                 at_request: 2,
@@ -49,7 +25,7 @@ fn simulator_config(oversized_tenant: &str) -> SimConfig {
             }],
             ..FaultSpec::default()
         },
-        ..SimConfig::default()
+        ..common::two_tenants(41, oversized_tenant, OTHER_TENANT)
     }
 }
 

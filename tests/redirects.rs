@@ -9,8 +9,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,19 +18,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use common::log_capture::{lines, logs};
 use common::{START, compare, consume_events, drive, kafka, metric_sum, simulator};
-use entrastream::config::{LogFormat, PollingConfig, TlsConfig};
+use entrastream::config::{PollingConfig, TlsConfig};
 use entrastream::graph::client::{get as graph_get, http_client};
 use entrastream::graph::error::GraphError;
 use entrastream::graph::origin::GraphOrigin;
-use entrastream::sim::config::{
-    FaultKind, FaultSpec, Latency, ScriptedFault, SimConfig, StreamLatencies, StreamRates,
-    TenantSpec,
-};
+use entrastream::sim::config::{FaultKind, FaultSpec, ScriptedFault, SimConfig};
 use entrastream::stream::StreamKind;
-use entrastream::telemetry::logging;
 use entrastream::upstream::body::BodyLimit;
-use serde_json::Value;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -126,72 +121,11 @@ impl Drop for ForeignHost {
     }
 }
 
-/// Everything the process-wide subscriber writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("capture lock")
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Capture::default();
-        let writer = capture.clone();
-        logging::init_with_writer(LogFormat::Json, "warn", move || writer.clone())
-            .expect("subscriber");
-        capture
-    })
-}
-
-/// The lines of `tenant` whose message is `message`.
-fn lines(tenant: &str, message: &str) -> Vec<Value> {
-    let bytes = logs().0.lock().expect("capture lock").clone();
-    String::from_utf8(bytes)
-        .expect("UTF-8")
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["tenant"] == tenant && line["message"] == message)
-        .collect()
-}
-
 fn simulator_config(hostile: &str, other: &str, faults: FaultSpec) -> SimConfig {
     SimConfig {
-        seed: 45,
-        tenant_count: 2,
-        tenants: [hostile, other]
-            .into_iter()
-            .map(|tenant_id| TenantSpec {
-                tenant_id: Some(tenant_id.to_owned()),
-                ..TenantSpec::default()
-            })
-            .collect(),
-        rates: StreamRates {
-            directory_audits: 2.0,
-            sign_ins_interactive: 2.0,
-            provisioning: 0.0,
-            sign_ins_non_interactive: 0.0,
-            sign_ins_service_principal: 0.0,
-            sign_ins_managed_identity: 0.0,
-        },
-        latency: StreamLatencies::uniform(Latency::ZERO),
-        history: HOUR,
-        data_end: Some(START.saturating_add(HOUR)),
-        users_per_tenant: 20,
         token_lifetime: 24 * HOUR,
         faults,
-        ..SimConfig::default()
+        ..common::two_tenants(45, hostile, other)
     }
 }
 

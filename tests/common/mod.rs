@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod log_capture;
 pub mod service_process;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -363,6 +364,38 @@ pub fn truth(
         }
     }
     expected
+}
+
+/// Two tenants with fixed ids (`hostile` misbehaves in the tests that use it, `other` shows that
+/// the rest flows), each with an hour of directory audits and interactive sign-ins up to an hour
+/// after `START`, visible at once.
+pub fn two_tenants(seed: u64, hostile: &str, other: &str) -> SimConfig {
+    SimConfig {
+        seed,
+        tenant_count: 2,
+        tenants: [hostile, other]
+            .into_iter()
+            .map(|tenant_id| entrastream::sim::config::TenantSpec {
+                tenant_id: Some(tenant_id.to_owned()),
+                ..Default::default()
+            })
+            .collect(),
+        rates: entrastream::sim::config::StreamRates {
+            directory_audits: 2.0,
+            sign_ins_interactive: 2.0,
+            provisioning: 0.0,
+            sign_ins_non_interactive: 0.0,
+            sign_ins_service_principal: 0.0,
+            sign_ins_managed_identity: 0.0,
+        },
+        latency: entrastream::sim::config::StreamLatencies::uniform(
+            entrastream::sim::config::Latency::ZERO,
+        ),
+        history: Duration::from_secs(3600),
+        data_end: Some(START.saturating_add(Duration::from_secs(3600))),
+        users_per_tenant: 20,
+        ..SimConfig::default()
+    }
 }
 
 /// Starts a simulator on a manual clock at `START`.
