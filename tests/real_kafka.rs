@@ -785,8 +785,9 @@ async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
             "{delivery:?}: the idempotent producer's retries repeat nothing: {:?}",
             comparison.duplicate_times
         );
-        // within one health interval (5 s), and the time /readyz polling takes
-        assert!(noticed < Duration::from_secs(6), "{noticed:?}");
-        assert!(frozen_noticed.is_none_or(|noticed| noticed < Duration::from_secs(6)));
+        // within one health interval (5 s; measured 4.3–5.0 s), with room for /readyz polling and
+        // a loaded machine
+        assert!(noticed < Duration::from_secs(8), "{noticed:?}");
+        assert!(frozen_noticed.is_none_or(|noticed| noticed < Duration::from_secs(8)));
     }
 }
