@@ -16,10 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::log_capture::{lines, logs};
-use common::{START, compare, drive, kafka, metric_sum, simulator};
+use common::{START, compare, drive, metric_sum, simulator};
 use entrastream::config::PollingConfig;
 use entrastream::sim::config::{FaultKind, FaultSpec, ScriptedFault, SimConfig};
-use entrastream::stream::StreamKind;
 use serde_json::Value;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -79,16 +78,8 @@ async fn run(
 ) {
     let (sim, clock) = simulator(sim_config).await;
     let manual = clock.as_manual().expect("manual").clone();
-    let kafka = kafka();
-    let directory = tempfile::tempdir().expect("tempdir");
-    let mut config = common::config(&sim, &kafka, directory.path(), polling());
-    for tenant in &mut config.tenants {
-        tenant.streams = Some(vec![
-            StreamKind::DirectoryAudits,
-            StreamKind::SignInsInteractive,
-        ]);
-    }
-    let running = common::start(config, &clock, None).await;
+    let (kafka, running, _directory) =
+        common::start_audits_and_sign_ins(&sim, &clock, polling()).await;
     drive(
         &manual,
         START.saturating_add(2 * HOUR),

@@ -19,13 +19,12 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::log_capture::{lines, logs};
-use common::{START, compare, consume_events, drive, kafka, metric_sum, simulator};
+use common::{START, compare, consume_events, drive, metric_sum, simulator};
 use entrastream::config::{PollingConfig, TlsConfig};
 use entrastream::graph::client::{get as graph_get, http_client};
 use entrastream::graph::error::GraphError;
 use entrastream::graph::origin::GraphOrigin;
 use entrastream::sim::config::{FaultKind, FaultSpec, ScriptedFault, SimConfig};
-use entrastream::stream::StreamKind;
 use entrastream::upstream::body::BodyLimit;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -175,16 +174,8 @@ async fn a_graph_redirect_to_another_origin_is_not_followed_and_nothing_of_it_is
     };
     let (sim, clock) = simulator(simulator_config(HOSTILE, OTHER, faults)).await;
     let manual = clock.as_manual().expect("manual").clone();
-    let kafka = kafka();
-    let directory = tempfile::tempdir().expect("tempdir");
-    let mut config = common::config(&sim, &kafka, directory.path(), polling());
-    for tenant in &mut config.tenants {
-        tenant.streams = Some(vec![
-            StreamKind::DirectoryAudits,
-            StreamKind::SignInsInteractive,
-        ]);
-    }
-    let running = common::start(config, &clock, None).await;
+    let (kafka, running, _directory) =
+        common::start_audits_and_sign_ins(&sim, &clock, polling()).await;
     drive(
         &manual,
         START.saturating_add(2 * HOUR),
@@ -286,16 +277,8 @@ async fn a_token_redirect_is_never_followed_and_blocks_the_tenant_with_the_fix()
         .client_secret
         .clone();
     let manual = clock.as_manual().expect("manual").clone();
-    let kafka = kafka();
-    let directory = tempfile::tempdir().expect("tempdir");
-    let mut config = common::config(&sim, &kafka, directory.path(), polling());
-    for tenant in &mut config.tenants {
-        tenant.streams = Some(vec![
-            StreamKind::DirectoryAudits,
-            StreamKind::SignInsInteractive,
-        ]);
-    }
-    let running = common::start(config, &clock, None).await;
+    let (kafka, running, _directory) =
+        common::start_audits_and_sign_ins(&sim, &clock, polling()).await;
     // both streams are blocked until polling.blocked_retry (10m) has passed
     drive(
         &manual,

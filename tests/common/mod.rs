@@ -319,6 +319,26 @@ pub async fn start(
     }
 }
 
+/// The service on `sim` and a new mock cluster, every tenant reading directory audits and
+/// interactive sign-ins; the directory holds its secrets and checkpoints.
+pub async fn start_audits_and_sign_ins(
+    sim: &Simulator,
+    clock: &Clock,
+    polling: PollingConfig,
+) -> (Kafka, Running, tempfile::TempDir) {
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut config = config(sim, &kafka, directory.path(), polling);
+    for tenant in &mut config.tenants {
+        tenant.streams = Some(vec![
+            StreamKind::DirectoryAudits,
+            StreamKind::SignInsInteractive,
+        ]);
+    }
+    let running = start(config, clock, None).await;
+    (kafka, running, directory)
+}
+
 /// Polls `condition` until it holds, failing after `deadline` (real time).
 pub async fn wait_for(deadline: Duration, mut condition: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + deadline;
