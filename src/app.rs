@@ -374,7 +374,9 @@ pub async fn run(
             .filter(|label| !outcomes.contains_key(*label))
             .map(|(tenant, stream)| format!("{tenant}/{stream}"))
             .collect();
-        streams.abort_all();
+        // waits for the aborted tasks to be dropped: none of them outlives the run, so a start
+        // that follows in the same process never meets the previous run's streams
+        streams.shutdown().await;
         unacknowledged = publisher.in_flight();
         tracing::warn!(
             streams = stuck.join(", "),

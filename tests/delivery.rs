@@ -231,7 +231,7 @@ fn assert_complete(comparison: &Comparison) {
     assert!(comparison.expected > 1000, "{comparison:?}");
     assert_eq!(
         comparison.missing, 0,
-        "no record missing, e.g. {:?}",
+        "no record missing, e.g. {:?} ({comparison:?})",
         comparison.first_missing
     );
     assert_eq!(
@@ -825,10 +825,18 @@ async fn a_stop_while_kafka_is_down_ends_at_once_and_names_what_was_not_acknowle
     wait_for(Duration::from_secs(30), || in_flight.get() > 0).await;
     wait_for(Duration::from_secs(15), || !health.readiness().ready).await;
 
+    // the clock stands still from here: the stop is measured in real time, and the next start
+    // begins where this run ended
+    driving.abort();
+    let _ = driving.await;
     let stopping = std::time::Instant::now();
     let (outcome, _) = service.stop().await;
     let stop_took = stopping.elapsed();
-    driving.abort();
+    assert_eq!(
+        setup.manual.participants(),
+        0,
+        "no stream task of the stopped run is left"
+    );
     let error = outcome.expect_err("records were left unacknowledged");
     let AppError::StopIncomplete {
         streams,
