@@ -870,3 +870,42 @@ async fn a_stop_while_kafka_is_down_ends_at_once_and_names_what_was_not_acknowle
     assert_complete(&comparison);
     assert_eq!(comparison.duplicates, 0, "{comparison:?}");
 }
+
+/// A stream catching up through a long window shows its throughput while it works: records count
+/// as published when Kafka acknowledges them (exactly_once: when their page's transaction
+/// commits), not when the window ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_count_as_published_when_kafka_acknowledges_them_not_when_their_window_ends() {
+    for delivery in [Delivery::AtLeastOnce, Delivery::ExactlyOnce] {
+        let mut setup = setup(2, delivery).await;
+        // pages of 5 records: a directory-audit window holds 20 of them (100 of the tenant's
+        // 120 audits per hour), which take about two minutes of its budget (5 requests / 10 s,
+        // shared by three streams)
+        setup.config.polling.page_size = 5;
+        let service = Service::start(setup.config.clone(), &setup.clock, STREAMS).await;
+        let started = setup.manual.now();
+        drive(
+            &setup.manual,
+            started.saturating_add(Duration::from_secs(30)),
+            Duration::from_secs(60),
+        )
+        .await;
+        let audits = [("stream", "directory_audits")];
+        wait_for(Duration::from_secs(30), || {
+            service.counter("entrastream_records_published_total", &audits) >= 20.0
+        })
+        .await;
+        let committed = [("stream", "directory_audits"), ("outcome", "committed")];
+        let published = service.counter("entrastream_records_published_total", &audits);
+        println!(
+            "{delivery:?}: {published} directory audits published 30 s into their first windows"
+        );
+        assert_eq!(
+            service.counter("entrastream_batches_total", &committed),
+            0.0,
+            "{delivery:?}: no directory-audit window has ended yet"
+        );
+        let (outcome, _) = service.stop().await;
+        outcome.expect("stops cleanly");
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use prometheus::IntGauge;
+use prometheus::{IntCounter, IntGauge};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
@@ -25,10 +25,23 @@ pub struct BatchTracker {
     first_error: Mutex<Option<(String, Option<String>)>>,
     settled: Notify,
     started: Instant,
+    /// Counts the acknowledgements of records on this topic as they arrive (a stream's
+    /// `entrastream_records_published_total`).
+    counted: Option<(String, IntCounter)>,
 }
 
 impl BatchTracker {
     pub fn new() -> Arc<BatchTracker> {
+        Self::with_counter(None)
+    }
+
+    /// A tracker that adds each acknowledged record of `topic` to `counter` when Kafka
+    /// acknowledges it, not when the batch ends: a long batch shows its progress.
+    pub fn counting(topic: &str, counter: IntCounter) -> Arc<BatchTracker> {
+        Self::with_counter(Some((topic.to_owned(), counter)))
+    }
+
+    fn with_counter(counted: Option<(String, IntCounter)>) -> Arc<BatchTracker> {
         Arc::new(BatchTracker {
             sent: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
@@ -36,6 +49,7 @@ impl BatchTracker {
             first_error: Mutex::new(None),
             settled: Notify::new(),
             started: Instant::now(),
+            counted,
         })
     }
 
@@ -171,6 +185,11 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Arc<BatchTracker>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, tracker: Arc<BatchTracker>) {
+        if let (Ok(message), Some((topic, counter))) = (result, &tracker.counted)
+            && message.topic() == topic
+        {
+            counter.inc();
+        }
         let error = result.as_ref().err().map(|(error, message)| {
             let fix = error
                 .rdkafka_error_code()

@@ -519,7 +519,6 @@ impl StreamTask {
                 }
                 (Err(window::ReadError::Aborted(reason)), _) => {
                     // exactly_once: the aborted page was undone; committed pages stay pending
-                    self.metrics.published.inc_by(counts.published);
                     self.metrics.batch("failed");
                     failures += 1;
                     self.state.set(
@@ -576,7 +575,6 @@ impl StreamTask {
                     );
                     cursor.complete(&window, &pending, &self.cursor_settings);
                     self.commit(cursor, &pending).await?;
-                    self.metrics.published.inc_by(counts.published);
                     self.metrics
                         .dead_lettered("unmappable", counts.dead_lettered);
                     self.metrics.dead_lettered("oversized", counts.oversized);
@@ -613,12 +611,10 @@ impl StreamTask {
                     // a graceful stop: what was delivered is remembered, the position stays
                     cursor.remember(&pending);
                     self.commit(cursor, &pending).await?;
-                    self.metrics.published.inc_by(counts.published);
                     return Ok(WindowEnd::Stopped);
                 }
                 (Err(window::ReadError::Graph(error)), Ok(())) => {
                     // records delivered before the error stay pending: the retry skips them
-                    self.metrics.published.inc_by(counts.published);
                     self.metrics
                         .dead_lettered("unmappable", counts.dead_lettered);
                     self.metrics.dead_lettered("oversized", counts.oversized);

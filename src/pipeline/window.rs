@@ -123,7 +123,13 @@ impl StreamTask {
         window: &Window,
         pending: &mut SeenIds,
     ) -> Attempt {
-        let tracker = BatchTracker::new();
+        // published means acknowledged by Kafka: as each record is (at_least_once), or as its
+        // page's transaction commits (exactly_once; an aborted one published nothing)
+        let tracker = if self.shared.publisher.is_transactional() {
+            BatchTracker::new()
+        } else {
+            BatchTracker::counting(topic_of(self, self.stream), self.metrics.published.clone())
+        };
         let mut scratch = Scratch {
             payload: Vec::with_capacity(16 * 1024),
             key: String::with_capacity(128),
@@ -355,6 +361,9 @@ impl PageJob<'_> {
             Ok(()) => match transaction.commit().await {
                 Ok(()) => {
                     task.metrics.transaction(true, page_records);
+                    task.metrics
+                        .published
+                        .inc_by(scratch.counts.published - before.published);
                     if let Some(held) = carried {
                         task.checkpoint_committed(super::CommitSize {
                             whole: true,

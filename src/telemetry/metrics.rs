@@ -114,7 +114,8 @@ impl Metrics {
             ),
             records_published: counter(
                 "entrastream_records_published_total",
-                "Records acknowledged by Kafka on their event topic.",
+                "Records acknowledged by Kafka on their event topic, counted as Kafka acknowledges them \
+                 (exactly_once: as their page's transaction commits).",
                 TENANT_STREAM,
             ),
             records_deduplicated: counter(
