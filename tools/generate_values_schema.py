@@ -149,6 +149,97 @@ CONFIG = obj(
 
 INTERVAL = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
 
+# where a Kafka secret comes from: a key of a Secret (the release's when name is empty), or a value
+# written into the chart's Secret; the configuration names only the variable it is read from
+KAFKA_SECRET = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "maxProperties": 1,
+    "properties": {
+        "value": {"type": "string", "minLength": 1},
+        "secretKeyRef": obj({"name": STRING, "key": {"type": "string", "minLength": 1}}, required=["key"]),
+    },
+}
+KAFKA_SECRETS = {
+    "type": "object",
+    # a librdkafka property name; it also names the variable and the chart Secret's key
+    "propertyNames": {"pattern": r"^[A-Za-z0-9._-]+$"},
+    "additionalProperties": KAFKA_SECRET,
+}
+
+# Kubernetes objects: their top-level fields closed (as of Kubernetes 1.37), so that a misspelt
+# key fails the install rather than being dropped by the API server
+STRINGS = {"type": "array", "items": STRING}
+SECCOMP_PROFILE = obj({"type": {"enum": ["RuntimeDefault", "Unconfined", "Localhost"]}, "localhostProfile": STRING})
+APPARMOR_PROFILE = obj({"type": {"enum": ["RuntimeDefault", "Unconfined", "Localhost"]}, "localhostProfile": STRING})
+SELINUX_OPTIONS = obj({"level": STRING, "role": STRING, "type": STRING, "user": STRING})
+WINDOWS_OPTIONS = obj(
+    {"gmsaCredentialSpec": STRING, "gmsaCredentialSpecName": STRING, "hostProcess": BOOL, "runAsUserName": STRING}
+)
+POD_SECURITY_CONTEXT = obj(
+    {
+        "appArmorProfile": APPARMOR_PROFILE,
+        "fsGroup": INT,
+        "fsGroupChangePolicy": {"enum": ["OnRootMismatch", "Always"]},
+        "runAsGroup": INT,
+        "runAsNonRoot": BOOL,
+        "runAsUser": INT,
+        "seLinuxChangePolicy": STRING,
+        "seLinuxOptions": SELINUX_OPTIONS,
+        "seccompProfile": SECCOMP_PROFILE,
+        "supplementalGroups": {"type": "array", "items": INT},
+        "supplementalGroupsPolicy": {"enum": ["Merge", "Strict"]},
+        "sysctls": {"type": "array", "items": obj({"name": STRING, "value": STRING}, required=["name", "value"])},
+        "windowsOptions": WINDOWS_OPTIONS,
+    }
+)
+CONTAINER_SECURITY_CONTEXT = obj(
+    {
+        "allowPrivilegeEscalation": BOOL,
+        "appArmorProfile": APPARMOR_PROFILE,
+        "capabilities": obj({"add": STRINGS, "drop": STRINGS}),
+        "privileged": BOOL,
+        "procMount": {"enum": ["Default", "Unmasked"]},
+        "readOnlyRootFilesystem": BOOL,
+        "runAsGroup": INT,
+        "runAsNonRoot": BOOL,
+        "runAsUser": INT,
+        "seLinuxOptions": SELINUX_OPTIONS,
+        "seccompProfile": SECCOMP_PROFILE,
+        "windowsOptions": WINDOWS_OPTIONS,
+    }
+)
+NAMED_REFERENCE = obj({"name": STRING, "optional": BOOL}, required=["name"])
+ENV_FROM = obj({"configMapRef": NAMED_REFERENCE, "secretRef": NAMED_REFERENCE, "prefix": STRING})
+# a volume: its name and one source (secret, configMap, projected, csi, ...), left to Kubernetes
+VOLUME = {"type": "object", "required": ["name"], "properties": {"name": STRING}}
+VOLUME_MOUNT = obj(
+    {
+        "name": STRING,
+        "mountPath": STRING,
+        "readOnly": BOOL,
+        "recursiveReadOnly": {"enum": ["Disabled", "IfPossible", "Enabled"]},
+        "subPath": STRING,
+        "subPathExpr": STRING,
+        "mountPropagation": {"enum": ["None", "HostToContainer", "Bidirectional"]},
+    },
+    required=["name", "mountPath"],
+)
+TOPOLOGY_SPREAD_CONSTRAINT = obj(
+    {
+        "maxSkew": {"type": "integer", "minimum": 1},
+        "topologyKey": STRING,
+        "whenUnsatisfiable": {"enum": ["DoNotSchedule", "ScheduleAnyway"]},
+        "labelSelector": ANY_OBJECT,
+        "matchLabelKeys": STRINGS,
+        "minDomains": {"type": "integer", "minimum": 1},
+        "nodeAffinityPolicy": {"enum": ["Honor", "Ignore"]},
+        "nodeTaintsPolicy": {"enum": ["Honor", "Ignore"]},
+    },
+    required=["maxSkew", "topologyKey", "whenUnsatisfiable"],
+)
+
 SCHEMA = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "entrastream chart values",
@@ -165,10 +256,12 @@ SCHEMA = {
             "nameOverride": STRING,
             "fullnameOverride": STRING,
             "config": CONFIG,
+            "existingConfigMap": STRING,
             "secrets": obj(
                 {
                     "existingSecret": STRING,
                     "clientSecrets": STRING_MAP,
+                    "kafka": KAFKA_SECRETS,
                 }
             ),
             "serviceAccount": obj(
@@ -188,12 +281,19 @@ SCHEMA = {
                 }
             ),
             "extraEnv": {"type": "array", "items": ANY_OBJECT},
+            "envFrom": {"type": "array", "items": ENV_FROM},
+            "extraVolumes": {"type": "array", "items": VOLUME},
+            "extraVolumeMounts": {"type": "array", "items": VOLUME_MOUNT},
+            "workloadAnnotations": STRING_MAP,
             "podAnnotations": STRING_MAP,
             "podLabels": STRING_MAP,
             "resources": ANY_OBJECT,
             "nodeSelector": STRING_MAP,
             "tolerations": {"type": "array", "items": ANY_OBJECT},
             "affinity": ANY_OBJECT,
+            "topologySpreadConstraints": {"type": "array", "items": TOPOLOGY_SPREAD_CONSTRAINT},
+            "podSecurityContext": POD_SECURITY_CONTEXT,
+            "containerSecurityContext": CONTAINER_SECURITY_CONTEXT,
             "priorityClassName": STRING,
             # the chart renders it as the config's shutdown.timeout (which it owns)
             "shutdownTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 600},

@@ -11,9 +11,15 @@ metadata:
     {{- end }}
   annotations:
     # a configuration or secret change rolls the pod
+    {{- if not .Values.existingConfigMap }}
     checksum/config: {{ include "entrastream.config" . | sha256sum }}
+    {{- end }}
     {{- if not .Values.secrets.existingSecret }}
-    checksum/secrets: {{ toJson .Values.secrets.clientSecrets | sha256sum }}
+    checksum/secrets: {{ include "entrastream.secretData" . | sha256sum }}
+    {{- end }}
+    {{- with include "entrastream.referencedChecksum" . }}
+    # the Secrets and ConfigMaps the chart does not render, as Helm read them (none offline)
+    checksum/referenced: {{ . }}
     {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
@@ -29,15 +35,21 @@ spec:
   priorityClassName: {{ . }}
   {{- end }}
   terminationGracePeriodSeconds: {{ include "entrastream.terminationGracePeriodSeconds" . }}
+  {{- with .Values.podSecurityContext }}
   securityContext:
-    {{- include "entrastream.podSecurityContext" . | nindent 4 }}
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   containers:
     - name: entrastream
       image: {{ include "entrastream.image" . }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
       args: [run, --config, /etc/entrastream/config/entrastream.yaml]
-      {{- with .Values.extraEnv }}
+      {{- with include "entrastream.env" . | trim }}
       env:
+        {{- . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.envFrom }}
+      envFrom:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       ports:
@@ -54,26 +66,18 @@ spec:
         failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
+      {{- with .Values.containerSecurityContext }}
       securityContext:
-        {{- include "entrastream.containerSecurityContext" . | nindent 8 }}
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       volumeMounts:
-        - name: config
-          mountPath: /etc/entrastream/config
-          readOnly: true
-        - name: secrets
-          mountPath: /etc/entrastream/secrets
-          readOnly: true
+        {{- include "entrastream.volumeMounts" . | nindent 8 }}
         {{- if include "entrastream.fileStore" . }}
         - name: state
           mountPath: /var/lib/entrastream
         {{- end }}
   volumes:
-    - name: config
-      configMap:
-        name: {{ include "entrastream.fullname" . }}
-    - name: secrets
-      secret:
-        secretName: {{ include "entrastream.secretName" . }}
+    {{- include "entrastream.volumes" . | nindent 4 }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
@@ -86,4 +90,42 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  {{- $constraints := list }}
+  {{- range . }}
+  {{- $constraint := deepCopy . }}
+  {{- if not (hasKey $constraint "labelSelector") }}
+  {{- $_ := set $constraint "labelSelector" (dict "matchLabels" (include "entrastream.selectorLabels" $ | fromYaml)) }}
+  {{- end }}
+  {{- $constraints = append $constraints $constraint }}
+  {{- end }}
+  topologySpreadConstraints:
+    {{- toYaml $constraints | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* The mounts every container of the chart shares: configuration, secrets, extraVolumeMounts. */}}
+{{- define "entrastream.volumeMounts" -}}
+- name: config
+  mountPath: /etc/entrastream/config
+  readOnly: true
+- name: secrets
+  mountPath: /etc/entrastream/secrets
+  readOnly: true
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The volumes every pod of the chart shares: configuration, secrets, extraVolumes. */}}
+{{- define "entrastream.volumes" -}}
+- name: config
+  configMap:
+    name: {{ include "entrastream.configMapName" . }}
+- name: secrets
+  secret:
+    secretName: {{ include "entrastream.secretName" . }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
