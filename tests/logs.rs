@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::log_capture::Capture;
 use common::{START, drive, kafka, simulator, start};
 use entrastream::checkpoint::MemoryStore;
 use entrastream::config::{LogFormat, PollingConfig};
@@ -21,39 +21,6 @@ use serde_json::Value;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("capture lock")
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().expect("capture lock").clone();
-        String::from_utf8(bytes)
-            .expect("logs are UTF-8")
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
-            .collect()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("capture lock").clone()).expect("UTF-8")
-    }
-}
 
 fn field<'line>(line: &'line Value, name: &str) -> &'line str {
     line.get(name).and_then(Value::as_str).unwrap_or_default()
@@ -164,7 +131,7 @@ async fn every_state_change_is_one_structured_line_and_no_line_holds_a_secret() 
     .await;
     running.stop().await.expect("stops");
 
-    let lines = capture.lines();
+    let lines = capture.json_lines();
     assert!(!lines.is_empty(), "the service logged");
     for line in &lines {
         assert!(line.get("timestamp").is_some(), "{line}");

@@ -26,6 +26,21 @@ impl Write for Capture {
     }
 }
 
+impl Capture {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("capture lock").clone()).expect("logs are UTF-8")
+    }
+
+    /// Every line written so far, each a JSON object.
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+            .collect()
+    }
+}
+
 /// The capture, installed once for the binary's tests, at level warn.
 pub fn logs() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
@@ -40,9 +55,8 @@ pub fn logs() -> &'static Capture {
 
 /// The lines of `tenant` whose message is `message`.
 pub fn lines(tenant: &str, message: &str) -> Vec<Value> {
-    let bytes = logs().0.lock().expect("capture lock").clone();
-    String::from_utf8(bytes)
-        .expect("UTF-8")
+    logs()
+        .text()
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|line| line["tenant"] == tenant && line["message"] == message)
