@@ -101,7 +101,10 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(chart, name, ve
 def test_the_binary_accepts_every_rendered_configuration(chart, name, tmp_path):
     config = tmp_path / "entrastream.yaml"
     config.write_text(rendered_config(render(chart, values_of(name))))
-    result = subprocess.run([BINARY, "run", "--config", config, "--validate-only"], capture_output=True, text=True)
+    # the rendered files and secrets exist only in the pod: every other check runs
+    result = subprocess.run(
+        [BINARY, "run", "--config", config, "--validate-only", "--skip-secrets"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid" in result.stdout
 
