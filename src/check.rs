@@ -29,7 +29,7 @@ const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Finding {
-    /// A tenant id, or `kafka`.
+    /// A tenant id, `kafka`, or `config` (what `run --validate-only` finds).
     pub scope: String,
     pub check: &'static str,
     pub ok: bool,

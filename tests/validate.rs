@@ -67,6 +67,9 @@ const MISSING_VARIABLE: &str = "tenants[0].client_secret: environment variable E
      (`export ENTRASTREAM_TEST_VALIDATE_SECRET=...` in its shell, an `env` entry from a Secret in its pod), or \
      read the secret from a file: {file: PATH}";
 
+/// A configuration, the environment it is validated in, and the problems expected.
+type Case<'a> = (String, &'a [(&'a str, &'a str)], Vec<String>);
+
 #[test]
 fn every_mistake_of_the_issue_is_refused_with_its_key_and_fix() {
     let directory = tempfile::tempdir().expect("tempdir");
@@ -75,7 +78,7 @@ fn every_mistake_of_the_issue_is_refused_with_its_key_and_fix() {
     let empty = directory.path().join("empty-secret");
     std::fs::write(&empty, "\n").expect("write");
     let with_secret = [("ENTRASTREAM_TEST_VALIDATE_SECRET", CANARY)];
-    let cases: Vec<(String, &[(&str, &str)], Vec<String>)> = vec![
+    let cases: Vec<Case> = vec![
         (BASE.to_owned(), &[], vec![MISSING_VARIABLE.to_owned()]),
         (
             BASE.replace(
@@ -577,4 +580,50 @@ fn every_shipped_configuration_passes_with_its_secrets_and_shows_none() {
         "{}",
         text(&output.stdout)
     );
+}
+
+/// `run` and `check` start with the same validation: librdkafka's refusal, found offline, stops
+/// the service before anything starts and is a finding of `check`.
+#[tokio::test]
+async fn run_and_check_refuse_what_validate_only_refuses() {
+    let yaml = format!(
+        "{}    endpoints: {{login: 'http://127.0.0.1:1', graph: 'http://127.0.0.1:1'}}\n{}  librdkafka: \
+         {{compresion.type: lz4}}\n",
+        BASE.split("kafka:").next().expect("tenants"),
+        "kafka:\n  bootstrap_servers: 127.0.0.1:1\n"
+    )
+    .replace("{env: ENTRASTREAM_TEST_VALIDATE_SECRET}", "{env: HOME}");
+    let config = Config::from_yaml(&yaml, "config.yaml").expect("valid without I/O");
+    let refusal = "kafka.librdkafka.compresion.type: librdkafka refuses it: No such configuration property: \
+                   \"compresion.type\"; fix: did you mean compression.type? write kafka.librdkafka.compression.type";
+
+    let error = entrastream::app::run(
+        config.clone(),
+        entrastream::app::RunOptions::new(entrastream::clock::Clock::system()),
+        std::future::pending(),
+    )
+    .await
+    .expect_err("refused")
+    .to_string();
+    assert_eq!(
+        error,
+        format!("invalid configuration given to the service: {refusal}")
+    );
+
+    let findings = entrastream::check::run(
+        &config,
+        &entrastream::clock::Clock::system(),
+        Duration::ZERO,
+    )
+    .await;
+    let configuration: Vec<_> = findings
+        .iter()
+        .filter(|finding| finding.scope == "config")
+        .collect();
+    assert_eq!(configuration.len(), 1, "{findings:?}");
+    let (detail, fix) = refusal.split_once("; fix: ").expect("a fix");
+    assert_eq!(configuration[0].check, "configuration");
+    assert!(!configuration[0].ok);
+    assert_eq!(configuration[0].detail, detail);
+    assert_eq!(configuration[0].fix.as_deref(), Some(fix));
 }
