@@ -97,22 +97,7 @@ pub fn validate(
             (credentials, Some(secrets_read))
         }
         Secrets::Skip => {
-            let mut properties = Vec::new();
-            let settings = &config.kafka.librdkafka;
-            for key in settings.keys() {
-                match settings.get(key) {
-                    // a client made for judging only: it reads no file
-                    Some(_) if key.ends_with(".location") => {}
-                    Some(value) => properties.push((key.to_owned(), value.to_owned())),
-                    None if is_secret_key(key) => {
-                        properties.push((key.to_owned(), "stand-in".to_owned()));
-                    }
-                    None => {}
-                }
-            }
-            let mut kafka = config.kafka.clone();
-            kafka.librdkafka = LibrdkafkaSettings::default();
-            kafka.librdkafka.extend(properties.iter().cloned());
+            let (kafka, properties) = without_secrets(&config.kafka);
             problems.extend(librdkafka_problems(&kafka, config, &properties));
             (Vec::new(), None)
         }
@@ -127,6 +112,25 @@ pub fn validate(
         credentials,
         summary: summary(config, secrets_read),
     })
+}
+
+/// `kafka` as librdkafka may judge it without reading anything: a stand-in for each secret read
+/// from elsewhere, no other value read from elsewhere, no `*.location` file.
+fn without_secrets(kafka: &KafkaConfig) -> (KafkaConfig, Vec<(String, String)>) {
+    let settings = &kafka.librdkafka;
+    let mut properties = Vec::new();
+    for key in settings.keys() {
+        match settings.get(key) {
+            Some(_) if key.ends_with(".location") => {}
+            Some(value) => properties.push((key.to_owned(), value.to_owned())),
+            None if is_secret_key(key) => properties.push((key.to_owned(), "stand-in".to_owned())),
+            None => {}
+        }
+    }
+    let mut judged = kafka.clone();
+    judged.librdkafka = LibrdkafkaSettings::default();
+    judged.librdkafka.extend(properties.iter().cloned());
+    (judged, properties)
 }
 
 /// Reads every tenant's credential, the CA bundle and the `kafka.librdkafka` values kept

@@ -226,6 +226,13 @@ fn what_only_the_whole_kafka_configuration_shows_is_refused_offline() {
                 .to_owned(),
         ),
         (
+            format!("{BASE}  librdkafka: {{linger.ms: '5000', message.timeout.ms: '1000'}}\n"),
+            "kafka.librdkafka.message.timeout.ms: librdkafka would not create the producer: \
+             `message.timeout.ms` must be greater than `linger.ms`; fix: change kafka.librdkafka as librdkafka \
+             says (https://github.com/confluentinc/librdkafka/blob/v2.12.1/CONFIGURATION.md)"
+                .to_owned(),
+        ),
+        (
             format!("{BASE}  librdkafka: {{sasl.username: reader}}\n"),
             "kafka.librdkafka.sasl.username: SASL settings are used only with security.protocol sasl_ssl or \
              sasl_plaintext, and kafka.librdkafka.security.protocol is plaintext (the default); fix: set \
