@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::auth::{Credential, TokenProvider};
 use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, TakeOver};
 use crate::clock::Clock;
-use crate::config::{CheckpointStoreKind, Config, ConfigError};
+use crate::config::{CheckpointStoreKind, Config};
 use crate::graph::budget::RequestBudget;
 use crate::graph::client::http_client;
 use crate::kafka::{KafkaError, KafkaProblem, Publisher};
@@ -128,20 +128,25 @@ pub async fn run(
 ) -> Result<(), AppError> {
     // a SIGTERM during start-up (a long checkpoint load, a lease handover) ends the start cleanly
     let mut shutdown = std::pin::pin!(shutdown);
-    // a configuration built in code (tests, the demo) is held to the file's rules too: no value
-    // out of range reaches the arithmetic below
-    let problems = config.problems();
-    if !problems.is_empty() {
-        return Err(AppError::Setup(
-            ConfigError {
-                source_name: "given to the service".to_owned(),
-                problems,
-            }
-            .to_string(),
-        ));
-    }
+    // the validation of `run --validate-only`, for a file and for a configuration built in code
+    // (tests, the demo): no value out of range reaches the arithmetic below, every secret is
+    // read, librdkafka has judged the Kafka settings
+    let validated = crate::validate::validate(
+        &config,
+        "given to the service",
+        crate::validate::Secrets::Read,
+    )
+    .map_err(|error| AppError::Setup(error.to_string()))?;
+    let summary = &validated.summary;
+    tracing::info!(
+        tenants = summary.tenants,
+        streams = summary.streams,
+        delivery = summary.delivery.as_str(),
+        checkpoints = summary.store.as_str(),
+        "configuration valid"
+    );
     let clock = options.clock.clone();
-    let credentials = resolve_credentials(&config)?;
+    let credentials = validated.credentials;
     let metrics = options
         .metrics
         .clone()

@@ -29,7 +29,7 @@ const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Finding {
-    /// A tenant id, or `kafka`.
+    /// A tenant id, `kafka`, or `config` (what `run --validate-only` finds).
     pub scope: String,
     pub check: &'static str,
     pub ok: bool,
@@ -94,7 +94,7 @@ const FIX_SEPARATOR: &str = "; fix: ";
 
 /// Runs every check; `pause` waits between licence probes (the clock's sleep in tests).
 pub async fn run(config: &Config, clock: &Clock, pause: Duration) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    let mut findings = configuration(config);
     let http = match http_client(config.polling.request_timeout, &config.tls) {
         Ok(http) => http,
         Err(error) => {
@@ -112,6 +112,32 @@ pub async fn run(config: &Config, clock: &Clock, pause: Duration) -> Vec<Finding
     }
     findings.extend(check_kafka(config).await);
     findings
+}
+
+/// What `run --validate-only` finds, one finding per problem (none when the configuration is
+/// valid). A tenant's credential is reported on the tenant's own row instead (`check_tenant`).
+fn configuration(config: &Config) -> Vec<Finding> {
+    let Err(invalid) = crate::validate::validate(config, "", crate::validate::Secrets::Read) else {
+        return Vec::new();
+    };
+    let credential_keys: Vec<String> = (0..config.tenants.len())
+        .flat_map(|index| {
+            [
+                format!("tenants[{index}].client_secret"),
+                format!("tenants[{index}].auth"),
+            ]
+        })
+        .collect();
+    invalid
+        .problems
+        .iter()
+        .filter(|problem| {
+            !credential_keys
+                .iter()
+                .any(|key| problem.starts_with(key.as_str()))
+        })
+        .map(|problem| Finding::from_message("config", "configuration", problem))
+        .collect()
 }
 
 async fn check_tenant(

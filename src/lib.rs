@@ -19,7 +19,8 @@
 //!
 //! - `cli`, `app`, `shutdown`, `demo`: the commands and the service's wiring.
 //! - `config`: the YAML configuration, strict and documented. `files`: bounded reads of the files
-//!   it names.
+//!   it names. `validate`: what can be known of a configuration without connecting (its secrets
+//!   read, librdkafka's judgement of its Kafka settings), for `run` and `check`.
 //! - `auth`: access tokens. `graph`: endpoints, client, records, cursor. `schema`: mappings.
 //! - `kafka`: producer and delivery tracking. `checkpoint`: cursor stores.
 //! - `pipeline`: the stream task. `telemetry`: metrics, health, logs. `clock`, `retry`: time.
@@ -50,3 +51,4 @@ pub mod swar;
 pub mod telemetry;
 pub mod text;
 pub mod upstream;
+pub mod validate;

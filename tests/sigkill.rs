@@ -212,7 +212,9 @@ fn write_config(
     }
     config.kafka.delivery = delivery;
     config.kafka.instance_id = "killed".to_owned();
-    config.kafka.transaction_timeout = Duration::from_secs(10);
+    if delivery == Delivery::ExactlyOnce {
+        config.kafka.transaction_timeout = Duration::from_secs(10);
+    }
     if store == Store::Kafka {
         use_kafka_checkpoints(&mut config, delivery);
         // a killed predecessor never hands over
@@ -225,7 +227,10 @@ fn write_config(
         }
     }
     // at_least_once commits after every page: a kill repeats at most the page in flight
-    config.checkpoint.interval = Duration::ZERO;
+    // (exactly_once does so in every page's transaction)
+    if delivery == Delivery::AtLeastOnce {
+        config.checkpoint.interval = Duration::ZERO;
+    }
     config.log = LogConfig {
         format: LogFormat::Json,
         // ENTRASTREAM_TEST_LOG=entrastream=debug: the children's logs, kept in run-N.log

@@ -125,8 +125,14 @@ fn secret(source: &SecretSource, key: &str) -> Result<Credential, String> {
 /// of the `certificate` map.
 fn certificate_key(certificate: &CertificateConfig, key: &str) -> Result<CertificateKey, String> {
     let read = |path: &Path, field: &str, what: &'static str| {
-        files::read_limited(&format!("{key}.{field}"), what, path, CREDENTIAL_FILE_LIMIT)
-            .map_err(|error| error.to_string())
+        files::read_limited(&format!("{key}.{field}"), what, path, CREDENTIAL_FILE_LIMIT).map_err(
+            |error| match error.problem {
+                files::FileProblem::Unreadable(_) => format!(
+                    "{error}; fix: point {key}.{field} at {what} (in a pod, where its Secret is mounted)"
+                ),
+                files::FileProblem::TooLarge { .. } => error.to_string(),
+            },
+        )
     };
     match &certificate.source {
         CertificateSource::Pem(path) => {

@@ -75,6 +75,11 @@ impl LibrdkafkaSettings {
     /// Every property with its value, those from the environment or a file read now; every
     /// problem at once, each naming its key.
     pub fn resolve(&self) -> Result<Vec<(String, String)>, String> {
+        self.resolve_each().map_err(|problems| problems.join("; "))
+    }
+
+    /// As `resolve`, with one message per property that cannot be read.
+    pub fn resolve_each(&self) -> Result<Vec<(String, String)>, Vec<String>> {
         let mut properties = Vec::with_capacity(self.0.len());
         let mut problems = Vec::new();
         for (key, value) in &self.0 {
@@ -91,8 +96,16 @@ impl LibrdkafkaSettings {
         if problems.is_empty() {
             Ok(properties)
         } else {
-            Err(problems.join("; "))
+            Err(problems)
         }
+    }
+
+    /// The properties whose value is read from the environment or a file.
+    pub fn read_from_elsewhere(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(|(_, value)| matches!(value, LibrdkafkaValue::From(_)))
+            .map(|(key, _)| key.as_str())
     }
 }
 

@@ -4,9 +4,11 @@
 //! Unknown keys are refused with their path, durations are written with units (`30s`), secrets
 //! are `{env: NAME}` or `{file: PATH}`. Every key is documented here and in `config/`.
 
+mod contradictions;
 pub mod duration;
 pub mod ids;
 pub mod librdkafka;
+pub mod librdkafka_properties;
 pub mod ranges;
 pub mod secret;
 mod upstream;
@@ -489,7 +491,7 @@ impl Default for PollingConfig {
 
 /// A request budget: `requests` per `per`, as a token bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {
     /// Requests of a full bucket; 1 to 1000.
     pub requests: u32,
@@ -648,54 +650,51 @@ impl Delivery {
     }
 }
 
+/// Every key has a default, so that a block may name any of them: `checkpoint: {path: /x}` is the
+/// file store in `/x`. Keys of one store are refused with the other one unless they restate
+/// their default (`Config::problems`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CheckpointConfig {
     /// `file`: one file per stream, written atomically; `kafka`: a compacted topic.
     pub store: CheckpointStoreKind,
-    /// Directory of the file store.
+    /// Directory of the file store; `./state` when absent (set by `Config::from_yaml`). The
+    /// kafka store refuses it.
     #[serde(default)]
     pub path: Option<PathBuf>,
     /// The kafka store's topic (compacted; keys `cursor/{instance_id}/{tenant}/{stream}` and
     /// `cursor-delta/{instance_id}/{tenant}/{stream}/{n}`).
-    #[serde(default = "default_checkpoint_topic")]
     pub topic: String,
     /// Create the topic, compacted, when it does not exist.
-    #[serde(default = "default_true")]
     pub create_topic: bool,
     /// Check that an existing topic is compacted (needs DescribeConfigs on it); a topic that is
     /// not would forget cursors and make streams start over.
-    #[serde(default = "default_true")]
     pub verify_topic: bool,
     /// Partitions of a topic entrastream creates; 1 to 1000.
-    #[serde(default = "default_checkpoint_partitions")]
     pub topic_partitions: i32,
     /// Replication factor of a topic entrastream creates, 1 to 16; the broker's default when absent.
-    #[serde(default)]
     pub replication_factor: Option<i16>,
     /// `max.message.bytes` of a topic entrastream creates: the largest cursor (about 32 bytes per
     /// id published within `polling.lateness`); 1048576 to 1000000000 (librdkafka's maximum).
-    #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: u32,
     /// How long reading the checkpoints at start-up may take before the service gives up (it
     /// never starts without them); 1s to 1h.
-    #[serde(default = "default_load_timeout", with = "duration")]
+    #[serde(with = "duration")]
     pub load_timeout: Duration,
     /// How long a new instance waits for the previous one with the same `kafka.instance_id` to
     /// hand over (stop and say so) before it goes on without it; 0s to 1h.
-    #[serde(default = "default_takeover_wait", with = "duration")]
+    #[serde(with = "duration")]
     pub takeover_wait: Duration,
     /// at_least_once: how often a stream in the middle of a window commits what Kafka has
     /// acknowledged so far (the ids remembered, the watermark where it was), so that a crash
     /// repeats about this much of its output instead of its whole window; `0s`: after every
     /// page. exactly_once commits every page in its transaction and does not use it. 0s to 1h.
-    #[serde(default = "default_checkpoint_interval", with = "duration")]
+    #[serde(with = "duration")]
     pub interval: Duration,
 }
 
-fn default_true() -> bool {
-    true
-}
+/// The file store's directory when `checkpoint.path` is absent.
+pub const DEFAULT_CHECKPOINT_PATH: &str = "./state";
 
 fn default_checkpoint_topic() -> String {
     "entrastream.checkpoints".to_owned()
@@ -729,7 +728,7 @@ impl Default for CheckpointConfig {
     fn default() -> Self {
         CheckpointConfig {
             store: CheckpointStoreKind::File,
-            path: Some(PathBuf::from("./state")),
+            path: Some(PathBuf::from(DEFAULT_CHECKPOINT_PATH)),
             topic: default_checkpoint_topic(),
             create_topic: true,
             verify_topic: true,
@@ -743,9 +742,10 @@ impl Default for CheckpointConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckpointStoreKind {
+    #[default]
     File,
     Kafka,
 }
@@ -840,7 +840,15 @@ const OWNED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
 ];
 
 impl Config {
+    /// Reads and validates (without I/O beyond the file itself).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let config = Config::read(path)?;
+        config.refuse_problems(&path.display().to_string())
+    }
+
+    /// Reads and parses the file; its problems (`problems`) are left to the caller, which can
+    /// report them together with those only I/O finds (`validate`).
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
         let text = crate::files::read_text_limited(
             "--config",
             "the configuration",
@@ -859,7 +867,7 @@ impl Config {
                 ),
             }],
         })?;
-        Config::from_yaml(&text, &path.display().to_string())
+        Config::parse(&text, &path.display().to_string())
     }
 
     /// The configuration as a YAML document `load` reads back the same (tests, tools).
@@ -869,24 +877,41 @@ impl Config {
 
     /// Parses and validates; `source_name` names the document in messages.
     pub fn from_yaml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, source_name)?.refuse_problems(source_name)
+    }
+
+    /// Parses, with the defaults that depend on other keys applied; no `problems` checked. A
+    /// document that does not parse stops at its first error (the parser's), with its key path.
+    pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let inner = error.into_inner().to_string();
-            let problem = if path == "." || path.is_empty() {
-                inner
-            } else {
-                // the YAML error names the enclosing node itself; keep only the full key path
-                format!("{path}: {}", strip_enclosing_path(&inner, &path))
-            };
-            ConfigError {
-                source_name: source_name.to_owned(),
-                problems: vec![problem],
-            }
-        })?;
-        let problems = config.problems();
+        let mut config: Config =
+            serde_path_to_error::deserialize(deserializer).map_err(|error| {
+                let path = error.path().to_string();
+                let inner = error.into_inner().to_string();
+                let problem = if path == "." || path.is_empty() {
+                    inner
+                } else {
+                    // the YAML error names the enclosing node itself; keep only the full key path
+                    format!("{path}: {}", strip_enclosing_path(&inner, &path))
+                };
+                ConfigError {
+                    source_name: source_name.to_owned(),
+                    problems: vec![problem],
+                }
+            })?;
+        // the file store's directory defaults here, not in serde, so that a path written beside
+        // `store: kafka` is seen (and refused) as written
+        if config.checkpoint.store == CheckpointStoreKind::File && config.checkpoint.path.is_none()
+        {
+            config.checkpoint.path = Some(PathBuf::from(DEFAULT_CHECKPOINT_PATH));
+        }
+        Ok(config)
+    }
+
+    fn refuse_problems(self, source_name: &str) -> Result<Config, ConfigError> {
+        let problems = self.problems();
         if problems.is_empty() {
-            Ok(config)
+            Ok(self)
         } else {
             Err(ConfigError {
                 source_name: source_name.to_owned(),
@@ -1111,6 +1136,7 @@ impl Config {
             problems
                 .push("log.level: empty; write info, debug, warn or a tracing filter".to_owned());
         }
+        contradictions::contradictions(self, &mut problems);
         problems
     }
 }
@@ -1189,6 +1215,7 @@ tenants:
 kafka:
   bootstrap_servers: k:9093
   librdkafka:
+    security.protocol: SASL_SSL
     sasl.username: entrastream
     sasl.password: hunter2
     ssl.key.password: {file: /run/secrets/key-password}
@@ -1276,6 +1303,9 @@ tenants: [{id: contoso.onmicrosoft.com, client_id: 00000000-0000-0000-0000-00000
                 "checkpoint.replication_factor: 0 is outside 1..=16 (leave it out for the broker's default)",
                 "checkpoint.max_record_bytes: 1000 is outside 1048576..=1000000000",
                 "checkpoint.topic: `entra.audit` is also an event topic; checkpoints need a compacted topic of their own",
+                "kafka.transaction_timeout: applies to kafka.delivery: exactly_once only, and delivery is \
+                 at_least_once (the default); fix: set kafka.delivery: exactly_once, or remove \
+                 kafka.transaction_timeout",
             ]
         );
         let small_queue = format!(

@@ -46,7 +46,14 @@ impl SecretSource {
             })?,
             SecretSource::File(path) => {
                 crate::files::read_text_limited(key, "the secret file", path, CREDENTIAL_FILE_LIMIT)
-                    .map_err(|error| error.to_string())?
+                    .map_err(|error| match error.problem {
+                        crate::files::FileProblem::Unreadable(_) => format!(
+                            "{error}; fix: point {key} at the file that holds the secret (in a pod, \
+                             where its Secret is mounted), or read it from the environment: \
+                             {{env: VARIABLE}}"
+                        ),
+                        crate::files::FileProblem::TooLarge { .. } => error.to_string(),
+                    })?
                     .trim_end_matches(['\r', '\n'])
                     .to_owned()
             }

@@ -66,7 +66,13 @@ pub fn http_client(
             path,
             crate::files::CREDENTIAL_FILE_LIMIT,
         )
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| match error.problem {
+            crate::files::FileProblem::Unreadable(_) => format!(
+                "{error}; fix: point tls.ca_file at the PEM bundle of the CAs to trust (a TLS-inspecting \
+                 proxy's), or leave it out to trust the system's"
+            ),
+            crate::files::FileProblem::TooLarge { .. } => error.to_string(),
+        })?;
         let authorities = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
             format!(
                 "tls.ca_file: {} is not a PEM bundle: {}",

@@ -18,6 +18,7 @@ pub use connection::KafkaProblem;
 pub use delivery::{BatchTracker, refusal_fix};
 pub use producer::{
     OutgoingRecord, Publisher, Transaction, TransactionFailure, client_config, headers,
+    producer_config,
 };
 pub use timestamp::{RECORD_TIME_MAX_AGE, record_timestamp};
 

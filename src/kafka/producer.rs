@@ -71,6 +71,40 @@ const PRODUCER_ONLY: &[&str] = &[
     "max.in.flight",
 ];
 
+/// The producer's whole librdkafka configuration: entrastream's defaults, `kafka.librdkafka`
+/// (secrets read from where they live), then the properties entrastream owns. `run
+/// --validate-only` builds this same configuration, without the brokers, to have librdkafka judge
+/// it offline.
+pub fn producer_config(config: &KafkaConfig) -> Result<ClientConfig, String> {
+    let mut client_config = ClientConfig::new();
+    for (key, value) in DEFAULTS {
+        client_config.set(*key, *value);
+    }
+    for (key, value) in config.librdkafka.resolve()? {
+        client_config.set(key, value);
+    }
+    client_config
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all");
+    if config.delivery == Delivery::ExactlyOnce {
+        let timeout_ms = config.transaction_timeout.as_millis().to_string();
+        client_config
+            .set("transactional.id", transactional_id(config))
+            .set("transaction.timeout.ms", &timeout_ms);
+        // a record may not outlive its transaction (librdkafka insists); an undelivered
+        // record aborts the transaction, which is then done again
+        if !config.librdkafka.contains_key("message.timeout.ms") {
+            client_config.set("message.timeout.ms", &timeout_ms);
+        }
+    }
+    Ok(client_config)
+}
+
+fn transactional_id(config: &KafkaConfig) -> String {
+    format!("entrastream-{}", config.instance_id)
+}
+
 /// How long a send refused for a full queue waits for a delivery report before it tries again:
 /// the first wait after a report, and the longest while none comes.
 const ROOM_RECHECK_FIRST: Duration = Duration::from_millis(1);
@@ -126,36 +160,14 @@ struct Transactions {
 
 impl Publisher {
     pub fn new(config: &KafkaConfig, in_flight: IntGauge) -> Result<Publisher, KafkaError> {
-        let mut client_config = ClientConfig::new();
-        for (key, value) in DEFAULTS {
-            client_config.set(*key, *value);
-        }
-        for (key, value) in config.librdkafka.resolve().map_err(KafkaError::Setup)? {
-            client_config.set(key, value);
-        }
-        client_config
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all");
+        let client_config = producer_config(config).map_err(KafkaError::Setup)?;
         let transactions = match config.delivery {
             Delivery::AtLeastOnce => None,
-            Delivery::ExactlyOnce => {
-                let transactional_id = format!("entrastream-{}", config.instance_id);
-                let timeout_ms = config.transaction_timeout.as_millis().to_string();
-                client_config
-                    .set("transactional.id", &transactional_id)
-                    .set("transaction.timeout.ms", &timeout_ms);
-                // a record may not outlive its transaction (librdkafka insists); an undelivered
-                // record aborts the transaction, which is then done again
-                if !config.librdkafka.contains_key("message.timeout.ms") {
-                    client_config.set("message.timeout.ms", &timeout_ms);
-                }
-                Some(Transactions {
-                    turn: Arc::new(tokio::sync::Mutex::new(())),
-                    timeout: config.transaction_timeout,
-                    transactional_id,
-                })
-            }
+            Delivery::ExactlyOnce => Some(Transactions {
+                turn: Arc::new(tokio::sync::Mutex::new(())),
+                timeout: config.transaction_timeout,
+                transactional_id: transactional_id(config),
+            }),
         };
         let context = DeliveryContext {
             in_flight,
