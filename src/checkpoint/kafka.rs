@@ -112,7 +112,7 @@ fn new_generation() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|name| !name.trim().is_empty())

@@ -8,6 +8,7 @@
 mod document;
 mod file;
 mod kafka;
+mod lock;
 mod memory;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 
 pub use file::{FileStore, journal_of};
 pub use kafka::{KafkaStore, Lease, TakeOver, probe_read};
+pub use lock::{Holder, LOCK_FILE, StateLock};
 pub use memory::MemoryStore;
 
 use crate::config::TenantId;
@@ -111,6 +113,8 @@ pub enum CheckpointError {
     /// The store cannot be used as configured (topic missing and not creatable, not compacted,
     /// unreadable at start-up); the message says what to do.
     Unusable(String),
+    /// Another process holds the file store's lock (see [`StateLock`]).
+    Locked(Holder),
 }
 
 impl CheckpointError {
@@ -155,6 +159,7 @@ impl fmt::Display for CheckpointError {
             CheckpointError::Refused(detail) | CheckpointError::Unusable(detail) => {
                 formatter.write_str(detail)
             }
+            CheckpointError::Locked(holder) => write!(formatter, "{holder}"),
         }
     }
 }
