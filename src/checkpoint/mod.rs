@@ -10,6 +10,8 @@ mod file;
 mod kafka;
 mod lock;
 mod memory;
+pub mod rewind;
+mod snapshot;
 
 use std::fmt;
 use std::future::Future;
@@ -20,6 +22,7 @@ pub use file::{FileStore, journal_of};
 pub use kafka::{KafkaStore, Lease, TakeOver, probe_read};
 pub use lock::{Holder, LOCK_FILE, StateLock};
 pub use memory::MemoryStore;
+pub use snapshot::KafkaSnapshot;
 
 use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
