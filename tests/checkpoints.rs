@@ -636,6 +636,85 @@ fn reset_says_what_it_means_and_removes_the_checkpoint() {
     );
 }
 
+/// A checkpoint that cannot be read cannot be rewound; a reset removes it.
+#[test]
+fn an_unreadable_checkpoint_is_refused_by_rewind_and_removed_by_reset() {
+    let fixture = fixture();
+    let store = FileStore::new(&fixture.state);
+    let path = store.path_of(&tenant(CONTOSO), StreamKind::SignInsInteractive);
+    let document = std::fs::read_to_string(&path).expect("document");
+    std::fs::write(&path, &document[..document.len() / 2]).expect("writes");
+    let corrupt = format!(
+        "checkpoint {} is corrupt (not a checkpoint document: ",
+        path.display()
+    );
+
+    let listed = entrastream(&["checkpoints", "list", "--config", &fixture.config]);
+    assert_eq!(listed.status.code(), Some(0));
+    let listing = text(&listed.stdout);
+    let row = listing
+        .lines()
+        .find(|row| row.contains("sign_ins_interactive"))
+        .expect("a row");
+    assert!(
+        row.starts_with(&format!("{CONTOSO}   sign_ins_interactive  -  "))
+            && row.contains(&format!("unreadable: {corrupt}")),
+        "{row}"
+    );
+
+    let rewind = entrastream(&[
+        "checkpoints",
+        "rewind",
+        "--config",
+        &fixture.config,
+        "--tenant",
+        CONTOSO,
+        "--stream",
+        "sign_ins_interactive",
+        "--to",
+        &seconds(fixture.base.saturating_add(MINUTE * 60)),
+        "--yes",
+    ]);
+    let refused = text(&rewind.stderr);
+    assert!(
+        refused.starts_with(&format!(
+            "error: not rewound, nothing changed: sign_ins_interactive: its checkpoint cannot be read, so it \
+             cannot be rewound ({corrupt}"
+        )) && refused.ends_with("; `entrastream checkpoints reset` removes it\n"),
+        "{refused}"
+    );
+    assert_eq!(rewind.status.code(), Some(1));
+
+    let reset = entrastream(&[
+        "checkpoints",
+        "reset",
+        "--config",
+        &fixture.config,
+        "--tenant",
+        CONTOSO,
+        "--stream",
+        "sign_ins_interactive",
+        "--yes",
+    ]);
+    assert_eq!(reset.status.code(), Some(0), "{}", text(&reset.stderr));
+    assert!(
+        text(&reset.stdout).starts_with(&format!(
+            "reset of tenant {CONTOSO} in the file store at {}:\n  sign_ins_interactive  unreadable checkpoint \
+             removed (`entrastream checkpoints show` says why)\n",
+            fixture.state.display()
+        )),
+        "{}",
+        text(&reset.stdout)
+    );
+    assert!(!path.exists());
+    assert_eq!(
+        store
+            .load(&tenant(CONTOSO), StreamKind::SignInsInteractive)
+            .expect("loads"),
+        None
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // a rewind, then the service: the rewound range published again, nothing lost
 

@@ -401,7 +401,8 @@ impl Change {
 /// A stream the change applies to, with its cursor now.
 struct Planned {
     stream: StreamKind,
-    cursor: Cursor,
+    /// `None`: the checkpoint cannot be read (corrupt, foreign); only `reset` takes those.
+    cursor: Option<Cursor>,
 }
 
 /// `rewind` and `reset`: refused while an instance holds the store; the plan, the
@@ -477,17 +478,31 @@ async fn change_streams(
     let mut skipped = Vec::new();
     let mut refusals = Vec::new();
     for stream in chosen {
-        match opened.load(&tenant, stream)? {
-            None => skipped.push(stream),
-            Some(cursor) => {
+        match opened.load(&tenant, stream) {
+            Ok(None) => skipped.push(stream),
+            Ok(Some(cursor)) => {
                 if let Change::Rewind { to } = change
                     && let Some(refused) =
                         refusal(to, cursor.watermark, now, config.polling.overlap)
                 {
                     refusals.push(format!("{stream}: {refused}"));
                 }
-                planned.push(Planned { stream, cursor });
+                planned.push(Planned {
+                    stream,
+                    cursor: Some(cursor),
+                });
             }
+            // what cannot be read cannot be rewound; a reset is the way out of it
+            Err(error) => match change {
+                Change::Rewind { .. } => refusals.push(format!(
+                    "{stream}: its checkpoint cannot be read, so it cannot be rewound ({error}); \
+                     `entrastream checkpoints reset` removes it"
+                )),
+                Change::Reset => planned.push(Planned {
+                    stream,
+                    cursor: None,
+                }),
+            },
         }
     }
     if !refusals.is_empty() {
@@ -498,7 +513,7 @@ async fn change_streams(
         location: &opened.describe(),
         planned: planned
             .iter()
-            .map(|planned| (planned.stream, &planned.cursor))
+            .map(|planned| (planned.stream, planned.cursor.as_ref()))
             .collect(),
         skipped: &skipped,
         settings: CursorSettings::from(&config.polling),
@@ -522,7 +537,9 @@ async fn change_streams(
     match (&opened.store, change) {
         (Store::File(store), Change::Rewind { to }) => {
             for planned in &planned {
-                store.commit_now(&tenant, planned.stream, &rewound(&planned.cursor, to))?;
+                if let Some(cursor) = &planned.cursor {
+                    store.commit_now(&tenant, planned.stream, &rewound(cursor, to))?;
+                }
             }
         }
         (Store::File(store), Change::Reset) => {
@@ -618,25 +635,30 @@ async fn change_in_kafka(
         };
     let outcome = async {
         for planned in planned {
-            let current = store.load(tenant, planned.stream)?;
-            if current.as_ref() != Some(&planned.cursor) {
+            // an unreadable checkpoint (reset only) is removed as it is
+            let current = match &planned.cursor {
+                Some(_) => store.load(tenant, planned.stream)?,
+                None => None,
+            };
+            if current != planned.cursor {
                 bail!(
                     "the checkpoint of {tenant} {} changed while the change was prepared (an instance ran): \
                      nothing more was changed; run the command again",
                     planned.stream
                 );
             }
-            match change {
-                Change::Rewind { to } => {
+            match (change, &planned.cursor) {
+                (Change::Rewind { to }, Some(cursor)) => {
                     store
                         .commit(
                             tenant,
                             planned.stream,
-                            CursorCommit::Full(rewound(&planned.cursor, to)),
+                            CursorCommit::Full(rewound(cursor, to)),
                         )
                         .await?
                 }
-                Change::Reset => {
+                (Change::Rewind { .. }, None) => {}
+                (Change::Reset, _) => {
                     store.remove(tenant, planned.stream).await?;
                 }
             }

@@ -275,7 +275,8 @@ pub(super) fn show_table(opened: &Opened, row: &Row, settings: &CursorSettings) 
 pub(super) struct Plan<'a> {
     pub(super) tenant: &'a TenantId,
     pub(super) location: &'a str,
-    pub(super) planned: Vec<(StreamKind, &'a Cursor)>,
+    /// `None`: an unreadable checkpoint (reset only).
+    pub(super) planned: Vec<(StreamKind, Option<&'a Cursor>)>,
     pub(super) skipped: &'a [StreamKind],
     pub(super) settings: CursorSettings,
     pub(super) initial_lookback: Duration,
@@ -299,6 +300,9 @@ impl Plan<'_> {
         let to = to.floor_to_second();
         let mut rows = Vec::new();
         for (stream, cursor) in &self.planned {
+            let Some(cursor) = cursor else {
+                continue;
+            };
             let mut words = format!(
                 "reads again from {} to its watermark {} ({})",
                 seconds(to),
@@ -332,6 +336,14 @@ impl Plan<'_> {
         let mut rows = Vec::new();
         let mut gaps = Vec::new();
         for (stream, cursor) in &self.planned {
+            let Some(cursor) = cursor else {
+                rows.push(vec![
+                    format!("  {stream}"),
+                    "unreadable checkpoint removed (`entrastream checkpoints show` says why)"
+                        .to_owned(),
+                ]);
+                continue;
+            };
             rows.push(vec![
                 format!("  {stream}"),
                 format!(
