@@ -636,6 +636,57 @@ fn reset_says_what_it_means_and_removes_the_checkpoint() {
     );
 }
 
+/// `--help` says what each subcommand does, what the values are and what is refused.
+#[test]
+fn help_says_what_each_subcommand_does_and_refuses() {
+    let help = text(&entrastream(&["checkpoints", "--help"]).stdout);
+    for expected in [
+        "list    Every tenant and stream with its cursor's summary",
+        "show    One stream's whole cursor",
+        "rewind  Move streams back so that everything from --to on is read and published again",
+        "reset   Remove streams' checkpoints: they start again from polling.initial_lookback",
+    ] {
+        assert!(
+            help.contains(expected),
+            "{expected:?} missing from:\n{help}"
+        );
+    }
+    let rewind = text(&entrastream(&["checkpoints", "rewind", "--help"]).stdout);
+    for expected in [
+        "Usage: entrastream checkpoints rewind [OPTIONS] --config <CONFIG> --tenant <TENANT> --to <TIME>",
+        "Refused while an instance runs on the store (the file store's lock, the kafka store's lease)",
+        "--stream <STREAM>",
+        "[possible values: directory_audits, sign_ins_interactive,",
+        "--to <TIME>",
+        "RFC 3339 UTC time (`2026-01-05T12:00:00Z`, whole seconds)",
+        "--yes",
+    ] {
+        assert!(
+            rewind.contains(expected),
+            "{expected:?} missing from:\n{rewind}"
+        );
+    }
+    let refused = entrastream(&[
+        "checkpoints",
+        "rewind",
+        "--config",
+        "x.yaml",
+        "--tenant",
+        CONTOSO,
+        "--to",
+        "yesterday",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).starts_with(
+            "error: invalid value 'yesterday' for '--to <TIME>': \"yesterday\" is not an RFC 3339 UTC time; \
+             write it as 2026-01-05T12:00:00Z"
+        ),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
 /// A checkpoint that cannot be read cannot be rewound; a reset removes it.
 #[test]
 fn an_unreadable_checkpoint_is_refused_by_rewind_and_removed_by_reset() {
@@ -835,6 +886,18 @@ async fn rewind_then_run(kafka_store: bool) {
             refusal.starts_with(&format!("not rewound, nothing changed: {holder}"))
                 && refusal.ends_with(&fix),
             "{refusal}"
+        );
+        // list reads beside it, and names it
+        let listed = entrastream(&["checkpoints", "list", "--config", &config_path]);
+        assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+        let listing = text(&listed.stdout);
+        let held = listing.lines().nth(1).unwrap_or_default();
+        assert!(
+            held.starts_with(&format!(
+                "held by entrastream run (pid {}, host ",
+                std::process::id()
+            )) && held.ends_with("): rewind and reset are refused until it stops"),
+            "{listing}"
         );
         // the binary too, for reset and for a second `run` on the same checkpoint.path
         for arguments in [
