@@ -630,7 +630,8 @@ fn reset_says_what_it_means_and_removes_the_checkpoint() {
     assert_eq!(
         text(&again.stderr),
         format!(
-            "error: nothing to reset: no stream of tenant {CONTOSO} named has a checkpoint in the file store at {}\n",
+            "error: nothing to reset: none of the streams named of tenant {CONTOSO} has a checkpoint in the file \
+             store at {}\n",
             fixture.state.display()
         )
     );
@@ -862,7 +863,7 @@ async fn rewind_then_run(kafka_store: bool) {
         assert!(
             refusal.starts_with(&format!(
                 "not rewound, nothing changed: the checkpoints of kafka.instance_id {id} are held by the instance \
-                 with kafka.instance_id {id} on host ",
+                 on host ",
                 id = config.kafka.instance_id
             )) && refusal.ends_with(
                 "stop that instance first (it releases them as it stops). An instance killed before it could \
@@ -1045,6 +1046,50 @@ async fn rewind_then_run(kafka_store: bool) {
         }
     }
     assert_eq!(comparison.duplicates, repeated);
+    // a reset removes the cursor and (kafka) every delta the second run appended after it
+    let (reset, printed) = checkpoints_command(
+        &[
+            "reset",
+            "--config",
+            &config_path,
+            "--tenant",
+            CONTOSO,
+            "--stream",
+            "sign_ins_interactive",
+            "--yes",
+        ],
+        &clock,
+    )
+    .await;
+    reset.expect("reset");
+    assert!(
+        printed.starts_with(&format!(
+            "reset of tenant {CONTOSO} in the {location}:\n  sign_ins_interactive  checkpoint removed (watermark "
+        )) && printed.ends_with(
+            "reset 1 stream: entrastream run starts them from polling.initial_lookback (2h) at its next start\n"
+        ),
+        "{printed}"
+    );
+    let left = if kafka_store {
+        let snapshot =
+            KafkaSnapshot::read(&config.kafka, &config.checkpoint).expect("reads the topic");
+        assert!(
+            snapshot.holder().is_none(),
+            "the command released the lease"
+        );
+        (
+            snapshot.load(&tenant(CONTOSO), StreamKind::SignInsInteractive),
+            snapshot.load(&tenant(CONTOSO), StreamKind::DirectoryAudits),
+        )
+    } else {
+        let store = FileStore::new(&state);
+        (
+            store.peek(&tenant(CONTOSO), StreamKind::SignInsInteractive),
+            store.peek(&tenant(CONTOSO), StreamKind::DirectoryAudits),
+        )
+    };
+    assert_eq!(left.0.expect("no delta left without its cursor"), None);
+    assert!(left.1.expect("loads").is_some(), "the other stream stays");
     println!(
         "kafka store {kafka_store}: {} records, {repeated} published again after the rewind to {}",
         comparison.expected,

@@ -265,8 +265,8 @@ fn file_directory(config: &Config) -> PathBuf {
 
 fn lease_words(lease: &crate::checkpoint::Lease) -> String {
     format!(
-        "the instance with kafka.instance_id {} on host {} (claimed {}, generation {})",
-        lease.instance_id, lease.host, lease.claimed_at, lease.generation
+        "the instance on host {} (claimed {}, generation {})",
+        lease.host, lease.claimed_at, lease.generation
     )
 }
 
@@ -525,8 +525,13 @@ async fn change_streams(
         Change::Reset => write!(output, "{}", plan.reset())?,
     }
     if planned.is_empty() {
+        let which = if streams.is_empty() {
+            format!("no stream of tenant {tenant}")
+        } else {
+            format!("none of the streams named of tenant {tenant}")
+        };
         bail!(
-            "nothing to {verb}: no stream of tenant {tenant} named has a checkpoint in the {}",
+            "nothing to {verb}: {which} has a checkpoint in the {}",
             opened.describe()
         );
     }
