@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::auth::{Credential, TokenProvider};
-use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, TakeOver};
+use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, StateLock, TakeOver};
 use crate::clock::Clock;
 use crate::config::{CheckpointStoreKind, Config};
 use crate::graph::budget::RequestBudget;
@@ -175,6 +175,8 @@ pub async fn run(
         }
     }
     let mut kafka_store: Option<Arc<KafkaStore>> = None;
+    // the file store's lock, held until the run returns
+    let mut _checkpoint_lock: Option<StateLock> = None;
     let store: Arc<dyn CheckpointStore> = match options.checkpoint_store.clone() {
         Some(store) => store,
         None => match config.checkpoint.store {
@@ -206,6 +208,10 @@ pub async fn run(
                         directory.display()
                     ))
                 })?;
+                _checkpoint_lock = Some(
+                    StateLock::acquire(&directory, "entrastream run")
+                        .map_err(|error| AppError::Setup(error.to_string()))?,
+                );
                 Arc::new(FileStore::new(directory))
             }
         },

@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `demo`, `simulate`, `schema`.
+//! The command line: `run`, `check`, `demo`, `simulate`, `schema`, `checkpoints`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +40,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// The output schemas: print their JSON Schemas, or sample events mapped from simulated records.
     Schema(SchemaArgs),
+    /// The streams' cursors in the checkpoint store: list, show, rewind to a time, reset.
+    Checkpoints(crate::checkpoint_command::CheckpointsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -245,6 +247,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             simulate(args).await
         }
         Command::Schema(args) => crate::schema_command::run(args.command),
+        Command::Checkpoints(args) => crate::checkpoint_command::main(args).await,
     }
 }
 

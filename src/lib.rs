@@ -18,6 +18,7 @@
 //! # Layout
 //!
 //! - `cli`, `app`, `shutdown`, `demo`: the commands and the service's wiring.
+//!   `checkpoint_command`: `entrastream checkpoints` (see, rewind, reset cursors).
 //! - `config`: the YAML configuration, strict and documented. `files`: bounded reads of the files
 //!   it names. `validate`: what can be known of a configuration without connecting (its secrets
 //!   read, librdkafka's judgement of its Kafka settings), for `run` and `check`.
@@ -33,6 +34,7 @@ pub mod app;
 pub mod auth;
 pub mod check;
 pub mod checkpoint;
+pub mod checkpoint_command;
 pub mod cli;
 pub mod clock;
 pub mod config;

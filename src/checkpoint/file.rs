@@ -23,6 +23,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{CheckpointError, CheckpointStore, CommitFuture, CursorCommit, document};
+use crate::clock::Timestamp;
 use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
 use crate::stream::StreamKind;
@@ -61,6 +62,79 @@ impl FileStore {
         self.directory
             .join(tenant.as_str())
             .join(format!("{}.json", stream.as_str()))
+    }
+
+    /// The store's directory (`checkpoint.path`).
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// When the stream last committed: the later modification time of its document and journal.
+    pub fn last_commit(&self, tenant: &TenantId, stream: StreamKind) -> Option<Timestamp> {
+        let path = self.path_of(tenant, stream);
+        [path.clone(), journal_of(&path)]
+            .iter()
+            .filter_map(|file| fs::metadata(file).and_then(|meta| meta.modified()).ok())
+            .max()
+            .map(Timestamp::from_system_time)
+    }
+
+    /// The tenants and streams that have a document or a journal in the directory.
+    pub fn stored(&self) -> Result<Vec<(String, StreamKind)>, CheckpointError> {
+        let mut found = Vec::new();
+        let tenants = match fs::read_dir(&self.directory) {
+            Ok(tenants) => tenants,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(error) => return Err(io_error(&self.directory, "list")(error)),
+        };
+        for tenant in tenants.flatten() {
+            let Ok(kind) = tenant.file_type() else {
+                continue;
+            };
+            let Some(tenant_name) = tenant.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !kind.is_dir() {
+                continue;
+            }
+            let files = fs::read_dir(tenant.path()).map_err(io_error(&tenant.path(), "list"))?;
+            for file in files.flatten() {
+                let name = file.file_name();
+                let Some(name) = name.to_str() else {
+                    continue;
+                };
+                let stem = name
+                    .strip_suffix(".json")
+                    .or_else(|| name.strip_suffix(".journal"));
+                if let Some(stream) = stem.and_then(|stem| stem.parse::<StreamKind>().ok())
+                    && !found.contains(&(tenant_name.clone(), stream))
+                {
+                    found.push((tenant_name.clone(), stream));
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Removes the stream's document, then its journal (a crash between the two leaves a journal
+    /// without its document, which loading refuses, never a silent rewind); whether there was one.
+    pub fn remove(&self, tenant: &TenantId, stream: StreamKind) -> Result<bool, CheckpointError> {
+        let path = self.path_of(tenant, stream);
+        let journal = journal_of(&path);
+        let mut removed = false;
+        for file in [&path, &journal] {
+            match fs::remove_file(file) {
+                Ok(()) => removed = true,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error(file, "remove")(error)),
+            }
+        }
+        if removed && let Some(directory) = path.parent() {
+            sync_directory(directory)?;
+        }
+        self.bases.lock().remove(&path);
+        Ok(removed)
     }
 
     /// Writes the whole cursor: a temporary file, fsync, rename, fsync of the directory; then
@@ -240,12 +314,18 @@ fn io_error<'p>(
     }
 }
 
-impl CheckpointStore for FileStore {
-    fn load(
+impl FileStore {
+    /// The stream's cursor with its journal replayed, checked as [`CheckpointStore::load`] checks
+    /// it, writing nothing: safe beside a running instance (`entrastream checkpoints show`).
+    pub fn peek(
         &self,
         tenant: &TenantId,
         stream: StreamKind,
     ) -> Result<Option<Cursor>, CheckpointError> {
+        Ok(self.read(tenant, stream)?.map(|read| read.cursor))
+    }
+
+    fn read(&self, tenant: &TenantId, stream: StreamKind) -> Result<Option<Read>, CheckpointError> {
         let path = self.path_of(tenant, stream);
         let journal = journal_of(&path);
         let bytes = match fs::read(&path) {
@@ -269,20 +349,52 @@ impl CheckpointStore for FileStore {
             sha256,
             journal: journaled,
         } = document::decode_with_digest(&bytes, tenant, stream, &path.display().to_string())?;
-        match self.replay(&journal, &sha256, tenant, stream, &mut cursor)? {
-            None if journaled => {
-                // never a silent rewind to the document's position (often the stream's origin)
-                return Err(CheckpointError::Corrupt {
-                    location: journal.display().to_string(),
-                    detail: format!(
-                        "the journal of {} is missing: the commits since the cursor was written are lost. \
-                         Restore the journal, or remove {} as well to start the stream again from \
-                         polling.initial_lookback (what it published since is published again)",
-                        path.display(),
-                        path.display()
-                    ),
-                });
-            }
+        let lines = self.replay(&journal, &sha256, tenant, stream, &mut cursor)?;
+        if lines.is_none() && journaled {
+            // never a silent rewind to the document's position (often the stream's origin)
+            return Err(CheckpointError::Corrupt {
+                location: journal.display().to_string(),
+                detail: format!(
+                    "the journal of {} is missing: the commits since the cursor was written are lost. \
+                     Restore the journal, or remove {} as well to start the stream again from \
+                     polling.initial_lookback (what it published since is published again)",
+                    path.display(),
+                    path.display()
+                ),
+            });
+        }
+        Ok(Some(Read {
+            cursor,
+            sha256,
+            lines,
+        }))
+    }
+}
+
+/// A document read and its journal replayed.
+struct Read {
+    cursor: Cursor,
+    sha256: String,
+    /// The journal's lines; `None` without a journal.
+    lines: Option<usize>,
+}
+
+impl CheckpointStore for FileStore {
+    fn load(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
+        let path = self.path_of(tenant, stream);
+        let Some(Read {
+            cursor,
+            sha256,
+            lines,
+        }) = self.read(tenant, stream)?
+        else {
+            return Ok(None);
+        };
+        match lines {
             Some(lines) if lines > 0 => {
                 // folded into a new document at once: appends never follow a cut-off line
                 self.commit_now(tenant, stream, &cursor)?;
@@ -330,7 +442,6 @@ impl CheckpointStore for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Timestamp;
     use crate::graph::cursor::IdHash;
 
     const T1: &str = "contoso.onmicrosoft.com";

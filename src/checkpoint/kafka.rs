@@ -88,15 +88,15 @@ pub struct KafkaStore {
     lease_watch_from: i64,
 }
 
-fn cursor_key(instance_id: &str, tenant: &TenantId, stream: StreamKind) -> String {
+pub(super) fn cursor_key(instance_id: &str, tenant: &TenantId, stream: StreamKind) -> String {
     format!("cursor/{instance_id}/{tenant}/{stream}")
 }
 
-fn lease_key(instance_id: &str) -> String {
+pub(super) fn lease_key(instance_id: &str) -> String {
     format!("lease/{instance_id}")
 }
 
-fn release_key(instance_id: &str, generation: &str) -> String {
+pub(super) fn release_key(instance_id: &str, generation: &str) -> String {
     format!("release/{instance_id}/{generation}")
 }
 
@@ -112,7 +112,7 @@ fn new_generation() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|name| !name.trim().is_empty())
@@ -124,7 +124,7 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn unusable(detail: impl Into<String>) -> CheckpointError {
+pub(super) fn unusable(detail: impl Into<String>) -> CheckpointError {
     CheckpointError::Unusable(detail.into())
 }
 
@@ -136,6 +136,33 @@ impl KafkaStore {
         checkpoint: &CheckpointConfig,
         publisher: Arc<Publisher>,
     ) -> Result<KafkaStore, CheckpointError> {
+        match Self::open_with(kafka, checkpoint, publisher, false).await? {
+            Ok(store) => Ok(store),
+            // not asked to refuse: open_with waits for the handover instead
+            Err(lease) => Err(unusable(format!(
+                "the lease of {} is held",
+                lease.instance_id
+            ))),
+        }
+    }
+
+    /// As [`open`](KafkaStore::open), for a change made while no instance runs (`entrastream
+    /// checkpoints rewind|reset`): when the lease is held (an instance runs, or was killed before
+    /// it released it), the holder's lease instead of a store, and nothing written.
+    pub async fn open_unless_held(
+        kafka: &KafkaConfig,
+        checkpoint: &CheckpointConfig,
+        publisher: Arc<Publisher>,
+    ) -> Result<Result<KafkaStore, Lease>, CheckpointError> {
+        Self::open_with(kafka, checkpoint, publisher, true).await
+    }
+
+    async fn open_with(
+        kafka: &KafkaConfig,
+        checkpoint: &CheckpointConfig,
+        publisher: Arc<Publisher>,
+        refuse_held: bool,
+    ) -> Result<Result<KafkaStore, Lease>, CheckpointError> {
         let client = client_config(kafka).map_err(unusable)?;
         let deadline = Instant::now() + checkpoint.load_timeout;
         let topic = checkpoint.topic.clone();
@@ -151,6 +178,12 @@ impl KafkaStore {
         let previous: Option<Lease> = loaded
             .get(&lease_key(&instance_id))
             .and_then(|value| serde_json::from_slice(value).ok());
+        if refuse_held
+            && let Some(held) = &previous
+            && !loaded.contains_key(&release_key(&instance_id, &held.generation))
+        {
+            return Ok(Err(held.clone()));
+        }
         let lease = Lease {
             format: LEASE_FORMAT.to_owned(),
             instance_id: instance_id.clone(),
@@ -199,7 +232,7 @@ impl KafkaStore {
                     .await?;
             }
         }
-        Ok(store)
+        Ok(Ok(store))
     }
 
     /// The first step of `open` alone: creates the topic, compacted, when it is absent (and
@@ -375,6 +408,64 @@ impl KafkaStore {
         }
     }
 
+    /// Removes the stream's cursor and its deltas (tombstones, the cursor's first: deltas left
+    /// without it are refused at loading, never applied to a fresh start); whether there was one.
+    pub async fn remove(
+        &self,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<bool, CheckpointError> {
+        let key = cursor_key(&self.instance_id, tenant, stream);
+        let prefix = delta_prefix(&self.instance_id, tenant, stream);
+        let (present, last_delta) = {
+            let loaded = self.loaded.lock();
+            let last_delta = loaded
+                .keys()
+                .filter_map(|name| name.strip_prefix(&prefix)?.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0);
+            (loaded.contains_key(&key), last_delta)
+        };
+        let written = self
+            .journals
+            .lock()
+            .get(&key)
+            .map_or(0, |journal| journal.written)
+            .max(last_delta);
+        if !present && written == 0 {
+            return Ok(false);
+        }
+        let store = self.describe();
+        deliver(
+            &self.publisher,
+            &self.instance_id,
+            &store,
+            &self.topic,
+            &[(key.clone(), None)],
+        )
+        .await?;
+        let tombstones: Vec<(String, Option<Vec<u8>>)> = (1..=written)
+            .map(|number| (format!("{prefix}{number}"), None))
+            .collect();
+        if !tombstones.is_empty() {
+            deliver(
+                &self.publisher,
+                &self.instance_id,
+                &store,
+                &self.topic,
+                &tombstones,
+            )
+            .await?;
+        }
+        {
+            let mut loaded = self.loaded.lock();
+            loaded.remove(&key);
+            loaded.retain(|name, _| !name.starts_with(&prefix));
+        }
+        self.journals.lock().remove(&key);
+        Ok(true)
+    }
+
     /// Resolves when a newer instance with the same id claims the lease, or with `None` when
     /// `stop` turns true.
     pub async fn watch_lease(&self, stop: watch::Receiver<bool>) -> Option<TakeOver> {
@@ -395,7 +486,7 @@ impl KafkaStore {
 /// A stream's journal in the topic: deltas keyed `cursor-delta/{instance_id}/{tenant}/{stream}/{n}`,
 /// n counting from 1 after each whole cursor, each naming that cursor by its `sha256`.
 #[derive(Clone)]
-struct Journal {
+pub(super) struct Journal {
     /// The `sha256` of the whole cursor the deltas follow.
     base: String,
     /// The number of the next delta.
@@ -404,7 +495,7 @@ struct Journal {
     written: u64,
 }
 
-fn delta_prefix(instance_id: &str, tenant: &TenantId, stream: StreamKind) -> String {
+pub(super) fn delta_prefix(instance_id: &str, tenant: &TenantId, stream: StreamKind) -> String {
     format!("cursor-delta/{instance_id}/{tenant}/{stream}/")
 }
 
@@ -533,6 +624,79 @@ async fn deliver(
     })
 }
 
+/// The stream's whole cursor in `loaded`, with the deltas that follow it applied in order, and
+/// the journal commits continue; see [`KafkaStore::load`].
+pub(super) fn load_from(
+    loaded: &HashMap<String, Vec<u8>>,
+    topic: &str,
+    instance_id: &str,
+    tenant: &TenantId,
+    stream: StreamKind,
+) -> Result<Option<(Cursor, Journal)>, CheckpointError> {
+    let key = cursor_key(instance_id, tenant, stream);
+    let prefix = delta_prefix(instance_id, tenant, stream);
+    let deltas: std::collections::BTreeMap<u64, &Vec<u8>> = loaded
+        .iter()
+        .filter_map(|(name, value)| {
+            let number = name.strip_prefix(&prefix)?.parse::<u64>().ok()?;
+            Some((number, value))
+        })
+        .collect();
+    let written = deltas.keys().next_back().copied().unwrap_or(0);
+    let Some(value) = loaded.get(&key) else {
+        if written > 0 {
+            return Err(CheckpointError::Corrupt {
+                location: format!("{topic} key {key}"),
+                detail: format!(
+                    "it is missing while deltas that follow it exist ({} under {prefix})",
+                    deltas.len()
+                ),
+            });
+        }
+        return Ok(None);
+    };
+    let location = format!("{topic} key {key}");
+    let document::Decoded {
+        mut cursor, sha256, ..
+    } = document::decode_with_digest(value, tenant, stream, &location)?;
+    let mut next = 1;
+    let mut earlier = 0;
+    for (number, value) in deltas {
+        let location = format!("{topic} key {prefix}{number}");
+        let (base, delta) = document::decode_delta(value, tenant, stream, &location)?;
+        if base != sha256 {
+            earlier += 1;
+            continue;
+        }
+        if number != next || earlier > 0 {
+            return Err(CheckpointError::Corrupt {
+                location,
+                detail: format!(
+                    "delta {number} follows the cursor but delta {next} does not (a gap in the journal)"
+                ),
+            });
+        }
+        cursor.apply(&delta);
+        next += 1;
+    }
+    if earlier > 0 {
+        tracing::info!(
+            topic,
+            key = key.as_str(),
+            ignored = earlier,
+            "checkpoint deltas of an earlier cursor ignored (their tombstones were not written)"
+        );
+    }
+    Ok(Some((
+        cursor,
+        Journal {
+            base: sha256,
+            next,
+            written,
+        },
+    )))
+}
+
 impl CheckpointStore for KafkaStore {
     /// The whole cursor, with the deltas that follow it applied in order. Deltas of an earlier
     /// whole cursor (left by a crash before their tombstones were written) are ignored; a damaged
@@ -543,69 +707,17 @@ impl CheckpointStore for KafkaStore {
         stream: StreamKind,
     ) -> Result<Option<Cursor>, CheckpointError> {
         let key = cursor_key(&self.instance_id, tenant, stream);
-        let prefix = delta_prefix(&self.instance_id, tenant, stream);
-        let loaded = self.loaded.lock();
-        let deltas: std::collections::BTreeMap<u64, &Vec<u8>> = loaded
-            .iter()
-            .filter_map(|(name, value)| {
-                let number = name.strip_prefix(&prefix)?.parse::<u64>().ok()?;
-                Some((number, value))
-            })
-            .collect();
-        let written = deltas.keys().next_back().copied().unwrap_or(0);
-        let Some(value) = loaded.get(&key) else {
-            if written > 0 {
-                return Err(CheckpointError::Corrupt {
-                    location: format!("{} key {key}", self.topic),
-                    detail: format!(
-                        "it is missing while deltas that follow it exist ({} under {prefix})",
-                        deltas.len()
-                    ),
-                });
-            }
-            return Ok(None);
-        };
-        let location = format!("{} key {key}", self.topic);
-        let document::Decoded {
-            mut cursor, sha256, ..
-        } = document::decode_with_digest(value, tenant, stream, &location)?;
-        let mut next = 1;
-        let mut earlier = 0;
-        for (number, value) in deltas {
-            let location = format!("{} key {prefix}{number}", self.topic);
-            let (base, delta) = document::decode_delta(value, tenant, stream, &location)?;
-            if base != sha256 {
-                earlier += 1;
-                continue;
-            }
-            if number != next || earlier > 0 {
-                return Err(CheckpointError::Corrupt {
-                    location,
-                    detail: format!(
-                        "delta {number} follows the cursor but delta {next} does not (a gap in the journal)"
-                    ),
-                });
-            }
-            cursor.apply(&delta);
-            next += 1;
-        }
-        if earlier > 0 {
-            tracing::info!(
-                topic = self.topic.as_str(),
-                key = key.as_str(),
-                ignored = earlier,
-                "checkpoint deltas of an earlier cursor ignored (their tombstones were not written)"
-            );
-        }
-        self.journals.lock().insert(
-            key,
-            Journal {
-                base: sha256,
-                next,
-                written,
-            },
-        );
-        Ok(Some(cursor))
+        let loaded = load_from(
+            &self.loaded.lock(),
+            &self.topic,
+            &self.instance_id,
+            tenant,
+            stream,
+        )?;
+        Ok(loaded.map(|(cursor, journal)| {
+            self.journals.lock().insert(key, journal);
+            cursor
+        }))
     }
 
     /// A whole cursor replaces the record of its key, then tombstones remove the deltas it makes
@@ -697,7 +809,7 @@ impl CheckpointStore for KafkaStore {
 
 /// The checkpoint reader's callbacks: reaching the end of a partition is how a read ends, not an
 /// error worth a log line.
-struct ReaderContext;
+pub(super) struct ReaderContext;
 
 impl ClientContext for ReaderContext {
     fn error(&self, error: RdKafkaError, reason: &str) {
@@ -716,9 +828,9 @@ impl ClientContext for ReaderContext {
 
 impl ConsumerContext for ReaderContext {}
 
-type Reader = BaseConsumer<ReaderContext>;
+pub(super) type Reader = BaseConsumer<ReaderContext>;
 
-fn metadata_client(client: &ClientConfig) -> Result<Reader, CheckpointError> {
+pub(super) fn metadata_client(client: &ClientConfig) -> Result<Reader, CheckpointError> {
     let mut config = client.clone();
     config
         .set("enable.auto.commit", "false")
@@ -740,7 +852,7 @@ fn remaining(deadline: Instant) -> Duration {
 }
 
 /// The topic's partition count, or `None` when the topic does not exist.
-fn topic_partitions(
+pub(super) fn topic_partitions(
     consumer: &Reader,
     topic: &str,
     deadline: Instant,
@@ -988,6 +1100,22 @@ fn read_all(
     partitions: usize,
     deadline: Instant,
 ) -> Result<HashMap<String, Vec<u8>>, CheckpointError> {
+    read_records(client, topic, partitions, deadline).map(|(values, _)| values)
+}
+
+/// Every key's latest value.
+pub(super) type Records = HashMap<String, Vec<u8>>;
+/// Every key's latest record timestamp, epoch milliseconds.
+pub(super) type RecordTimes = HashMap<String, i64>;
+
+/// Every key's latest value (tombstones remove) and its record's timestamp (epoch milliseconds),
+/// read with read_committed to the end of each partition.
+pub(super) fn read_records(
+    client: &ClientConfig,
+    topic: &str,
+    partitions: usize,
+    deadline: Instant,
+) -> Result<(Records, RecordTimes), CheckpointError> {
     let consumer = metadata_client(client)?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions {
@@ -1001,6 +1129,7 @@ fn read_all(
         .map_err(|error| unusable(format!("cannot read checkpoint topic {topic}: {error}")))?;
     let mut at_end = vec![false; partitions];
     let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut timestamps: HashMap<String, i64> = HashMap::new();
     while at_end.iter().any(|done| !done) {
         if Instant::now() >= deadline {
             return Err(unusable(format!(
@@ -1018,9 +1147,13 @@ fn read_all(
                 match message.payload() {
                     Some(value) => {
                         latest.insert(key.to_owned(), value.to_vec());
+                        if let Some(millis) = message.timestamp().to_millis() {
+                            timestamps.insert(key.to_owned(), millis);
+                        }
                     }
                     None => {
                         latest.remove(key);
+                        timestamps.remove(key);
                     }
                 }
             }
@@ -1043,7 +1176,7 @@ fn read_all(
             }
         }
     }
-    Ok(latest)
+    Ok((latest, timestamps))
 }
 
 /// The end offset of the lease partition.

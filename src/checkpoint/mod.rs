@@ -8,7 +8,10 @@
 mod document;
 mod file;
 mod kafka;
+mod lock;
 mod memory;
+pub mod rewind;
+mod snapshot;
 
 use std::fmt;
 use std::future::Future;
@@ -17,7 +20,9 @@ use std::pin::Pin;
 
 pub use file::{FileStore, journal_of};
 pub use kafka::{KafkaStore, Lease, TakeOver, probe_read};
+pub use lock::{Holder, LOCK_FILE, StateLock};
 pub use memory::MemoryStore;
+pub use snapshot::KafkaSnapshot;
 
 use crate::config::TenantId;
 use crate::graph::cursor::{Cursor, CursorDelta};
@@ -111,6 +116,8 @@ pub enum CheckpointError {
     /// The store cannot be used as configured (topic missing and not creatable, not compacted,
     /// unreadable at start-up); the message says what to do.
     Unusable(String),
+    /// Another process holds the file store's lock (see [`StateLock`]).
+    Locked(Holder),
 }
 
 impl CheckpointError {
@@ -155,6 +162,7 @@ impl fmt::Display for CheckpointError {
             CheckpointError::Refused(detail) | CheckpointError::Unusable(detail) => {
                 formatter.write_str(detail)
             }
+            CheckpointError::Locked(holder) => write!(formatter, "{holder}"),
         }
     }
 }

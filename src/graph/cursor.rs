@@ -154,6 +154,23 @@ impl SeenIds {
             .retain(|_, event_time| *event_time >= threshold);
     }
 
+    /// Forgets ids whose event time is at or after `threshold` (a rewind: they are published
+    /// again).
+    pub fn forget_from(&mut self, threshold: Timestamp) {
+        let threshold = threshold.as_millis();
+        self.entries.retain(|_, event_time| *event_time < threshold);
+    }
+
+    /// The earliest and latest event time of the ids held.
+    pub fn event_time_range(&self) -> Option<(Timestamp, Timestamp)> {
+        let oldest = self.entries.values().min()?;
+        let newest = self.entries.values().max()?;
+        Some((
+            Timestamp::from_millis(*oldest),
+            Timestamp::from_millis(*newest),
+        ))
+    }
+
     /// Those of `ids` that `self` holds, with their event times.
     pub fn subset(&self, ids: &[IdHash]) -> SeenIds {
         SeenIds {
