@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `demo`, `simulate`, `schema`.
+//! The command line: `run`, `check`, `demo`, `simulate`, `schema`, `backfill`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +40,10 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// The output schemas: print their JSON Schemas, or sample events mapped from simulated records.
     Schema(SchemaArgs),
+    /// Read a tenant's past range (after an outage, at onboarding) into the same topics, beside a
+    /// running instance and within a request budget of its own; only what the live stream does
+    /// not publish (records before its cursor's origin); resumable.
+    Backfill(crate::backfill::BackfillArgs),
 }
 
 #[derive(Args, Debug)]
@@ -239,6 +243,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             simulate(args).await
         }
         Command::Schema(args) => crate::schema_command::run(args.command),
+        Command::Backfill(args) => crate::backfill::command(args).await,
     }
 }
 

@@ -17,7 +17,8 @@
 //!
 //! # Layout
 //!
-//! - `cli`, `app`, `shutdown`, `demo`: the commands and the service's wiring.
+//! - `cli`, `app`, `shutdown`, `demo`: the commands and the service's wiring. `backfill`: a
+//!   past range read once beside the service, by its own stream tasks bounded to the range.
 //! - `config`: the YAML configuration, strict and documented. `files`: bounded reads of the files
 //!   it names.
 //! - `auth`: access tokens. `graph`: endpoints, client, records, cursor. `schema`: mappings.
@@ -30,6 +31,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backfill;
 pub mod check;
 pub mod checkpoint;
 pub mod cli;
