@@ -475,3 +475,154 @@ async fn refusals_name_the_cause_and_the_fix() {
         )
     );
 }
+
+/// The binary as a user runs it beside a live instance (its cursor on disk), off a terminal:
+/// plain progress lines on stderr, the summary on stdout, exit 0; Kafka then holds the records
+/// before the live origin, once. Unknown names and refused ranges exit 1 with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_backfills_up_to_the_live_origin_and_refuses_with_the_fix() {
+    use entrastream::checkpoint::FileStore;
+    use entrastream::graph::cursor::Cursor;
+    let sim = Simulator::start(
+        SimConfig {
+            history: 3 * HOUR,
+            data_end: None,
+            ..common::two_tenants(64, TENANT, OTHER)
+        },
+        Clock::system(),
+    )
+    .await
+    .expect("simulator");
+    let kafka = common::kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut config = configured(&sim, &kafka, directory.path());
+    // a page per stream: the budget's burst of two, no wait in real time
+    config.polling = PollingConfig::default();
+    let config_path = directory.path().join("entrastream.yaml");
+    std::fs::write(&config_path, config.to_yaml()).expect("config");
+    // the live instance's cursors: it started an hour ago
+    let now = Clock::system().now();
+    let live_origin = now.saturating_sub(HOUR).floor_to_second();
+    let tenant_id = entrastream::config::TenantId::parse(TENANT).expect("tenant id");
+    let live = FileStore::new(directory.path().join("state"));
+    for stream in [StreamKind::DirectoryAudits, StreamKind::SignInsInteractive] {
+        live.commit_now(&tenant_id, stream, &Cursor::start(live_origin, now))
+            .expect("live cursor");
+    }
+    let entrastream = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
+            .arg("backfill")
+            .arg("--config")
+            .arg(&config_path)
+            .args(args)
+            .output()
+            .expect("runs");
+        println!("backfill {args:?}: {:?}", started.elapsed());
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = entrastream(&["--tenant", TENANT, "--since", "2h"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let progress_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("backfill "))
+        .collect();
+    assert!(
+        progress_lines.len() >= 3
+            && progress_lines[0].contains(" directory_audits: ")
+            && progress_lines[1].contains(" sign_ins_interactive: ")
+            && progress_lines[2..]
+                .iter()
+                .all(|line| line.contains(" requests (budget 2 per 10s), ")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with(&format!("backfill of tenant {TENANT} finished in ")),
+        "{stdout}"
+    );
+    let since = now.saturating_sub(2 * HOUR);
+    let expected: BTreeSet<String> = [StreamKind::DirectoryAudits, StreamKind::SignInsInteractive]
+        .into_iter()
+        .flat_map(|stream| {
+            sim.truth(
+                TENANT,
+                stream,
+                since.saturating_add(Duration::from_secs(5)),
+                live_origin.saturating_sub(Duration::from_millis(1)),
+                Clock::system().now(),
+            )
+        })
+        .collect();
+    let got = delivered(&kafka);
+    let mut ids = BTreeMap::new();
+    for ((tenant, _), per_stream) in &got {
+        assert_eq!(tenant, TENANT);
+        for (id, count) in per_stream {
+            *ids.entry(id.clone()).or_insert(0) += count;
+        }
+    }
+    assert!(expected.len() > 100, "{} expected", expected.len());
+    assert!(
+        expected.iter().all(|id| ids.get(id) == Some(&1)),
+        "every record of the range once"
+    );
+    assert!(ids.values().all(|count| *count == 1), "nothing twice");
+    assert!(
+        stdout.contains(&format!("{} records published", ids.len())),
+        "{stdout}"
+    );
+
+    // unknown names and refused ranges: exit 1, the cause and the fix on stderr
+    let (code, _, stderr) = entrastream(&["--tenant", "fabrikam.example", "--since", "2h"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: tenant `fabrikam.example` is not in the configuration; fix: --tenant one of {TENANT}, {OTHER}\n"
+        )
+    );
+    let (code, _, stderr) = entrastream(&["--tenant", TENANT, "--since", "45d"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with("error: stream directory_audits: --since ")
+            && stderr.contains("is beyond Graph's retention: it keeps 30 days on Entra ID P1/P2"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = entrastream(&["--tenant", TENANT, "--since", "2h", "--until", "3h"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("the range is empty; fix: "), "{stderr}");
+    let (code, _, stderr) =
+        entrastream(&["--tenant", TENANT, "--since", "2h", "--stream", "signins"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("invalid value 'signins' for '--stream <STREAM>'")
+            && stderr.contains("[possible values: directory_audits, sign_ins_interactive"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = entrastream(&[
+        "--tenant",
+        TENANT,
+        "--since",
+        "2h",
+        "--requests-per-10s",
+        "6",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("6 is not in 1..=5"), "{stderr}");
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_entrastream"))
+        .args(["backfill", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains(
+            "Graph allows 5 requests per 10 seconds per application and tenant, and the running"
+        ) && help.contains("--requests-per-10s <REQUESTS_PER_10S>"),
+        "{help}"
+    );
+}
