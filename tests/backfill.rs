@@ -388,6 +388,72 @@ async fn a_stopped_backfill_continues_where_it_stopped() {
     );
 }
 
+/// With the kafka checkpoint store, beside a running instance: the backfill keeps its progress
+/// in the checkpoint topic under its own instance id, so the live instance's lease is never
+/// claimed (it runs on and stops cleanly, not taken over); stopped midway and run again, it
+/// continues, and Kafka holds the truth once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn beside_a_running_instance_with_kafka_checkpoints() {
+    common::test_logging();
+    let (sim, clock) = common::simulator(simulated(65)).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    let kafka = common::kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut config = configured(&sim, &kafka, directory.path());
+    common::use_kafka_checkpoints(&mut config, entrastream::config::Delivery::AtLeastOnce);
+    let live = common::start(config.clone(), &clock, None).await;
+    common::drive(
+        &manual,
+        START.saturating_add(2 * HOUR),
+        Duration::from_secs(60),
+    )
+    .await;
+
+    let since = START.saturating_sub(5 * HOUR);
+    let metrics = Metrics::new(clock.clone());
+    let watched = metrics.clone();
+    let stop = async move {
+        common::wait_for(Duration::from_secs(30), || {
+            common::metric_sum(&watched, "entrastream_records_published_total", &[]) >= 150.0
+        })
+        .await;
+    };
+    let since_text = since.to_rfc3339_seconds();
+    let (first, printed) =
+        backfill_with(&config, &clock, &request(&since_text), metrics, stop).await;
+    let first = first.expect("runs");
+    assert!(first.stopped, "{first}\n{printed}");
+    let (second, printed_again) = backfill_with(
+        &config,
+        &clock,
+        &request(&since_text),
+        Metrics::new(clock.clone()),
+        std::future::pending(),
+    )
+    .await;
+    let second = second.expect("runs");
+    assert!(second.complete(), "{second}\n{printed_again}");
+    assert!(
+        printed_again.contains("continuing where an earlier run stopped"),
+        "{printed_again}"
+    );
+    live.stop()
+        .await
+        .expect("the live instance ran on beside the backfill and stops cleanly");
+    let (expected, missing, duplicates, unexpected) = against_truth(&sim, &kafka, since);
+    let published: u64 = [&first, &second]
+        .iter()
+        .flat_map(|summary| summary.streams.iter())
+        .map(|each| each.counts.records)
+        .sum();
+    println!(
+        "kafka store, beside the live instance: {published} backfilled; expected {expected}, missing \
+         {missing}, duplicates {duplicates}, unexpected {unexpected}"
+    );
+    assert_eq!((missing, duplicates, unexpected), (0, 0, 0));
+    assert_eq!(published as usize, truth_before_live(&sim, since));
+}
+
 /// What cannot be done as asked is refused before anything is read, naming the cause and the fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_cause_and_the_fix() {

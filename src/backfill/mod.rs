@@ -13,9 +13,9 @@
 //!   `polling.initial_lookback` before its own start), so the backfill refuses: start `run` first.
 //! - **The same records.** Each stream is read by the pipeline's own stream task, bounded to the
 //!   range: the same queries, retries, dedup, mapping, topics, keys and headers as `run`.
-//! - **Resumable.** Progress is a cursor per stream under `{checkpoint.path}/backfill/`, committed
-//!   only after Kafka acknowledged what it covers (at_least_once, as `run` commits). A rerun whose
-//!   `--since` lies within the range an earlier run covered continues where it stopped.
+//! - **Resumable.** Progress is a cursor per stream in the configured checkpoint store (`store`),
+//!   committed only after Kafka acknowledged what it covers (at_least_once, as `run` commits). A
+//!   rerun whose `--since` lies within the range an earlier run covered continues where it stopped.
 //! - **Its own budget.** A process of its own, it cannot share the live instance's token bucket:
 //!   it keeps `--requests-per-10s` (2 by default) of Graph's 5 per 10 seconds per app and tenant,
 //!   and a 429 pauses it for `Retry-After` as it pauses `run`.
@@ -26,6 +26,7 @@ mod store;
 
 use std::future::Future;
 use std::io::IsTerminal;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,8 +223,6 @@ impl<'writer> tracing_subscriber::fmt::MakeWriter<'writer> for BarWriter {
     }
 }
 
-use std::io::Write as _;
-
 /// The tenant, by its configured id; an error listing the configured ones.
 fn find_tenant<'config>(
     config: &'config Config,
@@ -274,9 +273,6 @@ pub async fn run(
         Some(text) => parse_time("--until", text, now)?,
         None => now,
     };
-    let directory = store::checkpoint_directory(&config)?;
-    let progress_store = Arc::new(ProgressStore::new(&directory));
-    let mut plans = Vec::new();
     for &stream in &streams {
         if !configured.contains(&stream) {
             let names: Vec<&str> = configured.iter().map(|each| each.as_str()).collect();
@@ -289,14 +285,33 @@ pub async fn run(
             ));
         }
         check_range(stream, request.licence, since, until, now)?;
-        let Some(live) = store::live_cursor(&directory, &tenant_id, stream)? else {
+    }
+
+    // a process of its own, beside the live instance: at_least_once with its own producer (a
+    // transactional one would fence the live instance's) and its own instance id
+    let mut kafka = config.kafka.clone();
+    kafka.delivery = Delivery::AtLeastOnce;
+    kafka.instance_id = store::backfill_instance_id(&config.kafka.instance_id);
+    let metrics = options
+        .metrics
+        .clone()
+        .unwrap_or_else(|| Metrics::new(clock.clone()));
+    let publisher = Arc::new(
+        Publisher::new(&kafka, metrics.kafka_records_in_flight.clone())
+            .map_err(|error| error.to_string())?,
+    );
+    let (progress_store, live_cursors) = store::open(&config, publisher.clone()).await?;
+    let progress_store = Arc::new(progress_store);
+    let mut plans = Vec::new();
+    for &stream in &streams {
+        let Some(live) = live_cursors.load(&tenant_id, stream)? else {
             return Err(format!(
                 "tenant {} stream {stream} has no live cursor in {}: the live stream has not started, so it is \
                  not known where it will begin (its first `run` starts polling.initial_lookback before its \
                  start, {} now), and a backfill up to a guess would duplicate or miss records; fix: start \
                  `entrastream run` first (it records its origin at once), then backfill what lies before it",
                 tenant.id,
-                directory.display(),
+                live_cursors.describe(),
                 humantime::format_duration(config.polling.initial_lookback)
             ));
         };
@@ -316,7 +331,8 @@ pub async fn run(
                 since,
                 request.restart,
                 now,
-            )?
+            )
+            .await?
         };
         plans.push(StreamPlan {
             stream,
@@ -329,26 +345,9 @@ pub async fn run(
     }
     let display = options.display.clone();
     for plan in &plans {
-        display.say(&describe_plan(
-            &tenant.id,
-            plan,
-            &progress_store,
-            &tenant_id,
-        ));
+        display.say(&describe_plan(&tenant.id, plan, &progress_store));
     }
 
-    // a process of its own, beside the live instance: at_least_once with its own producer (a
-    // transactional one would fence the live instance's)
-    let mut kafka = config.kafka.clone();
-    kafka.delivery = Delivery::AtLeastOnce;
-    let metrics = options
-        .metrics
-        .clone()
-        .unwrap_or_else(|| Metrics::new(clock.clone()));
-    let publisher = Arc::new(
-        Publisher::new(&kafka, metrics.kafka_records_in_flight.clone())
-            .map_err(|error| error.to_string())?,
-    );
     let credential = Credential::resolve(tenant, &format!("tenants[{tenant_index}]"))?;
     let http = http_client(config.polling.request_timeout, &config.tls)?;
     let tokens = TokenProvider::for_tenant(
@@ -386,7 +385,7 @@ pub async fn run(
         schema: config.schema,
         topics: config.kafka.topics.clone(),
         backoff: options.backoff,
-        instance_id: format!("{}.backfill", config.kafka.instance_id),
+        instance_id: kafka.instance_id.clone(),
         checkpoint_interval: config.checkpoint.interval,
         max_record_bytes: config.kafka.max_record_bytes as usize,
         pages_in_memory: Arc::new(tokio::sync::Semaphore::new(
@@ -430,9 +429,34 @@ pub async fn run(
     let mut failure = None;
     let ticker = clock.participant();
     let mut next_tick = now.saturating_add(options.progress_every);
+    // two backfills of one instance would both write its progress: the later one's lease stops
+    // the earlier one
+    let lease_watch = {
+        let kafka_store = progress_store.kafka.clone();
+        let stop = stop_receiver.clone();
+        async move {
+            match kafka_store {
+                Some(store) => store.watch_lease(stop).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
+    tokio::pin!(lease_watch);
+    let mut lease_watched = true;
     loop {
         tokio::select! {
             biased;
+            take_over = &mut lease_watch, if lease_watched => {
+                lease_watched = false;
+                if let Some(take_over) = take_over {
+                    failure.get_or_insert_with(|| format!(
+                        "another backfill with kafka.instance_id {} (host {}, started {}) took over; this one \
+                         stopped so that one writes the progress: run one backfill per instance at a time",
+                        take_over.instance_id, take_over.host, take_over.claimed_at
+                    ));
+                    let _ = stop_sender.send(true);
+                }
+            }
             finished = tasks.join_next() => match finished {
                 None => break,
                 Some(Ok((_, Ok(())))) => {}
@@ -457,10 +481,18 @@ pub async fn run(
             }
         }
     }
+    // ends the lease watch
+    let _ = stop_sender.send(true);
     let elapsed = clock.now().duration_since(now);
     let flushing = publisher.clone();
     let flush_time = config.shutdown.timeout;
-    let _ = tokio::task::spawn_blocking(move || flushing.flush(flush_time)).await;
+    let flushed = tokio::task::spawn_blocking(move || flushing.flush(flush_time)).await;
+    if let Some(kafka_store) = &progress_store.kafka
+        && matches!(flushed, Ok(Ok(())))
+    {
+        // every stream committed what Kafka acknowledged: the next backfill need not wait
+        kafka_store.release().await;
+    }
     display.tick(&progress, now.saturating_add(elapsed));
     display.finish();
 
@@ -495,7 +527,7 @@ pub async fn run(
 /// what an earlier run covered continues where that one got; any other start is a new backfill
 /// (one before an earlier backfill's start is refused without `--restart`: it would publish that
 /// range again).
-fn plan_progress(
+async fn plan_progress(
     store: &ProgressStore,
     tenant: &crate::config::TenantId,
     stream: StreamKind,
@@ -512,12 +544,12 @@ fn plan_progress(
             Ok((earlier.origin, earlier.watermark))
         }
         Some(earlier) if !restart && since < earlier.origin => Err(format!(
-            "stream {stream}: an earlier backfill published {}..{} (progress in {}), and --since {} starts \
+            "stream {stream}: an earlier backfill published {}..{} (progress in the {}), and --since {} starts \
              before it, so that range would be published again; fix: --since {} continues it, or --restart \
              reads from --since again (consumers deduplicate the repeats by the record key)",
             earlier.origin.to_rfc3339_seconds(),
             earlier.watermark.to_rfc3339_seconds(),
-            store.path_of(tenant, stream).display(),
+            store.describe(),
             since.to_rfc3339_seconds(),
             earlier.origin.to_rfc3339_seconds()
         )),
@@ -525,18 +557,15 @@ fn plan_progress(
         Some(_) => {
             store
                 .replace(tenant, stream, &Cursor::start(since, now))
+                .await
                 .map_err(|error| error.to_string())?;
             Ok((since, since))
         }
     }
 }
 
-fn describe_plan(
-    tenant: &str,
-    plan: &StreamPlan,
-    store: &ProgressStore,
-    tenant_id: &crate::config::TenantId,
-) -> String {
+fn describe_plan(tenant: &str, plan: &StreamPlan, store: &ProgressStore) -> String {
+    use crate::checkpoint::CheckpointStore;
     let range = format!(
         "{}..{}",
         plan.since.to_rfc3339_seconds(),
@@ -553,9 +582,9 @@ fn describe_plan(
         )
     } else if plan.resume_from >= plan.to {
         format!(
-            "backfill {tenant} {}: {range} already published by an earlier run ({})",
+            "backfill {tenant} {}: {range} already published by an earlier run (progress in the {})",
             plan.stream,
-            store.path_of(tenant_id, plan.stream).display()
+            store.describe()
         )
     } else if plan.resume_from > plan.since {
         format!(

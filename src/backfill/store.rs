@@ -1,7 +1,8 @@
 //! What the live stream covers, read from its checkpoint without touching it, and where a backfill
-//! keeps its own progress: `{checkpoint.path}/backfill/{tenant}/{stream}.json`, a cursor per
-//! stream (origin: where the backfill started; watermark: how far Kafka acknowledged it), beside
-//! the live cursors and written the same way (atomic, fsynced, journaled).
+//! keeps its own progress: a cursor per stream (origin: where the backfill started; watermark: how
+//! far Kafka acknowledged it) in the configured store, beside the live cursors and written the
+//! same way: `{checkpoint.path}/backfill/{tenant}/{stream}.json`, or the checkpoint topic under
+//! `{kafka.instance_id}.backfill` (its own lease: the live instance's is never claimed).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,27 +11,87 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::checkpoint::{
-    CheckpointError, CheckpointStore, CommitFuture, CursorCommit, FileStore, journal_of,
+    CheckpointError, CheckpointStore, CommitFuture, CursorCommit, FileStore, KafkaStore, journal_of,
 };
 use crate::clock::Timestamp;
 use crate::config::{CheckpointStoreKind, Config, TenantId};
 use crate::graph::cursor::Cursor;
+use crate::kafka::Publisher;
 use crate::stream::StreamKind;
 
-/// The directory of the file store, as `run` uses it.
-pub fn checkpoint_directory(config: &Config) -> Result<PathBuf, String> {
+/// Where the live cursors are read from.
+pub enum LiveCursors {
+    /// The file store's directory (`checkpoint.path`).
+    Files(PathBuf),
+    /// The kafka store as read at the backfill's start, and the live instance's id.
+    Kafka {
+        store: Arc<KafkaStore>,
+        instance_id: String,
+    },
+}
+
+impl LiveCursors {
+    pub fn load(&self, tenant: &TenantId, stream: StreamKind) -> Result<Option<Cursor>, String> {
+        match self {
+            LiveCursors::Files(directory) => live_cursor(directory, tenant, stream),
+            LiveCursors::Kafka { store, instance_id } => store
+                .whole_cursor_of(instance_id, tenant, stream)
+                .map_err(|error| error.to_string()),
+        }
+    }
+
+    /// Where they are, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            LiveCursors::Files(directory) => directory.display().to_string(),
+            LiveCursors::Kafka { store, instance_id } => {
+                format!("the {} (kafka.instance_id {instance_id})", store.describe())
+            }
+        }
+    }
+}
+
+/// The id the backfill's own records carry in the checkpoint topic: its own lease and cursors,
+/// apart from the live instance's.
+pub fn backfill_instance_id(live_instance_id: &str) -> String {
+    format!("{live_instance_id}.backfill")
+}
+
+/// Opens the configured checkpoint store for the backfill: its progress store, and where the
+/// live cursors are. The kafka store is opened under [`backfill_instance_id`]: claiming the live
+/// instance's lease would stop it.
+pub async fn open(
+    config: &Config,
+    publisher: Arc<Publisher>,
+) -> Result<(ProgressStore, LiveCursors), String> {
     match config.checkpoint.store {
-        CheckpointStoreKind::File => Ok(config
-            .checkpoint
-            .path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("./state"))),
-        CheckpointStoreKind::Kafka => Err(
-            "backfill reads the live cursors and keeps its progress in the file checkpoint store; with \
-             checkpoint.store: kafka it cannot run yet; fix: run it with a configuration whose checkpoint \
-             store is file (the live instance's)"
-                .to_owned(),
-        ),
+        CheckpointStoreKind::File => {
+            let directory = config
+                .checkpoint
+                .path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("./state"));
+            let progress = FileStore::new(directory.join("backfill"));
+            Ok((
+                ProgressStore::new(Arc::new(progress), None),
+                LiveCursors::Files(directory),
+            ))
+        }
+        CheckpointStoreKind::Kafka => {
+            let mut kafka = config.kafka.clone();
+            kafka.instance_id = backfill_instance_id(&config.kafka.instance_id);
+            let store = KafkaStore::open(&kafka, &config.checkpoint, publisher)
+                .await
+                .map_err(|error| error.to_string())?;
+            let store = Arc::new(store);
+            Ok((
+                ProgressStore::new(store.clone(), Some(store.clone())),
+                LiveCursors::Kafka {
+                    store,
+                    instance_id: config.kafka.instance_id.clone(),
+                },
+            ))
+        }
     }
 }
 
@@ -83,24 +144,23 @@ pub fn live_cursor(
     ))
 }
 
-/// The backfill's progress store: its commits go to the file store under `backfill/`, and the
-/// watermark each stream committed last is kept for the progress lines.
+/// The backfill's progress store: its commits go to the configured store (files under
+/// `backfill/`, or the checkpoint topic under the backfill's own instance id), and the watermark
+/// each stream committed last is kept for the progress lines.
 pub struct ProgressStore {
-    files: FileStore,
+    inner: Arc<dyn CheckpointStore>,
+    /// The kafka store, whose lease is watched and released.
+    pub kafka: Option<Arc<KafkaStore>>,
     committed: Arc<Mutex<HashMap<StreamKind, Timestamp>>>,
 }
 
 impl ProgressStore {
-    pub fn new(checkpoint_directory: &Path) -> ProgressStore {
+    pub fn new(inner: Arc<dyn CheckpointStore>, kafka: Option<Arc<KafkaStore>>) -> ProgressStore {
         ProgressStore {
-            files: FileStore::new(checkpoint_directory.join("backfill")),
+            inner,
+            kafka,
             committed: Arc::default(),
         }
-    }
-
-    /// Where the stream's progress is kept, for messages.
-    pub fn path_of(&self, tenant: &TenantId, stream: StreamKind) -> PathBuf {
-        self.files.path_of(tenant, stream)
     }
 
     /// The watermark the stream committed last in this run.
@@ -108,14 +168,16 @@ impl ProgressStore {
         self.committed.lock().get(&stream).copied()
     }
 
-    /// Writes a whole cursor at once (a backfill that starts over).
-    pub fn replace(
+    /// Writes a whole cursor (a backfill that starts over).
+    pub async fn replace(
         &self,
         tenant: &TenantId,
         stream: StreamKind,
         cursor: &Cursor,
     ) -> Result<(), CheckpointError> {
-        self.files.commit_now(tenant, stream, cursor)
+        self.inner
+            .commit(tenant, stream, CursorCommit::Full(cursor.clone()))
+            .await
     }
 }
 
@@ -125,7 +187,7 @@ impl CheckpointStore for ProgressStore {
         tenant: &TenantId,
         stream: StreamKind,
     ) -> Result<Option<Cursor>, CheckpointError> {
-        self.files.load(tenant, stream)
+        self.inner.load(tenant, stream)
     }
 
     fn commit(&self, tenant: &TenantId, stream: StreamKind, commit: CursorCommit) -> CommitFuture {
@@ -133,7 +195,7 @@ impl CheckpointStore for ProgressStore {
             CursorCommit::Full(cursor) => cursor.watermark,
             CursorCommit::Delta(delta) => delta.watermark,
         };
-        let committing = self.files.commit(tenant, stream, commit);
+        let committing = self.inner.commit(tenant, stream, commit);
         let committed = self.committed.clone();
         Box::pin(async move {
             committing.await?;
@@ -143,10 +205,10 @@ impl CheckpointStore for ProgressStore {
     }
 
     fn incremental(&self) -> bool {
-        self.files.incremental()
+        self.inner.incremental()
     }
 
     fn describe(&self) -> String {
-        self.files.describe()
+        self.inner.describe()
     }
 }
