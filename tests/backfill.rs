@@ -454,6 +454,55 @@ async fn beside_a_running_instance_with_kafka_checkpoints() {
     assert_eq!(published as usize, truth_before_live(&sim, since));
 }
 
+/// Graph refusing the range (no permission for the audit log) ends the backfill at once with the
+/// stream, the cause and the fix, instead of waiting `polling.blocked_retry` as a live stream does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_by_graph_ends_the_backfill_with_the_fix() {
+    use entrastream::checkpoint::FileStore;
+    use entrastream::graph::cursor::Cursor;
+    let mut simulated = simulated(66);
+    simulated.tenants[0].missing_permission = true;
+    let (sim, clock) = common::simulator(simulated).await;
+    let kafka = common::kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = configured(&sim, &kafka, directory.path());
+    let tenant_id = entrastream::config::TenantId::parse(TENANT).expect("tenant id");
+    let live = FileStore::new(directory.path().join("state"));
+    for stream in [StreamKind::DirectoryAudits, StreamKind::SignInsInteractive] {
+        live.commit_now(
+            &tenant_id,
+            stream,
+            &Cursor::start(START.saturating_sub(HOUR), START),
+        )
+        .expect("live cursor");
+    }
+    let (outcome, printed) = backfill_with(
+        &config,
+        &clock,
+        &Request {
+            streams: vec![StreamKind::DirectoryAudits],
+            ..request("3h")
+        },
+        Metrics::new(clock.clone()),
+        std::future::pending(),
+    )
+    .await;
+    let summary = outcome.expect("started");
+    let failure = summary.failure.clone().expect("failed");
+    assert!(
+        failure.starts_with(&format!("tenant {TENANT} stream directory_audits: "))
+            && failure.contains("fix: "),
+        "{failure}"
+    );
+    assert_eq!(summary.streams[0].counts.records, 0);
+    let text = summary.to_string();
+    println!("{text}");
+    assert!(
+        text.contains(&format!("error: {failure}\n")),
+        "{text}\n{printed}"
+    );
+}
+
 /// What cannot be done as asked is refused before anything is read, naming the cause and the fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_cause_and_the_fix() {

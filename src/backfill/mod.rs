@@ -63,8 +63,9 @@ pub const GRAPH_REQUESTS_PER_10S: u32 = 5;
     --requests-per-10s (2 by default), so that the live streams keep theirs. A 429 pauses it for Graph's \
     Retry-After.\n\nOnly what the live stream does not publish is published: records before the live \
     cursor's origin. Start `entrastream run` first: without a live cursor the backfill refuses.\n\nProgress \
-    is kept under checkpoint.path/backfill/ once Kafka acknowledged it: after a stop (Ctrl-C, SIGTERM, a \
-    crash) the same command continues where it stopped."
+    is kept in the checkpoint store (checkpoint.path/backfill/, or the checkpoint topic under \
+    {kafka.instance_id}.backfill) once Kafka acknowledged it: after a stop (Ctrl-C, SIGTERM, a crash) \
+    the same command continues where it stopped."
 )]
 pub struct BackfillArgs {
     /// The configuration of the live instance (tenants, Kafka, schema, checkpoint.path).

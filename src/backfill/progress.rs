@@ -271,7 +271,9 @@ impl std::fmt::Display for Summary {
             } else {
                 String::new()
             };
-            let state = if each.reached >= plan.to {
+            let state = if plan.since >= plan.to {
+                "nothing before the live stream".to_owned()
+            } else if each.reached >= plan.to {
                 "complete".to_owned()
             } else {
                 format!("reached {}", each.reached.to_rfc3339_seconds())
