@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `demo`, `simulate`, `schema`, `checkpoints`.
+//! The command line: `run`, `check`, `demo`, `simulate`, `schema`, `checkpoints`, `backfill`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +42,10 @@ pub enum Command {
     Schema(SchemaArgs),
     /// The streams' cursors in the checkpoint store: list, show, rewind to a time, reset.
     Checkpoints(crate::checkpoint_command::CheckpointsArgs),
+    /// Read a tenant's past range (after an outage, at onboarding) into the same topics, beside a
+    /// running instance and within a request budget of its own; only what the live stream does
+    /// not publish (records before its cursor's origin); resumable.
+    Backfill(crate::backfill::BackfillArgs),
 }
 
 #[derive(Args, Debug)]
@@ -248,6 +252,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schema(args) => crate::schema_command::run(args.command),
         Command::Checkpoints(args) => crate::checkpoint_command::main(args).await,
+        Command::Backfill(args) => crate::backfill::command(args).await,
     }
 }
 

@@ -18,7 +18,8 @@
 //! # Layout
 //!
 //! - `cli`, `app`, `shutdown`, `demo`: the commands and the service's wiring.
-//!   `checkpoint_command`: `entrastream checkpoints` (see, rewind, reset cursors).
+//!   `checkpoint_command`: `entrastream checkpoints` (see, rewind, reset cursors). `backfill`: a
+//!   past range read once beside the service, by its own stream tasks bounded to the range.
 //! - `config`: the YAML configuration, strict and documented. `files`: bounded reads of the files
 //!   it names. `validate`: what can be known of a configuration without connecting (its secrets
 //!   read, librdkafka's judgement of its Kafka settings), for `run` and `check`.
@@ -32,6 +33,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backfill;
 pub mod check;
 pub mod checkpoint;
 pub mod checkpoint_command;

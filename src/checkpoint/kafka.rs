@@ -264,6 +264,25 @@ impl KafkaStore {
         &self.lease
     }
 
+    /// The whole cursor another instance id (a live instance, for `backfill`) committed last, as
+    /// read at start-up, without its deltas and without touching its lease: the origin is exact
+    /// (no delta moves it), the watermark may be behind.
+    pub fn whole_cursor_of(
+        &self,
+        instance_id: &str,
+        tenant: &TenantId,
+        stream: StreamKind,
+    ) -> Result<Option<Cursor>, CheckpointError> {
+        let key = cursor_key(instance_id, tenant, stream);
+        let loaded = self.loaded.lock();
+        let Some(value) = loaded.get(&key) else {
+            return Ok(None);
+        };
+        let location = format!("{} key {key}", self.topic);
+        document::decode_with_digest(value, tenant, stream, &location)
+            .map(|decoded| Some(decoded.cursor))
+    }
+
     /// Waits for the previous generation's release, then reads the checkpoints again: they may
     /// have moved while it stopped.
     async fn await_handover(

@@ -86,6 +86,9 @@ pub struct Shared {
 pub enum PipelineError {
     Checkpoint(CheckpointError),
     Kafka(KafkaError),
+    /// A bounded read (backfill) that Graph refuses: licence, permission, credentials, a
+    /// rejected query. The detail names the stream, the cause and the fix.
+    Refused(String),
 }
 
 impl fmt::Display for PipelineError {
@@ -93,11 +96,25 @@ impl fmt::Display for PipelineError {
         match self {
             PipelineError::Checkpoint(error) => write!(formatter, "{error}"),
             PipelineError::Kafka(error) => write!(formatter, "{error}"),
+            PipelineError::Refused(detail) => formatter.write_str(detail),
         }
     }
 }
 
 impl std::error::Error for PipelineError {}
+
+/// A stream read over a bounded range once (`entrastream backfill`), instead of followed live.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    /// Where the stream starts without a checkpoint.
+    pub from: Timestamp,
+    /// Where it ends: the task returns once its watermark reaches it. No reconciliation.
+    pub to: Timestamp,
+    /// Records at or after this event time belong to the live stream (its cursor's origin) and
+    /// are not published; they are counted in `left_to_live`.
+    pub live_from: Timestamp,
+    pub left_to_live: Arc<AtomicU64>,
+}
 
 pub struct StreamTask {
     tenant: Arc<TenantRuntime>,
@@ -108,6 +125,7 @@ pub struct StreamTask {
     state: StateCell,
     cursor_settings: CursorSettings,
     journal: JournalPolicy,
+    bounds: Option<Bounds>,
 }
 
 /// When an incremental store is sent a whole cursor rather than a delta. Atomics, because the
@@ -177,7 +195,16 @@ impl StreamTask {
             state,
             cursor_settings,
             journal: JournalPolicy::default(),
+            bounds: None,
         }
+    }
+
+    /// Reads `bounds` once instead of following the stream: the task ends when the range is
+    /// published and committed, or with an error when Graph refuses it (a blocked stream is not
+    /// waited for).
+    pub fn bounded(mut self, bounds: Bounds) -> StreamTask {
+        self.bounds = Some(bounds);
+        self
     }
 
     /// What committing `cursor` with `pending` remembered writes: a delta when the store keeps a
@@ -264,6 +291,10 @@ impl StreamTask {
                     "stream resumes from its checkpoint"
                 );
                 (cursor, false)
+            }
+            None if self.bounds.is_some() => {
+                let from = self.bounds.as_ref().map_or(now, |bounds| bounds.from);
+                (Cursor::start(from, now), true)
             }
             None => {
                 let origin = now.saturating_sub(self.shared.polling.initial_lookback);
@@ -404,6 +435,25 @@ impl StreamTask {
     /// passed (or the stream is catching up), else the next chunk of a due reconciliation pass.
     fn next_window(&self, cursor: &mut Cursor, now: Timestamp) -> Option<Window> {
         let settings = &self.cursor_settings;
+        if let Some(bounds) = &self.bounds {
+            if cursor.watermark >= bounds.to {
+                return None;
+            }
+            let from = cursor
+                .watermark
+                .saturating_sub(settings.overlap)
+                .max(cursor.origin);
+            let to = bounds.to.min(
+                cursor
+                    .watermark
+                    .saturating_add(cursor.window_span(settings)),
+            );
+            return Some(Window {
+                from,
+                to,
+                kind: crate::graph::cursor::WindowKind::Regular,
+            });
+        }
         let target = now.saturating_sub(settings.settle_delay);
         if target.duration_since(cursor.watermark) >= self.shared.polling.interval
             && let Some(window) = cursor.next_regular(now, settings)
@@ -462,6 +512,7 @@ impl StreamTask {
                         WindowEnd::Stopped => return Ok(()),
                     }
                 }
+                None if self.bounds.is_some() => return Ok(()),
                 None => {
                     self.state.set(StreamState::CaughtUp, None);
                     let wake = self.next_wake(&cursor);
@@ -658,6 +709,16 @@ impl StreamTask {
                                 Some(fix) => format!("{error}; fix: {fix}"),
                                 None => error.to_string(),
                             };
+                            if self.bounds.is_some() {
+                                // a backfill is run by someone waiting for it: what was
+                                // delivered is kept, and the refusal ends it at once
+                                cursor.remember(&pending);
+                                self.commit(cursor, &pending).await?;
+                                return Err(PipelineError::Refused(format!(
+                                    "tenant {} stream {}: {detail}",
+                                    self.tenant.tenant_id, self.stream
+                                )));
+                            }
                             if reason == BlockReason::Credentials {
                                 // which tenant and which state, never the endpoint's own text
                                 let readiness = match error.fix() {

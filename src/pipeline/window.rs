@@ -512,6 +512,15 @@ impl PageJob<'_> {
                     continue;
                 }
             };
+            if let Some(bounds) = &task.bounds
+                && event_time >= bounds.live_from
+            {
+                // the live stream reads from its origin on: it publishes this one
+                bounds
+                    .left_to_live
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
             let hash = IdHash::of(&id);
             if self.cursor.seen.contains(hash) || pending.contains(hash) {
                 deduplicated += 1;
