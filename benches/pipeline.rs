@@ -334,6 +334,7 @@ async fn run_pipeline(
         log: LogConfig::default(),
         tls: Default::default(),
         shutdown: Default::default(),
+        graph: Default::default(),
     };
     let clock = Clock::system();
     let metrics = Metrics::new(clock.clone());

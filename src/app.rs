@@ -17,7 +17,7 @@ use crate::auth::{Credential, TokenProvider};
 use crate::checkpoint::{CheckpointStore, FileStore, KafkaStore, StateLock, TakeOver};
 use crate::clock::Clock;
 use crate::config::{CheckpointStoreKind, Config};
-use crate::graph::budget::RequestBudget;
+use crate::graph::budget::Budgets;
 use crate::graph::client::http_client;
 use crate::kafka::{KafkaError, KafkaProblem, Publisher};
 use crate::pipeline::{PipelineError, Shared, StreamTask, TenantRuntime};
@@ -270,6 +270,12 @@ pub async fn run(
     let mut streams = JoinSet::new();
     let mut stream_count = 0;
     let mut spawned: BTreeSet<(String, crate::stream::StreamKind)> = BTreeSet::new();
+    // one budget per application (client id and login authority), shared by its tenants
+    let mut budgets = Budgets::new(
+        config.graph.app_budget,
+        config.polling.throttle,
+        clock.clone(),
+    );
     for (tenant, credential) in config.tenants.iter().zip(credentials) {
         // validated above; parsed again to hold the type paths and URLs are built from
         let tenant_id = tenant.tenant_id().map_err(AppError::Setup)?;
@@ -281,12 +287,17 @@ pub async fn run(
             clock.clone(),
         )
         .limited_by(&config.polling);
+        let budget = budgets.tenant(
+            &tenant.client_id,
+            &tokens.endpoints().login_base,
+            tenant_id.as_str(),
+        );
         let runtime = Arc::new(TenantRuntime {
             tenant_id,
             api_version: tenant.api_version,
             endpoints: tokens.endpoints().clone(),
             tokens,
-            budget: RequestBudget::new(config.polling.throttle, clock.clone()),
+            budget,
         });
         health.register_tenant(&tenant.id);
         for stream in tenant.streams() {

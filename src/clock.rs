@@ -197,24 +197,6 @@ impl Clock {
     }
 }
 
-/// The clock as `governor` sees it, so that rate limits follow a manual clock in tests.
-#[derive(Clone, Debug)]
-pub struct GovernorClock(pub Clock);
-
-impl governor::clock::Clock for GovernorClock {
-    type Instant = governor::nanos::Nanos;
-
-    fn now(&self) -> Self::Instant {
-        let millis = u64::try_from(self.0.now().as_millis()).unwrap_or(0);
-        governor::nanos::Nanos::from(Duration::from_millis(millis))
-    }
-}
-
-/// Converts governor's instants back to timestamps.
-pub fn timestamp_from_nanos(nanos: governor::nanos::Nanos) -> Timestamp {
-    Timestamp::from_millis((nanos.as_u64() / 1_000_000) as i64)
-}
-
 /// Keeps a task counted as a participant of a manual clock while it lives.
 #[must_use = "the task stops being a participant when the guard is dropped"]
 pub struct Participant {

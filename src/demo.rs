@@ -105,6 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         log: LogConfig::default(),
         tls: Default::default(),
         shutdown: Default::default(),
+        graph: Default::default(),
     };
 
     let metrics = Metrics::new(clock.clone());

@@ -294,6 +294,8 @@ const NUMERIC_KEYS: &[NumericKey] = &[
     ),
     key("polling.throttle.requests", "u32", "1", "1000", ""),
     key("polling.throttle.per", "duration", "1s", "1h", ""),
+    key("graph.app_budget.requests", "u32", "1", "1000", ""),
+    key("graph.app_budget.per", "duration", "1s", "1h", ""),
     key("polling.request_timeout", "duration", "1s", "1h", ""),
     key("polling.blocked_retry", "duration", "1s", "1d", ""),
     key("polling.max_retry_after", "duration", "1s", "1d", ""),
@@ -517,13 +519,13 @@ fn every_number_is_range_checked_with_its_key_and_range_and_nothing_panics() {
         }
     }
     // durations: four extremes always out (u64::MAX s, beyond u64, negative, 5000000d), 0s for
-    // the eleven with a minimum above zero, 1s for max_window, 30d for lateness and
+    // the twelve with a minimum above zero, 1s for max_window, 30d for lateness and
     // reconcile_every (their sum); counts: all but 1, min and max for each, and 1 for
     // checkpoint.max_record_bytes; all ten for polling.max_page_bytes (1 is below its minimum),
     // all but 65536 for polling.max_token_response_bytes
     assert_eq!(
         refused,
-        17 * 4 + 11 + 1 + 2 + 8 * 9 + 1 + 10 + 9,
+        18 * 4 + 12 + 1 + 2 + 9 * 9 + 1 + 10 + 9,
         "values refused"
     );
 }

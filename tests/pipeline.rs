@@ -1091,3 +1091,81 @@ async fn records_are_stamped_with_their_event_time_within_six_days() {
         "{exact} exact, {clamped} clamped"
     );
 }
+
+/// An MSSP's shape: 24 tenants consented to one application, all six streams each. Graph limits
+/// the application across its tenants (here 30 requests per 10 s, so that 24 tenants at their
+/// own 5 per 10 s would exceed it four times over) and each tenant to 5 per 10 s: entrastream
+/// shares the application's budget among the tenants and keeps a margin below both limits, so
+/// Graph never answers 429, and everything arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_of_one_application_share_its_budget_without_a_single_429() {
+    const TENANTS: usize = 24;
+    let app_limit = entrastream::sim::config::ThrottleSpec {
+        requests: 30,
+        per: Duration::from_secs(10),
+    };
+    let sim_config = SimConfig {
+        seed: 31,
+        tenant_count: TENANTS,
+        tenants: (0..TENANTS)
+            .map(|_| TenantSpec {
+                client_id: Some("7d3c5a4e-9b1f-4c2a-8e6d-0a1b2c3d4e5f".to_owned()),
+                client_secret: Some("one-application-for-every-tenant".to_owned()),
+                ..TenantSpec::default()
+            })
+            .collect(),
+        rates: StreamRates::uniform(0.5),
+        latency: StreamLatencies::uniform(Latency::minutes(2, 10, 20)),
+        history: HOUR,
+        data_end: Some(START.saturating_add(HOUR)),
+        users_per_tenant: 10,
+        app_throttle: Some(app_limit),
+        ..SimConfig::default()
+    };
+    let data_end = START.saturating_add(HOUR);
+    let (sim, clock) = simulator(sim_config).await;
+    let kafka = kafka();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut config = common::config(
+        &sim,
+        &kafka,
+        directory.path(),
+        PollingConfig {
+            interval: 2 * MINUTE,
+            ..polling()
+        },
+    );
+    config.graph.app_budget = app_limit.as_throttle();
+    let running = start(config, &clock, Some(Arc::new(MemoryStore::new()))).await;
+    let manual = clock.as_manual().expect("manual").clone();
+    // the latest record is visible 20 minutes after its time, and read within the next polls
+    let end = data_end.saturating_add(HOUR);
+    drive(&manual, end, Duration::from_secs(300)).await;
+    running.stop().await.expect("the service stops cleanly");
+
+    let requests = sim.stats().requests();
+    let data_requests: Vec<_> = requests
+        .iter()
+        .filter(|request| request.endpoint != "token")
+        .collect();
+    println!(
+        "{TENANTS} tenants of one application: {} Graph requests in {:?} of simulated time, {} answered 429",
+        data_requests.len(),
+        end.duration_since(START),
+        sim.stats().count_status(429)
+    );
+    assert_eq!(sim.stats().count_status(429), 0, "no 429 at all");
+    let expected = truth(&sim, START.saturating_sub(HOUR), data_end, end);
+    let delivered = ids_by_stream(&consume_events(&kafka));
+    assert_eq!(
+        expected.len(),
+        TENANTS * 6,
+        "every tenant and stream has data"
+    );
+    for (key, ids) in &expected {
+        let got = delivered.get(key).cloned().unwrap_or_default();
+        assert_eq!(got.len(), ids.len(), "{key:?}");
+        assert!(got.values().all(|count| *count == 1), "{key:?}: no repeats");
+        assert!(ids.iter().all(|id| got.contains_key(id)), "{key:?}");
+    }
+}

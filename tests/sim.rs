@@ -693,25 +693,93 @@ async fn throttling_answers_429_with_retry_after_per_tenant_and_client() {
         requests: 5,
         per: Duration::from_secs(10),
     });
+    config.app_throttle = None;
     let harness = start(config).await;
     let token = harness.token(0).await;
     let other_tenant = harness.token(1).await;
     let url = harness.url("beta", "directoryAudits", None, Some(1));
-    for _ in 0..5 {
+    for _ in 0..3 {
         assert_eq!(harness.get(&url, &token).await.status, 200);
     }
+    harness.advance(Duration::from_secs(6));
+    for _ in 0..2 {
+        assert_eq!(harness.get(&url, &token).await.status, 200);
+    }
+    // a sliding window, as Graph counts: 5 in any 10 s, however they were spread
     let throttled = harness.get(&url, &token).await;
     assert_eq!(throttled.status, 429);
     assert_eq!(throttled.error_code(), "TooManyRequests");
-    assert_eq!(throttled.headers["retry-after"], "2");
+    assert_eq!(
+        throttled.headers["retry-after"], "4",
+        "the first 3 leave at +10 s"
+    );
     assert_eq!(
         harness.get(&url, &other_tenant).await.status,
         200,
         "budgets are per tenant"
     );
-    harness.advance(Duration::from_secs(2));
-    assert_eq!(harness.get(&url, &token).await.status, 200);
-    assert_eq!(harness.get(&url, &token).await.status, 429);
+    harness.advance(Duration::from_secs(3));
+    assert_eq!(
+        harness.get(&url, &token).await.status,
+        429,
+        "a refusal counts in no window"
+    );
+    harness.advance(Duration::from_secs(1));
+    for _ in 0..3 {
+        assert_eq!(harness.get(&url, &token).await.status, 200);
+    }
+    let throttled = harness.get(&url, &token).await;
+    assert_eq!(throttled.status, 429);
+    assert_eq!(
+        throttled.headers["retry-after"], "6",
+        "the last 2 leave at +16 s"
+    );
+    assert_eq!(harness.sim.stats().count_status(429), 3);
+}
+
+#[tokio::test]
+async fn the_application_budget_spans_its_tenants() {
+    let mut config = quiet_config();
+    config.throttle = Some(entrastream::sim::config::ThrottleSpec {
+        requests: 5,
+        per: Duration::from_secs(10),
+    });
+    config.app_throttle = Some(entrastream::sim::config::ThrottleSpec {
+        requests: 7,
+        per: Duration::from_secs(10),
+    });
+    // two tenants that consented to one application
+    let shared = TenantSpec {
+        client_id: Some("7d3c5a4e-9b1f-4c2a-8e6d-0a1b2c3d4e5f".to_owned()),
+        ..TenantSpec::default()
+    };
+    config.tenants = vec![shared.clone(), shared];
+    let harness = start(config).await;
+    assert_eq!(harness.tenant(0).1, harness.tenant(1).1, "one client id");
+    assert_ne!(harness.tenant(0).0, harness.tenant(1).0);
+    let first = harness.token(0).await;
+    let second = harness.token(1).await;
+    let url = harness.url("beta", "directoryAudits", None, Some(1));
+    for _ in 0..5 {
+        assert_eq!(harness.get(&url, &first).await.status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(harness.get(&url, &second).await.status, 200);
+    }
+    // the second tenant's own window has room for 3 more; the application's has none
+    let throttled = harness.get(&url, &second).await;
+    assert_eq!(throttled.status, 429);
+    assert_eq!(throttled.headers["retry-after"], "10");
+    harness.advance(Duration::from_secs(10));
+    for _ in 0..5 {
+        assert_eq!(harness.get(&url, &second).await.status, 200);
+    }
+    assert_eq!(
+        harness.get(&url, &second).await.status,
+        429,
+        "its own window"
+    );
+    assert_eq!(harness.get(&url, &first).await.status, 200);
     assert_eq!(harness.sim.stats().count_status(429), 2);
 }
 
@@ -883,6 +951,7 @@ async fn unlicensed_tenants_get_403_on_sign_ins_only_and_rates_apply_per_request
         ..FaultSpec::default()
     };
     config.throttle = None;
+    config.app_throttle = None;
     let harness = start(config).await;
     let token = harness.token(0).await;
     let sign_ins = harness.url("beta", "signIns", None, Some(10));

@@ -364,7 +364,7 @@ pub async fn run(
         api_version: tenant.api_version,
         endpoints: tokens.endpoints().clone(),
         tokens,
-        budget: RequestBudget::new(
+        budget: RequestBudget::alone(
             ThrottleConfig {
                 requests: request.requests_per_10s,
                 per: Duration::from_secs(10),

@@ -8,8 +8,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::{
-    CheckpointConfig, DEFAULT_MESSAGE_MAX_BYTES, GRAPH_RETENTION, KafkaConfig, PollingConfig,
-    ShutdownConfig, duration,
+    CheckpointConfig, DEFAULT_MESSAGE_MAX_BYTES, GRAPH_RETENTION, GraphConfig, KafkaConfig,
+    PollingConfig, ShutdownConfig, duration,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -248,6 +248,23 @@ pub(super) fn kafka(kafka: &KafkaConfig, problems: &mut Vec<String>) {
         kafka.max_record_bytes,
         &event_max_bytes,
         "up to the producer's message.max.bytes",
+    );
+}
+
+pub(super) fn graph(graph: &GraphConfig, problems: &mut Vec<String>) {
+    number_in(
+        problems,
+        "graph.app_budget.requests",
+        graph.app_budget.requests,
+        &THROTTLE_REQUESTS,
+        "",
+    );
+    duration_in(
+        problems,
+        "graph.app_budget.per",
+        graph.app_budget.per,
+        &THROTTLE_PER,
+        "",
     );
 }
 

@@ -26,7 +26,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, HeaderMap, LOCATION, RETRY_AFTER};
 use serde::Deserialize;
 
-use super::budget::RequestBudget;
+use super::budget::{Priority, RequestBudget};
 use super::error::GraphError;
 use super::origin::GraphOrigin;
 use super::record::PageBody;
@@ -99,6 +99,8 @@ pub struct FetchContext<'a> {
     pub http: &'a reqwest::Client,
     pub tokens: &'a TokenProvider,
     pub budget: &'a RequestBudget,
+    /// How the page ranks when requests compete for the application's budget.
+    pub priority: Priority,
     pub metrics: &'a StreamMetrics,
     pub clock: &'a Clock,
     /// `polling.max_retry_after`: the longest wait a `Retry-After` is obeyed for.
@@ -210,7 +212,7 @@ pub async fn fetch_page(context: &FetchContext<'_>, url: &str) -> Result<HeldPag
         if paused_until > context.clock.now() {
             report.waiting(paused_until);
         }
-        context.budget.acquire().await;
+        context.budget.acquire(context.priority).await;
         report.resumed();
         let token = match context.tokens.token().await {
             Ok((token, TokenOrigin::Cache)) => token,

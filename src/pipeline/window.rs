@@ -6,9 +6,11 @@ use std::pin::pin;
 use futures_util::StreamExt;
 
 use super::StreamTask;
+use super::state::StreamState;
 use crate::checkpoint::CheckpointError;
 use crate::clock::Timestamp;
 use crate::config::TenantId;
+use crate::graph::budget::Priority;
 use crate::graph::client::{FetchContext, page_limit};
 use crate::graph::cursor::{Cursor, IdHash, SeenIds, Window, WindowKind, span_for_density};
 use crate::graph::endpoint;
@@ -184,6 +186,14 @@ impl StreamTask {
             http: &self.shared.http,
             tokens: &self.tenant.tokens,
             budget: &self.tenant.budget,
+            // a caught-up stream's poll keeps the tenant fresh: it goes before catch-up pages
+            priority: if window.kind == WindowKind::Regular
+                && self.state.get() == StreamState::CaughtUp
+            {
+                Priority::Live
+            } else {
+                Priority::CatchUp
+            },
             metrics: &self.metrics,
             clock: &self.shared.clock,
             max_retry_after: self.shared.polling.max_retry_after,

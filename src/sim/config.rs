@@ -31,6 +31,9 @@ pub struct SimConfig {
     pub latency: StreamLatencies,
     /// Graph's throttle per (tenant, client); `null` switches throttling off.
     pub throttle: Option<ThrottleSpec>,
+    /// Graph's throttle per client across all tenants (122 requests per 10 s); `null` switches
+    /// it off.
+    pub app_throttle: Option<ThrottleSpec>,
     /// Lifetime of a `$skiptoken` from the moment its page was served.
     #[serde(with = "duration")]
     pub skiptoken_ttl: Duration,
@@ -61,6 +64,10 @@ impl Default for SimConfig {
             rates: StreamRates::default(),
             latency: StreamLatencies::default(),
             throttle: Some(ThrottleSpec::default()),
+            app_throttle: Some(ThrottleSpec {
+                requests: 122,
+                per: Duration::from_secs(10),
+            }),
             skiptoken_ttl: Duration::from_secs(600),
             token_lifetime: Duration::from_secs(3599),
             retention: Duration::from_secs(30 * 24 * 3600),
@@ -258,6 +265,15 @@ pub struct ThrottleSpec {
     pub requests: u32,
     #[serde(with = "duration")]
     pub per: Duration,
+}
+
+impl ThrottleSpec {
+    pub fn as_throttle(&self) -> crate::config::ThrottleConfig {
+        crate::config::ThrottleConfig {
+            requests: self.requests,
+            per: self.per,
+        }
+    }
 }
 
 impl Default for ThrottleSpec {

@@ -32,27 +32,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use governor::{Quota, RateLimiter};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::clock::{Clock, GovernorClock, Timestamp};
+use crate::clock::{Clock, Timestamp};
+use crate::graph::budget::SlidingWindow;
 use crate::stream::StreamKind;
 use auth::TokenAuthority;
 use config::{FaultSpec, SimConfig, TenantSpec};
 use generate::{MINUTE_MILLIS, TenantData, minute_records};
 use query::SkipTokens;
 use stats::Stats;
-
-type Limiter = RateLimiter<
-    governor::state::NotKeyed,
-    governor::state::InMemoryState,
-    GovernorClock,
-    governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
->;
 
 /// Shared state behind the HTTP handlers.
 pub struct SimState {
@@ -64,7 +57,8 @@ pub struct SimState {
     base_url: RwLock<String>,
     authority: TokenAuthority,
     skip_tokens: SkipTokens,
-    throttles: Mutex<HashMap<(String, String), Arc<Limiter>>>,
+    /// Requests in Graph's windows: per (tenant, client), and per client (the tenant `None`).
+    throttles: Mutex<HashMap<(Option<String>, String), SlidingWindow>>,
     faults: RwLock<FaultSpec>,
     request_counters: Vec<AtomicU64>,
     /// Token requests per tenant (the numbering of `FaultSpec::token_scripted`).
@@ -133,37 +127,37 @@ impl SimState {
         self.gzip.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// `Some(retry_after_seconds)` when the (tenant, client) budget is spent.
+    /// `Some(retry_after_seconds)` when the (tenant, client) or the client's budget is spent:
+    /// at most `requests` in any `per`, as Graph counts them. A refused request counts in
+    /// neither.
     fn throttle_check(&self, tenant_id: &str, client_id: &str, now: Timestamp) -> Option<u64> {
-        let spec = self.config.throttle?;
-        let limiter = {
-            let mut throttles = self.throttles.lock();
-            throttles
-                .entry((tenant_id.to_owned(), client_id.to_owned()))
+        let limits = [
+            (Some(tenant_id.to_owned()), self.config.throttle),
+            (None, self.config.app_throttle),
+        ];
+        let mut throttles = self.throttles.lock();
+        let mut free_at = now;
+        for (tenant, spec) in &limits {
+            let Some(spec) = spec else { continue };
+            let window = throttles
+                .entry((tenant.clone(), client_id.to_owned()))
                 .or_insert_with(|| {
-                    let requests = std::num::NonZeroU32::new(spec.requests.max(1))
-                        .unwrap_or(std::num::NonZeroU32::MIN);
-                    let period = spec.per / spec.requests.max(1);
-                    let quota = Quota::with_period(period)
-                        .unwrap_or_else(|| Quota::per_second(requests))
-                        .allow_burst(requests);
-                    Arc::new(RateLimiter::direct_with_clock(
-                        quota,
-                        GovernorClock(self.clock.clone()),
-                    ))
-                })
-                .clone()
-        };
-        match limiter.check() {
-            Ok(()) => None,
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&GovernorClock(
-                    self.clock.clone(),
-                )));
-                let _ = now;
-                Some(wait.as_secs_f64().ceil().max(1.0) as u64)
+                    SlidingWindow::new(spec.as_throttle(), std::time::Duration::ZERO)
+                });
+            free_at = free_at.max(window.free_at(now));
+        }
+        if free_at > now {
+            let wait = free_at.duration_since(now);
+            return Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        }
+        for (tenant, spec) in &limits {
+            if spec.is_some()
+                && let Some(window) = throttles.get_mut(&(tenant.clone(), client_id.to_owned()))
+            {
+                window.record(now);
             }
         }
+        None
     }
 }
 

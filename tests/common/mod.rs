@@ -263,6 +263,7 @@ pub fn config_for(
         log: LogConfig::default(),
         tls: Default::default(),
         shutdown: Default::default(),
+        graph: Default::default(),
     }
 }
 
