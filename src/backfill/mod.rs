@@ -260,6 +260,9 @@ pub async fn run(
         .to_string());
     }
     let clock = options.clock.clone();
+    // held from here to the end: a manual clock (tests) stands still while the backfill reads its
+    // stores and the live cursors before its tasks start, and while it ends
+    let held = clock.participant();
     let now = clock.now();
     let (tenant_index, tenant) = find_tenant(&config, &request.tenant)?;
     let tenant_id = tenant.tenant_id()?;
@@ -428,7 +431,6 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut stopped = false;
     let mut failure = None;
-    let ticker = clock.participant();
     let mut next_tick = now.saturating_add(options.progress_every);
     // two backfills of one instance would both write its progress: the later one's lease stops
     // the earlier one
@@ -513,8 +515,7 @@ pub async fn run(
         })
         .collect::<Vec<_>>();
     let unfinished = streams.iter().any(|each| each.reached < each.plan.to);
-    // held to here: a manual clock (tests) stands still while the backfill ends
-    drop(ticker);
+    drop(held);
     Ok(Summary {
         tenant: tenant.id.clone(),
         streams,
@@ -541,7 +542,10 @@ async fn plan_progress(
         .load(tenant, stream)
         .map_err(|error| format!("backfill progress of stream {stream}: {error}"))?;
     match earlier {
-        Some(earlier) if !restart && earlier.origin <= since && since <= earlier.watermark => {
+        // a --since within the earlier run's range, or after where it got to (a relative one
+        // moves on with the clock: `--since 7h` again continues the same range): that run
+        // continues, its ids published after its watermark still deduplicated
+        Some(earlier) if !restart && earlier.origin <= since => {
             Ok((earlier.origin, earlier.watermark))
         }
         Some(earlier) if !restart && since < earlier.origin => Err(format!(

@@ -58,6 +58,10 @@ pub fn server_properties(
     // and its 15 s back-off, so that compaction shows within seconds. A restarted controller
     // unfences the restarted broker only once the session of its previous life has expired
     // [9 s, heartbeats every 2 s]: 3 s, with heartbeats every 0.5 s, speeds restarts up.
+    // Retention by time is off [7 days]: the service under test runs on the tests' clock (January
+    // 2026), so its records carry timestamps months behind the broker's own clock, and the
+    // broker's first retention check [30 s after its start] would delete every segment written
+    // by then, whatever the test was about.
     format!(
         "process.roles=broker,controller
 node.id=1
@@ -96,6 +100,7 @@ num.network.threads=2
 num.io.threads=2
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
+log.retention.ms=-1
 ",
         keystore = keystore.display(),
         data_directory = data_directory.display(),
