@@ -414,7 +414,13 @@ async fn beside_a_running_instance_with_kafka_checkpoints() {
     let watched = metrics.clone();
     let stop = async move {
         common::wait_for(Duration::from_secs(30), || {
+            // stopped after a window was committed, so that the next run has a point to continue from
             common::metric_sum(&watched, "entrastream_records_published_total", &[]) >= 150.0
+                && common::metric_sum(
+                    &watched,
+                    "entrastream_batches_total",
+                    &[("outcome", "committed")],
+                ) >= 1.0
         })
         .await;
     };
