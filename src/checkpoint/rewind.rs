@@ -88,24 +88,13 @@ pub fn rewound(cursor: &Cursor, to: Timestamp) -> Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::cursor::{CursorSettings, IdHash, ReconcileProgress, SeenIds, WindowKind};
+    use crate::graph::cursor::tests::settings;
+    use crate::graph::cursor::{IdHash, ReconcileProgress, SeenIds, WindowKind};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_secs(1_800_000_000 + minutes * 60)
-    }
-
-    fn settings() -> CursorSettings {
-        CursorSettings {
-            settle_delay: Duration::ZERO,
-            overlap: MINUTE,
-            max_window: 60 * MINUTE,
-            lateness: 120 * MINUTE,
-            reconcile_every: 15 * MINUTE,
-            window_records: 20 * 1000,
-            page_size: 1000,
-        }
     }
 
     fn cursor() -> Cursor {

@@ -476,12 +476,13 @@ pub struct CursorDelta {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    fn settings() -> CursorSettings {
+    /// The settings the cursor's unit tests (and those of `checkpoint::rewind`) use.
+    pub(crate) fn settings() -> CursorSettings {
         CursorSettings {
             settle_delay: Duration::ZERO,
             overlap: MINUTE,
