@@ -947,7 +947,9 @@ async fn windows_are_sized_from_the_density_graph_shows() {
         seed: 11,
         tenant_count: 1,
         rates: StreamRates {
-            directory_audits: 200.0,
+            // 9,000 an hour: far denser than a window of 5 pages of 100 holds, and within what
+            // the mock cluster keeps of one partition
+            directory_audits: 150.0,
             sign_ins_interactive: 0.0,
             provisioning: 0.0,
             sign_ins_non_interactive: 0.0,
@@ -1000,11 +1002,11 @@ async fn windows_are_sized_from_the_density_graph_shows() {
     let largest = pages_per_window.iter().copied().max().unwrap_or(0);
     let narrowed = pages_per_window.iter().filter(|pages| **pages == 1).count();
     println!(
-        "12,000 records an hour, pages of 100, max_window_pages 5: {} windows, at most {largest} pages, \
+        "9,000 records an hour, pages of 100, max_window_pages 5: {} windows, at most {largest} pages, \
          {narrowed} of one page (narrowed, or quiet)",
         pages_per_window.len(),
     );
-    // the first window of an hour (120 pages) was narrowed after its first page; from then on a
+    // the first window of an hour (90 pages) was narrowed after its first page; from then on a
     // window holds about 5 pages: a first page's time range estimates its window's, so a few hold
     // more (at most twice 5 before a window is narrowed, up to three times with the estimate's error)
     assert_eq!(pages_per_window.first(), Some(&1));
@@ -1019,7 +1021,7 @@ async fn windows_are_sized_from_the_density_graph_shows() {
         .expect("loads")
         .expect("a cursor");
     let density = cursor.records_per_hour.expect("the density is kept");
-    // 12,000 an hour while the data lasted, halved by each quiet window after its end
+    // 9,000 an hour while the data lasted, halved by each quiet window after its end
     assert!((1_000..=15_000).contains(&density), "{density}");
 
     let expected = truth(&sim, START.saturating_sub(2 * HOUR), data_end, data_end);
